@@ -1,0 +1,294 @@
+//! The one codec between the domain's events and their proto schema. Golden samples in
+//! `tests/golden/` pin the wire format.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
+use lapor_domain::events::{CaseOpened, Envelope, Event, ReportDispatched, ReportSubmitted};
+use lapor_domain::ids::EventId;
+use lapor_proto::common::v1 as pc;
+use lapor_proto::events::v1 as pe;
+use prost::Message;
+
+use crate::SCHEMA_VERSION;
+
+/// An event that cannot be decoded; such a message goes to the dead-letter table.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not a valid `EventEnvelope`.
+    #[error("not a valid EventEnvelope: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// A schema version this build does not read.
+    #[error("unsupported schema version {0}")]
+    Version(u32),
+    /// A field is missing or malformed.
+    #[error("field {field}: {problem}")]
+    Field {
+        /// Field path.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn field(field: &'static str, problem: impl ToString) -> DecodeError {
+    DecodeError::Field { field, problem: problem.to_string() }
+}
+
+/// Maps a domain kind to the wire enum.
+pub fn kind_to_proto(k: ReportKind) -> pc::ReportKind {
+    match k {
+        ReportKind::Pengaduan => pc::ReportKind::Pengaduan,
+        ReportKind::Aspirasi => pc::ReportKind::Aspirasi,
+        ReportKind::PermintaanInformasi => pc::ReportKind::PermintaanInformasi,
+    }
+}
+
+/// Maps a wire kind to the domain (`None` for unspecified or unknown values).
+pub fn kind_from_proto(v: i32) -> Option<ReportKind> {
+    match pc::ReportKind::try_from(v).ok()? {
+        pc::ReportKind::Pengaduan => Some(ReportKind::Pengaduan),
+        pc::ReportKind::Aspirasi => Some(ReportKind::Aspirasi),
+        pc::ReportKind::PermintaanInformasi => Some(ReportKind::PermintaanInformasi),
+        pc::ReportKind::Unspecified => None,
+    }
+}
+
+/// Maps a domain channel to the wire enum.
+pub fn channel_to_proto(c: Channel) -> pc::Channel {
+    match c {
+        Channel::Web => pc::Channel::Web,
+        Channel::Mobile => pc::Channel::Mobile,
+        Channel::Sms => pc::Channel::Sms,
+        Channel::Integration => pc::Channel::Integration,
+    }
+}
+
+/// Maps a wire channel to the domain (`None` for unknown values; unspecified is integration).
+pub fn channel_from_proto(v: i32) -> Option<Channel> {
+    Some(match pc::Channel::try_from(v).ok()? {
+        pc::Channel::Web => Channel::Web,
+        pc::Channel::Mobile => Channel::Mobile,
+        pc::Channel::Sms => Channel::Sms,
+        pc::Channel::Integration | pc::Channel::Unspecified => Channel::Integration,
+    })
+}
+
+/// Maps a domain location to the wire message.
+pub fn location_to_proto(l: &Location) -> pc::Location {
+    pc::Location {
+        text: l.text.clone(),
+        latitude: l.point.map(|p| p.0),
+        longitude: l.point.map(|p| p.1),
+        kecamatan: l.kecamatan.clone(),
+        kelurahan: l.kelurahan.clone(),
+    }
+}
+
+/// Maps a wire location to the domain; a half-given point is an error.
+pub fn location_from_proto(l: &pc::Location) -> Result<Location, &'static str> {
+    let point = match (l.latitude, l.longitude) {
+        (Some(a), Some(b)) => Some((a, b)),
+        (None, None) => None,
+        _ => return Err("latitude and longitude must be given together"),
+    };
+    Ok(Location {
+        text: l.text.clone(),
+        point,
+        kecamatan: l.kecamatan.clone(),
+        kelurahan: l.kelurahan.clone(),
+    })
+}
+
+/// Converts a time to a protobuf timestamp.
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+/// Converts a protobuf timestamp to a time.
+pub fn from_ts(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+fn req_ts(t: Option<&prost_types::Timestamp>, name: &'static str) -> Result<DateTime<Utc>, DecodeError> {
+    from_ts(t).ok_or_else(|| field(name, "missing or invalid timestamp"))
+}
+
+fn parse<T: std::str::FromStr>(s: &str, name: &'static str) -> Result<T, DecodeError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| field(name, e))
+}
+
+fn content_fields(
+    c: &ReportContent,
+) -> (i32, String, String, String, Option<pc::Location>, bool, bool) {
+    (
+        kind_to_proto(c.kind) as i32,
+        c.title.clone(),
+        c.body.clone(),
+        c.category.as_ref().map(|x| x.to_string()).unwrap_or_default(),
+        c.location.as_ref().map(location_to_proto),
+        c.privacy.anonim,
+        c.privacy.rahasia,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn content_from(
+    kind: i32,
+    title: &str,
+    body: &str,
+    category: &str,
+    incident_date: &str,
+    location: Option<&pc::Location>,
+    anonim: bool,
+    rahasia: bool,
+) -> Result<ReportContent, DecodeError> {
+    Ok(ReportContent {
+        kind: kind_from_proto(kind).ok_or_else(|| field("kind", "unknown kind"))?,
+        title: title.to_owned(),
+        body: body.to_owned(),
+        category: if category.is_empty() { None } else { Some(parse(category, "category_id")?) },
+        incident_date: if incident_date.is_empty() {
+            None
+        } else {
+            Some(
+                NaiveDate::parse_from_str(incident_date, "%Y-%m-%d")
+                    .map_err(|e| field("incident_date", e))?,
+            )
+        },
+        location: location
+            .map(location_from_proto)
+            .transpose()
+            .map_err(|e| field("location", e))?,
+        privacy: Privacy { anonim, rahasia },
+    })
+}
+
+/// Encodes an envelope to its wire form.
+pub fn encode(env: &Envelope) -> Vec<u8> {
+    to_proto(env).encode_to_vec()
+}
+
+/// Converts an envelope to its proto message.
+pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
+    use pe::event_envelope::Payload;
+    let payload = match &env.event {
+        Event::ReportSubmitted(e) => {
+            let (kind, title, body, category_id, location, anonim, rahasia) = content_fields(&e.content);
+            Payload::ReportSubmitted(pe::ReportSubmitted {
+                report_id: e.report_id.to_string(),
+                tracking_id: e.tracking_id.to_string(),
+                kind,
+                title,
+                body,
+                category_id,
+                incident_date: e.content.incident_date.map(|d| d.to_string()).unwrap_or_default(),
+                location,
+                anonim,
+                rahasia,
+                channel: channel_to_proto(e.channel) as i32,
+                reporter_ref: e.reporter_ref.to_string(),
+                submitted_at: Some(ts(e.submitted_at)),
+            })
+        }
+        Event::ReportDispatched(e) => {
+            let (kind, title, body, category_id, location, anonim, rahasia) = content_fields(&e.content);
+            Payload::ReportDispatched(pe::ReportDispatched {
+                report_id: e.report_id.to_string(),
+                tracking_id: e.tracking_id.to_string(),
+                opd_id: e.opd_id.to_string(),
+                kind,
+                title,
+                body,
+                category_id,
+                location,
+                anonim,
+                rahasia,
+                reporter_ref: e.reporter_ref.to_string(),
+                submitted_at: Some(ts(e.submitted_at)),
+                dispatched_at: Some(ts(e.dispatched_at)),
+                rule_id: e.rule_id.clone().unwrap_or_default(),
+                dispatched_by: e.dispatched_by.clone().unwrap_or_default(),
+                incident_date: e.content.incident_date.map(|d| d.to_string()).unwrap_or_default(),
+            })
+        }
+        Event::CaseOpened(e) => Payload::CaseOpened(pe::CaseOpened {
+            case_id: e.case_id.to_string(),
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            opd_id: e.opd_id.to_string(),
+            kind: kind_to_proto(e.kind) as i32,
+            reporter_ref: e.reporter_ref.to_string(),
+            opened_at: Some(ts(e.opened_at)),
+        }),
+    };
+    pe::EventEnvelope {
+        event_id: env.id.to_string(),
+        occurred_at: Some(ts(env.occurred_at)),
+        schema_version: SCHEMA_VERSION,
+        payload: Some(payload),
+    }
+}
+
+/// Decodes an envelope from its wire form, validating every field.
+pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    use pe::event_envelope::Payload;
+    let p = pe::EventEnvelope::decode(bytes)?;
+    if p.schema_version != SCHEMA_VERSION {
+        return Err(DecodeError::Version(p.schema_version));
+    }
+    let id: EventId = parse(&p.event_id, "event_id")?;
+    let occurred_at = req_ts(p.occurred_at.as_ref(), "occurred_at")?;
+    let event = match p.payload.ok_or_else(|| field("payload", "missing"))? {
+        Payload::ReportSubmitted(e) => Event::ReportSubmitted(ReportSubmitted {
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            content: content_from(
+                e.kind,
+                &e.title,
+                &e.body,
+                &e.category_id,
+                &e.incident_date,
+                e.location.as_ref(),
+                e.anonim,
+                e.rahasia,
+            )?,
+            channel: channel_from_proto(e.channel).ok_or_else(|| field("channel", "unknown channel"))?,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+            submitted_at: req_ts(e.submitted_at.as_ref(), "submitted_at")?,
+        }),
+        Payload::ReportDispatched(e) => Event::ReportDispatched(ReportDispatched {
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            opd_id: parse(&e.opd_id, "opd_id")?,
+            content: content_from(
+                e.kind,
+                &e.title,
+                &e.body,
+                &e.category_id,
+                &e.incident_date,
+                e.location.as_ref(),
+                e.anonim,
+                e.rahasia,
+            )?,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+            submitted_at: req_ts(e.submitted_at.as_ref(), "submitted_at")?,
+            dispatched_at: req_ts(e.dispatched_at.as_ref(), "dispatched_at")?,
+            rule_id: Some(e.rule_id).filter(|s| !s.is_empty()),
+            dispatched_by: Some(e.dispatched_by).filter(|s| !s.is_empty()),
+        }),
+        Payload::CaseOpened(e) => Event::CaseOpened(CaseOpened {
+            case_id: parse(&e.case_id, "case_id")?,
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            opd_id: parse(&e.opd_id, "opd_id")?,
+            kind: kind_from_proto(e.kind).ok_or_else(|| field("kind", "unknown kind"))?,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+            opened_at: req_ts(e.opened_at.as_ref(), "opened_at")?,
+        }),
+    };
+    Ok(Envelope { id, occurred_at, event })
+}

@@ -1,0 +1,276 @@
+//! The idempotent consumer loop. JetStream delivers at least once; each event's effect and its id
+//! in `processed_events` commit in one transaction, then the message is acknowledged. A message
+//! that can never apply goes to `dead_letters` with its reason and does not block the others.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::{AckKind, Message};
+use chrono::Utc;
+use futures::StreamExt;
+use lapor_domain::events::Envelope;
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
+    TransactionTrait,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::bus::{Bus, BusError};
+use crate::codec;
+use crate::entities::{dead_letter, processed_event};
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// It never will (violates an invariant): dead-letter it now.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// It may later (a dependency is down): redeliver with backoff, dead-letter after the limit.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl From<DbErr> for HandlerError {
+    fn from(e: DbErr) -> Self {
+        HandlerError::Transient(e.to_string())
+    }
+}
+
+/// Applies events of one subscription inside the consumer's transaction.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `env`. Writes go through `txn`, which commits together with the processed-event
+    /// record; events to publish go to the outbox through the same `txn`.
+    fn handle<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        env: &'a Envelope,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+/// One durable subscription of a service.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable consumer name, shared by every replica of the service (they split the work).
+    pub durable: String,
+    /// Subject suffix it filters on, e.g. [`crate::subjects::REPORT_SUBMITTED`].
+    pub filter_suffix: &'static str,
+}
+
+/// Creates (idempotently) the durable pull consumer of `spec`.
+pub async fn ensure_consumer(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, BusError> {
+    let stream = bus.ensure_stream().await?;
+    stream
+        .get_or_create_consumer(
+            &spec.durable,
+            pull::Config {
+                durable_name: Some(spec.durable.clone()),
+                filter_subject: bus.subjects.subject(spec.filter_suffix),
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: Duration::from_secs(bus.config.ack_wait_secs),
+                // Unlimited at the server: the loop counts deliveries and dead-letters itself.
+                max_deliver: -1,
+                max_ack_pending: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| BusError::Nats(format!("creating consumer {}: {e}", spec.durable)))
+}
+
+/// Runs one subscription until `cancel`: fetches, applies, acknowledges. After cancellation it
+/// stops fetching, finishes the message in hand and returns.
+pub async fn run<H: Handler>(
+    bus: Bus,
+    db: DatabaseConnection,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    relay_wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(200);
+    while !cancel.is_cancelled() {
+        let consumer = match ensure_consumer(&bus, &spec).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "consumer setup failed, retrying");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {},
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let mut messages = match consumer
+            .stream()
+            .max_messages_per_batch(64)
+            .expires(Duration::from_secs(5))
+            .heartbeat(Duration::from_secs(2))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "pull failed, retrying");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(200);
+        loop {
+            let next = tokio::select! {
+                () = cancel.cancelled() => return,
+                n = messages.next() => n,
+            };
+            match next {
+                Some(Ok(msg)) => {
+                    process(&bus, &db, &spec, handler.as_ref(), &relay_wake, msg).await;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(consumer = %spec.durable, error = %e, "message stream error");
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+async fn process<H: Handler>(
+    bus: &Bus,
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &H,
+    relay_wake: &Notify,
+    msg: Message,
+) {
+    let (delivered, stream_seq) = msg
+        .info()
+        .map(|i| (i.delivered, i.stream_sequence))
+        .unwrap_or((1, 0));
+    let header = |k: &str| {
+        msg.headers
+            .as_ref()
+            .and_then(|h| h.get(k))
+            .map(|v| v.as_str().to_owned())
+    };
+    let msg_id = header("Nats-Msg-Id");
+    let traceparent = header("traceparent");
+    let env = match codec::decode(&msg.payload) {
+        Ok(env) => env,
+        Err(e) => {
+            dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &e.to_string()).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!(
+        "consume",
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.destination.name = %msg.subject,
+        messaging.consumer.group.name = %spec.durable,
+        messaging.message.id = %env.id,
+        lapor.report.id = %env.event.report_id(),
+        event.type = env.event.type_name(),
+    );
+    lapor_platform::telemetry::set_parent(&span, traceparent.as_deref());
+    let outcome = apply(db, spec, handler, &env).instrument(span.clone()).await;
+    let _enter = span.enter();
+    match outcome {
+        Ok(applied) => {
+            if applied {
+                relay_wake.notify_one();
+            } else {
+                tracing::debug!("duplicate delivery skipped");
+            }
+            ack(&msg, AckKind::Ack).await;
+        }
+        Err(HandlerError::Permanent(reason)) => {
+            dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &reason).await;
+        }
+        Err(HandlerError::Transient(reason)) => {
+            if delivered >= bus.config.max_deliver {
+                let reason = format!("gave up after {delivered} deliveries: {reason}");
+                dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &reason).await;
+            } else {
+                let delay = Duration::from_millis(200 * 2u64.pow(delivered.clamp(1, 8) as u32));
+                tracing::warn!(%reason, delivered, "event not applied, will be redelivered");
+                ack(&msg, AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+}
+
+/// Applies one event exactly once; returns false when it had already been applied.
+async fn apply<H: Handler>(
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &H,
+    env: &Envelope,
+) -> Result<bool, HandlerError> {
+    let txn = db.begin().await?;
+    let seen = processed_event::Entity::find_by_id((spec.durable.clone(), env.id.as_uuid()))
+        .one(&txn)
+        .await?;
+    if seen.is_some() {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    handler.handle(&txn, env).await?;
+    processed_event::ActiveModel {
+        consumer: Set(spec.durable.clone()),
+        event_id: Set(env.id.as_uuid()),
+        processed_at: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+async fn dead_letter(
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    msg: &Message,
+    msg_id: Option<String>,
+    stream_seq: u64,
+    delivered: i64,
+    reason: &str,
+) {
+    tracing::error!(consumer = %spec.durable, stream_seq, %reason, "event dead-lettered");
+    let row = dead_letter::ActiveModel {
+        consumer: Set(spec.durable.clone()),
+        subject: Set(msg.subject.to_string()),
+        msg_id: Set(msg_id),
+        stream_seq: Set(i64::try_from(stream_seq).unwrap_or(i64::MAX)),
+        deliveries: Set(delivered),
+        reason: Set(reason.to_owned()),
+        payload: Set(msg.payload.to_vec()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    match row.insert(db).await {
+        // Recorded: take it out of the stream's delivery for good.
+        Ok(_) => ack(msg, AckKind::Term).await,
+        // Not recorded: leave it to be redelivered rather than lose it.
+        Err(e) => {
+            tracing::error!(error = %e, "dead letter not recorded, message will be redelivered");
+            ack(msg, AckKind::Nak(Some(Duration::from_secs(5)))).await;
+        }
+    }
+}
+
+async fn ack(msg: &Message, kind: AckKind) {
+    if let Err(e) = msg.ack_with(kind).await {
+        tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped as a duplicate");
+    }
+}

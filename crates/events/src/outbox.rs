@@ -1,0 +1,183 @@
+//! The transactional outbox: [`enqueue`] writes an event in the caller's transaction; the
+//! [`Relay`] publishes unsent rows in order with `Nats-Msg-Id` = event id, then marks them sent.
+//! A crash between publish and mark re-publishes, and JetStream's duplicate window drops it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use chrono::Utc;
+use lapor_domain::events::Envelope;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::entities::outbox;
+use crate::{SCHEMA_HEADER, SCHEMA_VERSION, TYPE_HEADER, codec};
+
+/// Writes `env` to the outbox inside the caller's transaction, with the current trace context.
+pub async fn enqueue<C: ConnectionTrait>(db: &C, bus: &Bus, env: &Envelope) -> Result<(), DbErr> {
+    outbox::ActiveModel {
+        event_id: Set(env.id.as_uuid()),
+        event_type: Set(env.event.type_name().to_owned()),
+        subject: Set(bus.subjects.for_event(&env.event)),
+        payload: Set(codec::encode(env)),
+        traceparent: Set(lapor_platform::telemetry::current_traceparent()),
+        created_at: Set(Utc::now()),
+        published_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Counts unsent outbox rows (the relay's backlog).
+pub async fn backlog(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// Publishes outbox rows.
+#[derive(Clone)]
+pub struct Relay {
+    db: DatabaseConnection,
+    bus: Bus,
+    wake: Arc<Notify>,
+    batch: u64,
+}
+
+impl Relay {
+    /// A relay over `db`'s outbox.
+    pub fn new(db: DatabaseConnection, bus: Bus) -> Self {
+        Self { db, bus, wake: Arc::new(Notify::new()), batch: 256 }
+    }
+
+    /// Handle that wakes the relay right after a commit that wrote outbox rows.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Publishes every unsent row in order; returns how many were published.
+    pub async fn drain(&self) -> Result<usize, RelayError> {
+        let mut total = 0;
+        loop {
+            let n = self.publish_batch().await?;
+            total += n;
+            if (n as u64) < self.batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::Seq)
+            .limit(self.batch)
+            .all(&self.db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Pipelined: send every publish, then await the acks in order. The first failure stops
+        // the batch; only rows acknowledged before it are marked.
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
+            headers.insert(SCHEMA_HEADER, SCHEMA_VERSION.to_string().as_str());
+            headers.insert(TYPE_HEADER, row.event_type.as_str());
+            if let Some(tp) = &row.traceparent {
+                headers.insert("traceparent", tp.as_str());
+            }
+            match self
+                .bus
+                .js
+                .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+                .await
+            {
+                Ok(ack) => pending.push((row.seq, ack)),
+                Err(e) => {
+                    tracing::warn!(error = %e, seq = row.seq, "outbox publish failed");
+                    break;
+                }
+            }
+        }
+        let mut acked = Vec::with_capacity(pending.len());
+        for (seq, ack) in pending {
+            match ack.await {
+                Ok(_) => acked.push(seq),
+                Err(e) => {
+                    tracing::warn!(error = %e, seq, "outbox publish not acknowledged");
+                    break;
+                }
+            }
+        }
+        if !acked.is_empty() {
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::PublishedAt, Expr::value(Utc::now()))
+                .filter(outbox::Column::Seq.is_in(acked.clone()))
+                .exec(&self.db)
+                .await?;
+        }
+        if acked.len() < rows.len() {
+            return Err(RelayError::Publish(format!(
+                "{} of {} rows published",
+                acked.len(),
+                rows.len()
+            )));
+        }
+        Ok(acked.len())
+    }
+
+    /// Runs until `cancel`: drains on every wake-up and every `poll`; retries with backoff after
+    /// errors; drains once more before returning.
+    pub async fn run(self, poll: Duration, cancel: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.drain().await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(published = n, "outbox relayed");
+                    }
+                    backoff = Duration::from_millis(100);
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = self.wake.notified() => {},
+                        () = tokio::time::sleep(poll) => {},
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay error, retrying");
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {},
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if let Err(e) = self.drain().await {
+            tracing::warn!(error = %e, "final outbox drain failed; rows stay for the next start");
+        }
+    }
+}
+
+/// A relay pass that did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Database error.
+    #[error("outbox database: {0}")]
+    Db(#[from] DbErr),
+    /// JetStream did not take every row.
+    #[error("outbox publish: {0}")]
+    Publish(String),
+}

@@ -1,0 +1,59 @@
+//! Subjects and stream name. One exhaustive match maps each event to its subject, so a new event
+//! cannot ship without one.
+
+use lapor_domain::events::Event;
+
+/// Subject naming under a prefix (`lapor` in production, unique per test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+/// Subject suffix of `ReportSubmitted`.
+pub const REPORT_SUBMITTED: &str = "report.submitted";
+/// Subject suffix of `ReportDispatched`.
+pub const REPORT_DISPATCHED: &str = "report.dispatched";
+/// Subject suffix of `CaseOpened`.
+pub const CASE_OPENED: &str = "case.opened";
+
+impl Subjects {
+    /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
+    pub fn new(prefix: &str) -> Result<Self, String> {
+        if prefix.is_empty()
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!("nats.prefix must be letters, digits, '_' or '-', got {prefix:?}"));
+        }
+        Ok(Self { prefix: prefix.to_owned() })
+    }
+
+    /// Returns the prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Name of the JetStream stream holding every event under the prefix.
+    pub fn stream_name(&self) -> String {
+        format!("{}_EVENTS", self.prefix.to_uppercase().replace('-', "_"))
+    }
+
+    /// Wildcard covering every event under the prefix.
+    pub fn all(&self) -> String {
+        format!("{}.>", self.prefix)
+    }
+
+    /// Full subject for a suffix such as [`REPORT_SUBMITTED`].
+    pub fn subject(&self, suffix: &str) -> String {
+        format!("{}.{}", self.prefix, suffix)
+    }
+
+    /// Subject an event is published on.
+    pub fn for_event(&self, event: &Event) -> String {
+        let suffix = match event {
+            Event::ReportSubmitted(_) => REPORT_SUBMITTED,
+            Event::ReportDispatched(_) => REPORT_DISPATCHED,
+            Event::CaseOpened(_) => CASE_OPENED,
+        };
+        self.subject(suffix)
+    }
+}

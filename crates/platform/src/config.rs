@@ -1,0 +1,168 @@
+//! Configuration: compiled-in defaults, then an optional TOML file, then `LAPOR_<SERVICE>__...`
+//! environment variables (`__` separates levels: `LAPOR_INTAKE__DATABASE__URL`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Settings every service has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CommonConfig {
+    /// gRPC listen address, e.g. `0.0.0.0:50051`.
+    pub grpc_addr: String,
+    /// Serve gRPC reflection (switch off in production if the API should not be browsable).
+    pub reflection: bool,
+    /// Database settings.
+    pub database: DatabaseConfig,
+    /// NATS settings.
+    pub nats: NatsConfig,
+    /// Authentication settings.
+    pub auth: AuthConfig,
+    /// Telemetry settings.
+    pub telemetry: TelemetryConfig,
+    /// Seconds to let in-flight work finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: "127.0.0.1:0".into(),
+            reflection: true,
+            database: DatabaseConfig::default(),
+            nats: NatsConfig::default(),
+            auth: AuthConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db?mode=rwc` (default, embedded) or `postgres://user@host/db`.
+    pub url: String,
+    /// PostgreSQL schema holding this service's tables (ignored on SQLite).
+    pub schema: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://.lapor/data/service.db?mode=rwc".into(),
+            schema: "public".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// NATS JetStream settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsConfig {
+    /// Server URL.
+    pub url: String,
+    /// Subject prefix; the stream is named after it. Tests use a unique prefix each.
+    pub prefix: String,
+    /// How long the stream keeps events, in days (replay source for the SLA monitor).
+    pub max_age_days: u64,
+    /// Deliveries of one message before it goes to the dead-letter table.
+    pub max_deliver: i64,
+    /// Seconds before an unacknowledged message is redelivered.
+    pub ack_wait_secs: u64,
+    /// Milliseconds between outbox relay polls when nothing wakes it.
+    pub relay_poll_ms: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            prefix: "lapor".into(),
+            max_age_days: 400,
+            max_deliver: 5,
+            ack_wait_secs: 30,
+            relay_poll_ms: 500,
+        }
+    }
+}
+
+/// Bearer-token (JWT) settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 secrets accepted for verification; the first one also signs development tokens.
+    /// Several may be listed during a key rotation.
+    pub hs256_secrets: Vec<String>,
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Required `aud` claim.
+    pub audience: String,
+}
+
+/// The development secret; `laporctl` and `make run` use it. Never use it in production.
+pub const DEV_SECRET: &str = "lapor-dev-secret-change-me-0123456789abcdef";
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            hs256_secrets: vec![DEV_SECRET.into()],
+            issuer: "lapor".into(),
+            audience: "lapor".into(),
+        }
+    }
+}
+
+/// Telemetry settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint, e.g. `http://otel-collector:4317`; empty disables export.
+    pub otlp_endpoint: String,
+    /// `json` (one JSON object per line) or `text`.
+    pub log_format: String,
+    /// `tracing` filter directive, e.g. `info,lapor=debug`.
+    pub log_filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            log_format: "text".into(),
+            log_filter: "info".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(#[from] ::config::ConfigError);
+
+/// Loads a service's configuration: `defaults`, then `file` if given, then the environment
+/// variables `LAPOR_<SERVICE>__...` (service name upper-cased, `-` as `_`).
+pub fn load<T>(service: &str, defaults: &T, file: Option<&Path>) -> Result<T, ConfigError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let prefix = format!("LAPOR_{}", service.to_uppercase().replace('-', "_"));
+    let mut builder = ::config::Config::builder().add_source(::config::Config::try_from(defaults)?);
+    if let Some(f) = file {
+        builder = builder.add_source(::config::File::from(f).required(true));
+    }
+    builder = builder.add_source(
+        ::config::Environment::with_prefix(&prefix)
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("auth.hs256_secrets")
+            .try_parsing(true),
+    );
+    Ok(builder.build()?.try_deserialize()?)
+}
