@@ -8,11 +8,13 @@ pub mod consumer;
 pub mod entities;
 pub mod migration;
 pub mod outbox;
+pub mod runtime;
 pub mod subjects;
 
 pub use bus::Bus;
 pub use consumer::{ConsumerSpec, Handler, HandlerError};
 pub use outbox::{Relay, enqueue};
+pub use runtime::Runtime;
 pub use subjects::Subjects;
 
 /// Header carrying the schema version of the payload.

@@ -1,1 +1,71 @@
-//! placeholder
+//! Intake: accepts citizens' reports over gRPC, keeps reporter identity encrypted in its own
+//! store, and publishes `ReportSubmitted` (without identity) through its outbox.
+
+mod api;
+pub mod config;
+mod entities;
+mod error;
+mod identity;
+mod migration;
+mod token;
+
+use std::future::Future;
+use std::time::Duration;
+
+use lapor_events::Runtime;
+use lapor_platform::server::{draining, health_reporter, incoming, reflection, set_serving};
+use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use identity::IdentityCipher;
+
+/// Name of the gRPC service, for health checks.
+pub const GRPC_SERVICE: &str = "lapor.intake.v1.IntakeService";
+
+/// A built intake service, ready to run.
+pub struct Service {
+    rt: Runtime,
+    listener: TcpListener,
+    config: Config,
+    api: api::Api,
+}
+
+impl Service {
+    /// Connects its database and the bus, applies migrations, and binds nothing new: the caller
+    /// passes the listener (port 0 in tests).
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let rt = Runtime::start::<migration::Migrator>(&config.common, "intake").await?;
+        let api = api::Api::new(&config, rt.db.clone(), rt.bus.clone(), rt.relay_waker())?;
+        Ok(Self { rt, listener, config, api })
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { rt, listener, config, api } = self;
+        let (health, health_svc) = health_reporter();
+        set_serving(&health, &[GRPC_SERVICE]).await;
+        let auth = lapor_platform::Authenticator::new(&config.common.auth);
+        let grace = Duration::from_secs(config.common.shutdown_grace_secs);
+        let result = tonic::transport::Server::builder()
+            .timeout(Duration::from_secs(30))
+            .add_service(health_svc)
+            .add_optional_service(reflection(config.common.reflection, lapor_proto::FILE_DESCRIPTOR_SET))
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                IntakeServiceServer::new(api).max_decoding_message_size(config.max_request_bytes),
+                move |r| auth.intercept(r),
+            ))
+            .serve_with_incoming_shutdown(
+                incoming(listener),
+                draining(shutdown, health, vec![GRPC_SERVICE], Duration::from_millis(config.common_drain_ms())),
+            )
+            .await;
+        rt.shutdown(grace).await;
+        result.map_err(Into::into)
+    }
+}

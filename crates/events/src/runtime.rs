@@ -1,0 +1,79 @@
+//! The event side of a running service: its database (migrated), its bus connection, the outbox
+//! relay and its consumers, started together and stopped together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapor_platform::config::CommonConfig;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::consumer::{self, ConsumerSpec, Handler};
+use crate::outbox::Relay;
+
+/// Database, bus, relay and consumers of one service process.
+pub struct Runtime {
+    /// The service's database, migrated.
+    pub db: DatabaseConnection,
+    /// The bus.
+    pub bus: Bus,
+    relay: Relay,
+    poll: Duration,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Connects the database (applying `M`'s migrations) and the bus, and starts the relay.
+    pub async fn start<M: MigratorTrait>(cfg: &CommonConfig, service: &str) -> anyhow::Result<Self> {
+        let db = lapor_platform::db::connect_and_migrate::<M>(&cfg.database)
+            .await
+            .map_err(|e| anyhow::anyhow!("{service} database: {e}"))?;
+        let bus = Bus::connect(&cfg.nats, service).await?;
+        let relay = Relay::new(db.clone(), bus.clone());
+        let mut rt = Self {
+            db,
+            bus,
+            relay,
+            poll: Duration::from_millis(cfg.nats.relay_poll_ms),
+            cancel: CancellationToken::new(),
+            tasks: Vec::new(),
+        };
+        let relay = rt.relay.clone();
+        rt.tasks.push(tokio::spawn(relay.run(rt.poll, rt.cancel.child_token())));
+        Ok(rt)
+    }
+
+    /// Handle that wakes the relay after a commit that wrote to the outbox.
+    pub fn relay_waker(&self) -> Arc<Notify> {
+        self.relay.waker()
+    }
+
+    /// Starts a consumer for `spec`. Call once per subscription after [`Runtime::start`].
+    pub fn spawn_consumer<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        let task = consumer::run(
+            self.bus.clone(),
+            self.db.clone(),
+            spec,
+            handler,
+            self.relay.waker(),
+            self.cancel.child_token(),
+        );
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Stops fetching, lets in-flight handlers finish, drains the outbox once more, and waits at
+    /// most `grace` for all of it.
+    pub async fn shutdown(self, grace: Duration) {
+        self.cancel.cancel();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("background tasks did not stop within the grace period");
+        }
+        let _ = self.db.close().await;
+    }
+}

@@ -1,0 +1,317 @@
+//! The IntakeService gRPC API.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use lapor_domain::content::{ContentLimits, RawContent, ReportContent};
+use lapor_domain::events::{Envelope, Event, ReportSubmitted};
+use lapor_domain::{Channel, EventId, Privacy, ReportKind, ReporterRef, ReportId, TrackingId, Violations};
+use lapor_events::codec::{self, channel_from_proto, kind_from_proto, location_from_proto, ts};
+use lapor_events::{Bus, enqueue};
+use lapor_platform::{Caller, Role};
+use lapor_proto::intake::v1::{self as pb, intake_service_server::IntakeService};
+use prost::Message;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    SqlErr, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::entities::{identity, report};
+use crate::error::Error;
+use crate::identity::{Identity, IdentityCipher};
+use crate::token;
+
+/// The API state.
+pub struct Api {
+    db: DatabaseConnection,
+    bus: Bus,
+    relay_wake: Arc<Notify>,
+    cipher: IdentityCipher,
+    token_key: String,
+    limits: ContentLimits,
+    tz: Tz,
+}
+
+impl Api {
+    pub fn new(cfg: &Config, db: DatabaseConnection, bus: Bus, relay_wake: Arc<Notify>) -> anyhow::Result<Self> {
+        if cfg.identity_key == crate::config::DEV_IDENTITY_KEY || cfg.token_key == crate::config::DEV_TOKEN_KEY {
+            tracing::warn!("intake runs with the development identity or token key; set LAPOR_INTAKE__IDENTITY_KEY and LAPOR_INTAKE__TOKEN_KEY in production");
+        }
+        Ok(Self {
+            db,
+            bus,
+            relay_wake,
+            cipher: IdentityCipher::new(&cfg.identity_key, &cfg.identity_key_id)?,
+            token_key: cfg.token_key.clone(),
+            limits: cfg.limits,
+            tz: cfg.time_zone.parse().map_err(|_| anyhow::anyhow!("unknown time_zone {:?}", cfg.time_zone))?,
+        })
+    }
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn validate_contact(c: Option<&pb::ReporterContact>, anonim: bool, v: &mut Violations) -> Option<Identity> {
+    let c = c.cloned().unwrap_or_default();
+    let id = Identity {
+        name: c.name.trim().to_owned(),
+        nik: c.nik.trim().to_owned(),
+        phone: c.phone.trim().to_owned(),
+        email: c.email.trim().to_owned(),
+    };
+    if id.name.chars().count() > 200 {
+        v.add("reporter.name", "must have at most 200 characters");
+    }
+    if !anonim && id.name.is_empty() {
+        v.add("reporter.name", "reporter.name is required unless the report is anonymous");
+    }
+    if !id.nik.is_empty() && (id.nik.len() != 16 || !id.nik.chars().all(|c| c.is_ascii_digit())) {
+        v.add("reporter.nik", "NIK must be 16 digits");
+    }
+    if !id.phone.is_empty()
+        && (id.phone.len() > 20 || !id.phone.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)))
+    {
+        v.add("reporter.phone", "phone must be at most 20 digits, spaces, +, -, ( or )");
+    }
+    if !id.email.is_empty() {
+        let ok = id.email.len() <= 254
+            && id.email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
+        if !ok {
+            v.add("reporter.email", "not an e-mail address");
+        }
+    }
+    let any = !(id.name.is_empty() && id.nik.is_empty() && id.phone.is_empty() && id.email.is_empty());
+    any.then_some(id)
+}
+
+struct Accepted {
+    report_id: Uuid,
+    tracking_id: String,
+    submitted_at: DateTime<Utc>,
+    replayed: bool,
+}
+
+impl Api {
+    fn response(&self, a: Accepted) -> pb::SubmitReportResponse {
+        pb::SubmitReportResponse {
+            report_id: a.report_id.to_string(),
+            tracking_id: a.tracking_id,
+            access_token: token::derive(&self.token_key, a.report_id),
+            submitted_at: Some(ts(a.submitted_at)),
+            replayed: a.replayed,
+        }
+    }
+
+    async fn replay(&self, idem: &str, fingerprint: &str) -> Result<Option<Accepted>, Error> {
+        let Some(row) = report::Entity::find()
+            .filter(report::Column::Idempotency.eq(idem))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.fingerprint != fingerprint {
+            let mut v = Violations::new();
+            v.add("idempotency_key", "this idempotency_key was already used for a different report");
+            return Err(Error::InvalidArgument(v));
+        }
+        Ok(Some(Accepted {
+            report_id: row.id,
+            tracking_id: row.tracking_id,
+            submitted_at: row.submitted_at,
+            replayed: true,
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert(
+        &self,
+        caller: &Caller,
+        idem: &str,
+        fingerprint: &str,
+        content: &ReportContent,
+        channel: Channel,
+        identity: Option<&Identity>,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted, DbErr> {
+        let report_id = Uuid::now_v7();
+        let reporter_ref = Uuid::new_v4();
+        let mut bits = [0u8; 8];
+        getrandom::fill(&mut bits).map_err(|e| DbErr::Custom(format!("no randomness: {e}")))?;
+        let tracking = TrackingId::from_random(u64::from_be_bytes(bits));
+        let txn = self.db.begin().await?;
+        if let Some(id) = identity {
+            let (nonce, ciphertext) = self
+                .cipher
+                .seal(reporter_ref, id)
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+            identity::ActiveModel {
+                reporter_ref: Set(reporter_ref),
+                key_id: Set(self.cipher.key_id().to_owned()),
+                nonce: Set(nonce),
+                ciphertext: Set(ciphertext),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        report::ActiveModel {
+            id: Set(report_id),
+            tracking_id: Set(tracking.to_string()),
+            idempotency: Set(idem.to_owned()),
+            fingerprint: Set(fingerprint.to_owned()),
+            kind: Set(content.kind.code().to_owned()),
+            title: Set(content.title.clone()),
+            body: Set(content.body.clone()),
+            category_id: Set(content.category.as_ref().map(ToString::to_string)),
+            incident_date: Set(content.incident_date),
+            location: Set(content.location.as_ref().map(|l| {
+                serde_json::to_value(l).unwrap_or(serde_json::Value::Null)
+            })),
+            anonim: Set(content.privacy.anonim),
+            rahasia: Set(content.privacy.rahasia),
+            channel: Set(channel.code().to_owned()),
+            reporter_ref: Set(reporter_ref),
+            submitted_by: Set(caller.subject.clone()),
+            submitted_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let env = Envelope {
+            id: EventId::from_uuid(Uuid::now_v7()),
+            occurred_at: now,
+            event: Event::ReportSubmitted(ReportSubmitted {
+                report_id: ReportId::from_uuid(report_id),
+                tracking_id: tracking.clone(),
+                content: content.clone(),
+                channel,
+                reporter_ref: ReporterRef::from_uuid(reporter_ref),
+                submitted_at: now,
+            }),
+        };
+        enqueue(&txn, &self.bus, &env).await?;
+        txn.commit().await?;
+        Ok(Accepted { report_id, tracking_id: tracking.to_string(), submitted_at: now, replayed: false })
+    }
+
+    async fn submit(&self, caller: Caller, r: pb::SubmitReportRequest) -> Result<pb::SubmitReportResponse, Error> {
+        let now = Utc::now();
+        let today = now.with_timezone(&self.tz).date_naive();
+        let mut v = Violations::new();
+        let key = r.idempotency_key.trim();
+        if key.is_empty() {
+            v.add("idempotency_key", "idempotency_key is required");
+        } else if key.len() > 128 || key.chars().any(char::is_control) {
+            v.add("idempotency_key", "must be 1-128 printable characters");
+        }
+        let location = match r.location.as_ref().map(location_from_proto).transpose() {
+            Ok(l) => l,
+            Err(e) => {
+                v.add("location", e);
+                None
+            }
+        };
+        let channel = channel_from_proto(r.channel);
+        if channel.is_none() {
+            v.add("channel", "unknown channel");
+        }
+        let privacy = Privacy { anonim: r.anonim, rahasia: r.rahasia };
+        let raw = RawContent {
+            kind: kind_from_proto(r.kind),
+            title: &r.title,
+            body: &r.body,
+            category: r.category_id.trim(),
+            incident_date: r.incident_date.trim(),
+            location,
+            privacy,
+        };
+        let content = ReportContent::validate(raw, &self.limits, today).map_err(|e| v.0.extend(e.0)).ok();
+        let identity = validate_contact(r.reporter.as_ref(), r.anonim, &mut v);
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let (Some(content), Some(channel)) = (content, channel) else {
+            return Err(Error::Internal("validated content missing".into()));
+        };
+        let idem = sha256_hex(&[caller.subject.as_bytes(), key.as_bytes()]);
+        let fingerprint = {
+            let mut canonical = r.clone();
+            canonical.idempotency_key.clear();
+            sha256_hex(&[&canonical.encode_to_vec()])
+        };
+        if let Some(a) = self.replay(&idem, &fingerprint).await? {
+            return Ok(self.response(a));
+        }
+        for _ in 0..3 {
+            match self.insert(&caller, &idem, &fingerprint, &content, channel, identity.as_ref(), now).await {
+                Ok(a) => {
+                    self.relay_wake.notify_one();
+                    tracing::info!(report_id = %a.report_id, tracking_id = %a.tracking_id, kind = content.kind.code(), "report accepted");
+                    return Ok(self.response(a));
+                }
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    // A concurrent retry with the same key won the race, or the tracking id collided.
+                    if let Some(a) = self.replay(&idem, &fingerprint).await? {
+                        return Ok(self.response(a));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Internal("could not allocate a unique tracking id".into()))
+    }
+}
+
+#[tonic::async_trait]
+impl IntakeService for Api {
+    async fn submit_report(
+        &self,
+        req: Request<pb::SubmitReportRequest>,
+    ) -> Result<Response<pb::SubmitReportResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Reporter, Role::Operator, Role::Service])?;
+        Ok(Response::new(self.submit(caller, req.into_inner()).await?))
+    }
+
+    async fn get_submission(
+        &self,
+        req: Request<pb::GetSubmissionRequest>,
+    ) -> Result<Response<pb::GetSubmissionResponse>, Status> {
+        Caller::of(&req)?;
+        let r = req.into_inner();
+        let tracking: TrackingId = r
+            .tracking_id
+            .parse()
+            .map_err(|e: lapor_domain::ids::IdError| lapor_platform::status::invalid_field("tracking_id", e.to_string()))?;
+        let not_found = || Status::from(Error::NotFound("no report with that tracking id and access token"));
+        let row = report::Entity::find()
+            .filter(report::Column::TrackingId.eq(tracking.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(not_found)?;
+        if !token::verify(&self.token_key, row.id, &r.access_token) {
+            return Err(not_found());
+        }
+        Ok(Response::new(pb::GetSubmissionResponse {
+            report_id: row.id.to_string(),
+            tracking_id: row.tracking_id,
+            kind: ReportKind::from_code(&row.kind).map_or(0, |k| codec::kind_to_proto(k) as i32),
+            title: row.title,
+            anonim: row.anonim,
+            rahasia: row.rahasia,
+            submitted_at: Some(ts(row.submitted_at)),
+        }))
+    }
+}
