@@ -23,6 +23,9 @@ pub struct CommonConfig {
     pub telemetry: TelemetryConfig,
     /// Seconds to let in-flight work finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Milliseconds between turning health NOT_SERVING and closing the listener on shutdown, so
+    /// that load balancers stop sending first.
+    pub drain_ms: u64,
 }
 
 impl Default for CommonConfig {
@@ -35,6 +38,7 @@ impl Default for CommonConfig {
             auth: AuthConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown_grace_secs: 20,
+            drain_ms: 1000,
         }
     }
 }

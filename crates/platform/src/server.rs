@@ -58,3 +58,39 @@ pub async fn set_serving(health: &HealthReporter, services: &[&'static str]) {
         health.set_service_status(*s, ServingStatus::Serving).await;
     }
 }
+
+/// Serves `routes` (the service's authenticated APIs) plus health and reflection on `listener`
+/// until `shutdown` completes; then health turns NOT_SERVING, the listener drains for `drain`,
+/// and in-flight RPCs finish.
+pub async fn serve(
+    routes: tonic::service::Routes,
+    grpc_services: Vec<&'static str>,
+    common: &crate::config::CommonConfig,
+    listener: TcpListener,
+    drain: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_svc) = health_reporter();
+    set_serving(&health, &grpc_services).await;
+    let mut builder = tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(30))
+        .concurrency_limit_per_connection(256);
+    let mut router = builder.add_routes(routes);
+    router = router.add_service(health_svc);
+    router = router.add_optional_service(reflection(common.reflection, lapor_proto_descriptor()));
+    router
+        .serve_with_incoming_shutdown(incoming(listener), draining(shutdown, health, grpc_services, drain))
+        .await
+}
+
+static DESCRIPTOR: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+
+/// Registers the encoded descriptor set served by reflection (each service calls it with
+/// `lapor_proto::FILE_DESCRIPTOR_SET` before serving).
+pub fn register_descriptor(fds: &'static [u8]) {
+    let _ = DESCRIPTOR.set(fds);
+}
+
+fn lapor_proto_descriptor() -> &'static [u8] {
+    DESCRIPTOR.get().copied().unwrap_or_default()
+}

@@ -29,8 +29,6 @@ pub struct Config {
     pub token_key: String,
     /// IANA time zone of the city (bounds incident dates).
     pub time_zone: String,
-    /// Milliseconds between NOT_SERVING and closing the listener on shutdown.
-    pub drain_ms: u64,
 }
 
 impl Default for Config {
@@ -46,14 +44,6 @@ impl Default for Config {
             identity_key_id: "dev".into(),
             token_key: DEV_TOKEN_KEY.into(),
             time_zone: "Asia/Makassar".into(),
-            drain_ms: 0,
         }
-    }
-}
-
-impl Config {
-    /// Drain time on shutdown.
-    pub fn common_drain_ms(&self) -> u64 {
-        self.drain_ms
     }
 }

@@ -13,9 +13,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use lapor_events::Runtime;
-use lapor_platform::server::{draining, health_reporter, incoming, reflection, set_serving};
 use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 pub use config::Config;
 pub use identity::IdentityCipher;
@@ -48,24 +48,22 @@ impl Service {
     /// Serves until `shutdown` completes, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { rt, listener, config, api } = self;
-        let (health, health_svc) = health_reporter();
-        set_serving(&health, &[GRPC_SERVICE]).await;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
-        let grace = Duration::from_secs(config.common.shutdown_grace_secs);
-        let result = tonic::transport::Server::builder()
-            .timeout(Duration::from_secs(30))
-            .add_service(health_svc)
-            .add_optional_service(reflection(config.common.reflection, lapor_proto::FILE_DESCRIPTOR_SET))
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                IntakeServiceServer::new(api).max_decoding_message_size(config.max_request_bytes),
-                move |r| auth.intercept(r),
-            ))
-            .serve_with_incoming_shutdown(
-                incoming(listener),
-                draining(shutdown, health, vec![GRPC_SERVICE], Duration::from_millis(config.common_drain_ms())),
-            )
-            .await;
-        rt.shutdown(grace).await;
-        result.map_err(Into::into)
+        let routes = tonic::service::Routes::new(InterceptedService::new(
+            IntakeServiceServer::new(api).max_decoding_message_size(config.max_request_bytes),
+            move |r| auth.intercept(r),
+        ));
+        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
+        let served = lapor_platform::server::serve(
+            routes,
+            vec![GRPC_SERVICE],
+            &config.common,
+            listener,
+            Duration::from_millis(config.common.drain_ms),
+            shutdown,
+        )
+        .await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        served.map_err(Into::into)
     }
 }

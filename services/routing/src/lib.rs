@@ -1,1 +1,79 @@
-//! placeholder
+//! Routing: the operator's queue, the OPD registry and the routing rules. Consumes
+//! `ReportSubmitted`; publishes `ReportDispatched` when a rule or an operator dispatches.
+
+mod api;
+pub mod config;
+mod dispatch;
+mod entities;
+mod error;
+mod migration;
+pub mod rules;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapor_domain::Calendar;
+use lapor_events::consumer::ConsumerSpec;
+use lapor_events::{Runtime, subjects};
+use lapor_proto::routing::v1::routing_service_server::RoutingServiceServer;
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+
+pub use config::Config;
+
+/// Name of the gRPC service, for health checks.
+pub const GRPC_SERVICE: &str = "lapor.routing.v1.RoutingService";
+/// Durable consumer of submitted reports.
+pub const CONSUMER_SUBMITTED: &str = "routing-report-submitted";
+
+/// A built routing service, ready to run.
+pub struct Service {
+    rt: Runtime,
+    listener: TcpListener,
+    config: Config,
+    api: api::Api,
+}
+
+impl Service {
+    /// Validates configuration, connects, migrates and starts consuming.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        rules::validate(&config).map_err(|e| anyhow::anyhow!("routing rules: {e}"))?;
+        let calendar = Calendar::from_spec(&config.calendar)?;
+        let mut rt = Runtime::start::<migration::Migrator>(&config.common, "routing").await?;
+        let dispatcher = Arc::new(dispatch::Dispatcher { config: config.clone(), calendar, bus: rt.bus.clone() });
+        rt.spawn_consumer(
+            ConsumerSpec { durable: CONSUMER_SUBMITTED.into(), filter_suffix: subjects::REPORT_SUBMITTED },
+            Arc::new(dispatch::SubmittedHandler(dispatcher.clone())),
+        );
+        let api = api::Api { db: rt.db.clone(), dispatcher, relay_wake: rt.relay_waker() };
+        Ok(Self { rt, listener, config, api })
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { rt, listener, config, api } = self;
+        let auth = lapor_platform::Authenticator::new(&config.common.auth);
+        let routes = tonic::service::Routes::new(InterceptedService::new(
+            RoutingServiceServer::new(api),
+            move |r| auth.intercept(r),
+        ));
+        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
+        let served = lapor_platform::server::serve(
+            routes,
+            vec![GRPC_SERVICE],
+            &config.common,
+            listener,
+            Duration::from_millis(config.common.drain_ms),
+            shutdown,
+        )
+        .await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        served.map_err(Into::into)
+    }
+}

@@ -1,0 +1,31 @@
+//! Routing's migrations.
+
+use lapor_events::migration::{EventTables, create_table};
+use sea_orm_migration::prelude::*;
+
+use crate::entities::queue_report;
+
+/// Routing's migrator.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(EventTables), Box::new(M0001Queue)]
+    }
+}
+
+struct M0001Queue;
+
+impl MigrationName for M0001Queue {
+    fn name(&self) -> &str {
+        "m0001_routing_queue"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0001Queue {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, queue_report::Entity).await
+    }
+}
