@@ -1,1 +1,81 @@
-//! placeholder
+//! Notification: tells reporters and OPD staff what happened, through channel adapters behind
+//! one trait. Consumes `ReportSubmitted` and `CaseOpened`. Messages are addressed by pseudonymous
+//! ids; contact details never reach this service's tables.
+
+mod api;
+pub mod channel;
+pub mod config;
+mod entities;
+mod handler;
+mod migration;
+pub mod templates;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapor_events::consumer::ConsumerSpec;
+use lapor_events::{Runtime, subjects};
+use lapor_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+
+pub use config::Config;
+
+/// Name of the gRPC service, for health checks.
+pub const GRPC_SERVICE: &str = "lapor.notification.v1.NotificationService";
+/// Durable consumer of submitted reports.
+pub const CONSUMER_SUBMITTED: &str = "notification-report-submitted";
+/// Durable consumer of opened cases.
+pub const CONSUMER_CASE_OPENED: &str = "notification-case-opened";
+
+/// A built notification service, ready to run.
+pub struct Service {
+    rt: Runtime,
+    listener: TcpListener,
+    config: Config,
+}
+
+impl Service {
+    /// Connects, migrates and starts consuming.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let mut rt = Runtime::start::<migration::Migrator>(&config.common, "notification").await?;
+        let handler = Arc::new(handler::Notifier::new(&config, channel::InboxChannel));
+        rt.spawn_consumer(
+            ConsumerSpec { durable: CONSUMER_SUBMITTED.into(), filter_suffix: subjects::REPORT_SUBMITTED },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec { durable: CONSUMER_CASE_OPENED.into(), filter_suffix: subjects::CASE_OPENED },
+            handler,
+        );
+        Ok(Self { rt, listener, config })
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { rt, listener, config } = self;
+        let auth = lapor_platform::Authenticator::new(&config.common.auth);
+        let routes = tonic::service::Routes::new(InterceptedService::new(
+            NotificationServiceServer::new(api::Api { db: rt.db.clone() }),
+            move |r| auth.intercept(r),
+        ));
+        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
+        let served = lapor_platform::server::serve(
+            routes,
+            vec![GRPC_SERVICE],
+            &config.common,
+            listener,
+            Duration::from_millis(config.common.drain_ms),
+            shutdown,
+        )
+        .await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        served.map_err(Into::into)
+    }
+}

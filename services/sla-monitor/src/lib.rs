@@ -1,1 +1,81 @@
-//! placeholder
+//! SLA monitor: records every deadline a report is subject to, computed in working days on the
+//! city calendar from the events alone (so a replay gives the same result), and serves them.
+//! Consumes `ReportSubmitted` and `ReportDispatched`.
+
+mod api;
+pub mod config;
+mod entities;
+mod handler;
+mod migration;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapor_domain::Calendar;
+use lapor_events::consumer::ConsumerSpec;
+use lapor_events::{Runtime, subjects};
+use lapor_proto::sla::v1::sla_service_server::SlaServiceServer;
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+
+pub use config::Config;
+
+/// Name of the gRPC service, for health checks.
+pub const GRPC_SERVICE: &str = "lapor.sla.v1.SlaService";
+/// Durable consumer of submitted reports.
+pub const CONSUMER_SUBMITTED: &str = "sla-report-submitted";
+/// Durable consumer of dispatched reports.
+pub const CONSUMER_DISPATCHED: &str = "sla-report-dispatched";
+
+/// A built SLA monitor, ready to run.
+pub struct Service {
+    rt: Runtime,
+    listener: TcpListener,
+    config: Config,
+}
+
+impl Service {
+    /// Validates the calendar, connects, migrates and starts consuming.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let calendar = Calendar::from_spec(&config.calendar)?;
+        let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
+        let handler = Arc::new(handler::DeadlineRecorder { calendar, policy: config.policy });
+        rt.spawn_consumer(
+            ConsumerSpec { durable: CONSUMER_SUBMITTED.into(), filter_suffix: subjects::REPORT_SUBMITTED },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec { durable: CONSUMER_DISPATCHED.into(), filter_suffix: subjects::REPORT_DISPATCHED },
+            handler,
+        );
+        Ok(Self { rt, listener, config })
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { rt, listener, config } = self;
+        let auth = lapor_platform::Authenticator::new(&config.common.auth);
+        let routes = tonic::service::Routes::new(InterceptedService::new(
+            SlaServiceServer::new(api::Api { db: rt.db.clone() }),
+            move |r| auth.intercept(r),
+        ));
+        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
+        let served = lapor_platform::server::serve(
+            routes,
+            vec![GRPC_SERVICE],
+            &config.common,
+            listener,
+            Duration::from_millis(config.common.drain_ms),
+            shutdown,
+        )
+        .await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        served.map_err(Into::into)
+    }
+}

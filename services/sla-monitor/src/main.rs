@@ -1,1 +1,14 @@
-fn main() {}
+//! The sla-monitor binary: loads configuration, starts telemetry, serves until SIGTERM.
+
+use lapor_sla_monitor::{Config, Service};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let file = std::env::args().nth(1).map(std::path::PathBuf::from);
+    let config: Config = lapor_platform::config::load("sla-monitor", &Config::default(), file.as_deref())?;
+    let _telemetry = lapor_platform::telemetry::init("sla-monitor", &config.common.telemetry)?;
+    let listener = tokio::net::TcpListener::bind(&config.common.grpc_addr).await?;
+    let service = Service::build(config, listener).await?;
+    tracing::info!(addr = %service.local_addr()?, "sla-monitor listening");
+    service.run_until(lapor_platform::shutdown::shutdown_signal()).await
+}

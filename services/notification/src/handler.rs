@@ -1,0 +1,78 @@
+//! Turning events into messages.
+
+use chrono_tz::Tz;
+use lapor_domain::events::{Envelope, Event};
+use lapor_events::{Handler, HandlerError};
+use sea_orm::DatabaseTransaction;
+
+use crate::channel::{Channel, Outgoing};
+use crate::config::Config;
+use crate::templates;
+
+/// The consumer of the events that notify someone.
+pub struct Notifier<C> {
+    channel: C,
+    tz: Tz,
+    opds: Vec<(String, String)>,
+}
+
+impl<C: Channel> Notifier<C> {
+    /// A notifier delivering through `channel`.
+    pub fn new(cfg: &Config, channel: C) -> Self {
+        Self {
+            channel,
+            tz: cfg.time_zone.parse().unwrap_or(chrono_tz::Asia::Makassar),
+            opds: cfg.opds.iter().map(|o| (o.id.clone(), o.name.clone())).collect(),
+        }
+    }
+
+    fn opd_name(&self, id: &str) -> String {
+        self.opds.iter().find(|(k, _)| k == id).map_or_else(|| id.to_owned(), |(_, n)| n.clone())
+    }
+
+    fn messages(&self, env: &Envelope) -> Vec<Outgoing> {
+        let mk = |kind: &'static str, to: String, template: &'static str, (subject, body): (String, String)| Outgoing {
+            dedupe_key: format!("{}:{kind}:{to}:{template}", env.id),
+            event_id: env.id.as_uuid(),
+            report_id: env.event.report_id().as_uuid(),
+            recipient_kind: kind,
+            recipient_ref: to,
+            template,
+            subject,
+            body,
+        };
+        match &env.event {
+            Event::ReportSubmitted(e) => vec![mk(
+                "reporter",
+                e.reporter_ref.to_string(),
+                "report_received",
+                templates::report_received(e.tracking_id.as_str(), &templates::local_time(e.submitted_at, self.tz)),
+            )],
+            Event::CaseOpened(e) => vec![
+                mk(
+                    "reporter",
+                    e.reporter_ref.to_string(),
+                    "case_opened",
+                    templates::case_opened_reporter(e.tracking_id.as_str(), &self.opd_name(e.opd_id.as_str())),
+                ),
+                mk(
+                    "opd",
+                    e.opd_id.to_string(),
+                    "case_new",
+                    templates::case_opened_opd(e.tracking_id.as_str(), &templates::local_time(e.opened_at, self.tz)),
+                ),
+            ],
+            Event::ReportDispatched(_) => Vec::new(),
+        }
+    }
+}
+
+impl<C: Channel> Handler for Notifier<C> {
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        for msg in self.messages(env) {
+            self.channel.deliver(txn, &msg).await?;
+            tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! Notification's migrations.
+
+use lapor_events::migration::{EventTables, create_table};
+use sea_orm_migration::prelude::*;
+
+use crate::entities::message;
+
+/// Notification's migrator.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(EventTables), Box::new(M0001Messages)]
+    }
+}
+
+struct M0001Messages;
+
+impl MigrationName for M0001Messages {
+    fn name(&self) -> &str {
+        "m0001_messages"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0001Messages {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, message::Entity).await
+    }
+}

@@ -1,0 +1,71 @@
+//! The SlaService gRPC API.
+
+use chrono::Utc;
+use lapor_domain::{ReportId, Step};
+use lapor_events::codec::ts;
+use lapor_platform::{Caller, Role};
+use lapor_proto::sla::v1::{self as pb, sla_service_server::SlaService};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use tonic::{Request, Response, Status};
+
+use crate::entities::deadline;
+
+/// The API state.
+pub struct Api {
+    pub db: DatabaseConnection,
+}
+
+fn state(d: &deadline::Model, now: chrono::DateTime<Utc>) -> pb::DeadlineState {
+    match d.met_at {
+        Some(m) if m <= d.due_at => pb::DeadlineState::Met,
+        Some(_) => pb::DeadlineState::MetLate,
+        None if now > d.due_at => pb::DeadlineState::Breached,
+        None => pb::DeadlineState::Open,
+    }
+}
+
+#[tonic::async_trait]
+impl SlaService for Api {
+    async fn list_deadlines(
+        &self,
+        req: Request<pb::ListDeadlinesRequest>,
+    ) -> Result<Response<pb::ListDeadlinesResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator, Role::Supervisor, Role::Auditor, Role::Service, Role::OpdOfficer])?;
+        let id: ReportId = req
+            .get_ref()
+            .report_id
+            .parse()
+            .map_err(|e: lapor_domain::ids::IdError| lapor_platform::status::invalid_field("report_id", e.to_string()))?;
+        let mut q = deadline::Entity::find().filter(deadline::Column::ReportId.eq(id.as_uuid()));
+        if caller.role == Role::OpdOfficer {
+            let opd = caller.opd.as_ref().map(|o| o.to_string()).unwrap_or_default();
+            q = q.filter(deadline::Column::OpdId.eq(opd));
+        }
+        let rows = q
+            .order_by_asc(deadline::Column::StartedAt)
+            .order_by_asc(deadline::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?;
+        let now = Utc::now();
+        let deadlines = rows
+            .iter()
+            .map(|d| pb::Deadline {
+                report_id: d.report_id.to_string(),
+                step: match Step::from_code(&d.step) {
+                    Some(Step::Verification) => pb::Step::Verification,
+                    Some(Step::FirstFollowUp) => pb::Step::FirstFollowUp,
+                    None => pb::Step::Unspecified,
+                } as i32,
+                opd_id: d.opd_id.clone().unwrap_or_default(),
+                started_at: Some(ts(d.started_at)),
+                due_at: Some(ts(d.due_at)),
+                met_at: d.met_at.map(ts),
+                state: state(d, now) as i32,
+                working_days: u32::try_from(d.working_days).unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(pb::ListDeadlinesResponse { deadlines }))
+    }
+}
