@@ -1,1 +1,219 @@
-//! placeholder
+//! Harness for the whole-system suite: all five services in-process, each on port 0 with its own
+//! schema in one fresh PostgreSQL database, sharing one fresh NATS stream.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lapor_domain::calendar::CalendarSpec;
+use lapor_platform::Role;
+use lapor_proto::cases::v1::case_service_client::CaseServiceClient;
+use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use lapor_proto::sla::v1::sla_service_client::SlaServiceClient;
+use lapor_testkit::TestEnv;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub use lapor_testkit::{authed, eventually};
+
+/// The five services, in flow order.
+pub const SERVICES: [&str; 5] = ["intake", "routing", "opd-case", "notification", "sla-monitor"];
+/// Schemas of the services, in the same order.
+pub const SCHEMAS: [&str; 5] = ["intake", "routing", "opd_case", "notification", "sla_monitor"];
+
+/// Path of the Bontang seed configuration.
+pub fn seed_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/bontang.toml")
+}
+
+struct Running {
+    name: &'static str,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A running system.
+pub struct System {
+    /// The test's database and NATS prefix.
+    pub env: TestEnv,
+    /// Calendar given to routing and sla-monitor.
+    pub calendar: CalendarSpec,
+    running: Vec<Running>,
+    db: tokio::sync::OnceCell<DatabaseConnection>,
+}
+
+impl System {
+    /// Starts all five services with the Bontang seed calendar.
+    pub async fn start() -> Self {
+        let seed: lapor_sla_monitor::Config =
+            lapor_platform::config::load("sla-monitor", &lapor_sla_monitor::Config::default(), Some(&seed_file()))
+                .unwrap_or_else(|e| panic!("seed config: {e}"));
+        Self::start_with_calendar(seed.calendar).await
+    }
+
+    /// Starts all five services with `calendar`.
+    pub async fn start_with_calendar(calendar: CalendarSpec) -> Self {
+        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
+        let mut sys = Self { env, calendar, running: Vec::new(), db: tokio::sync::OnceCell::new() };
+        for s in SERVICES {
+            sys.start_service(s).await;
+        }
+        sys
+    }
+
+    /// Starts one service (again).
+    pub async fn start_service(&mut self, name: &'static str) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let seed = seed_file();
+        let task = match name {
+            "intake" => {
+                let cfg = lapor_intake::Config { common: self.env.common("intake"), ..Default::default() };
+                let s = lapor_intake::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("intake: {e:#}")).run_until(shutdown))
+            }
+            "routing" => {
+                let mut cfg: lapor_routing::Config =
+                    lapor_platform::config::load("routing", &lapor_routing::Config::default(), Some(&seed))
+                        .unwrap_or_else(|e| panic!("routing config: {e}"));
+                cfg.common = self.env.common("routing");
+                cfg.calendar = self.calendar.clone();
+                let s = lapor_routing::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
+            }
+            "opd-case" => {
+                let cfg = lapor_opd_case::Config { common: self.env.common("opd_case") };
+                let s = lapor_opd_case::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("opd-case: {e:#}")).run_until(shutdown))
+            }
+            "notification" => {
+                let mut cfg: lapor_notification::Config = lapor_platform::config::load(
+                    "notification",
+                    &lapor_notification::Config::default(),
+                    Some(&seed),
+                )
+                .unwrap_or_else(|e| panic!("notification config: {e}"));
+                cfg.common = self.env.common("notification");
+                let s = lapor_notification::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("notification: {e:#}")).run_until(shutdown))
+            }
+            "sla-monitor" => {
+                let mut cfg: lapor_sla_monitor::Config =
+                    lapor_platform::config::load("sla-monitor", &lapor_sla_monitor::Config::default(), Some(&seed))
+                        .unwrap_or_else(|e| panic!("sla config: {e}"));
+                cfg.common = self.env.common("sla_monitor");
+                cfg.calendar = self.calendar.clone();
+                let s = lapor_sla_monitor::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("sla-monitor: {e:#}")).run_until(shutdown))
+            }
+            other => panic!("unknown service {other}"),
+        };
+        self.running.retain(|r| r.name != name);
+        self.running.push(Running { name, addr, stop: Some(tx), task });
+    }
+
+    /// Stops one service gracefully and waits for it.
+    pub async fn stop_service(&mut self, name: &'static str) {
+        let Some(pos) = self.running.iter().position(|r| r.name == name) else { return };
+        let mut r = self.running.remove(pos);
+        if let Some(tx) = r.stop.take() {
+            let _ = tx.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(20), r.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("{name} did not stop cleanly: {other:?}"),
+        }
+    }
+
+    /// Stops everything.
+    pub async fn stop(mut self) {
+        for s in SERVICES {
+            self.stop_service(s).await;
+        }
+        if let Some(db) = self.db.take() {
+            let _ = db.close().await;
+        }
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        let r = self
+            .running
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} is not running"));
+        format!("http://{}", r.addr)
+    }
+
+    async fn channel(&self, name: &str) -> Channel {
+        Channel::from_shared(self.endpoint(name))
+            .unwrap_or_else(|e| panic!("endpoint: {e}"))
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect {name}: {e}"))
+    }
+
+    /// The gRPC address of a running service.
+    pub fn addr(&self, name: &str) -> String {
+        self.endpoint(name)
+    }
+
+    /// Intake client.
+    pub async fn intake(&self) -> IntakeServiceClient<Channel> {
+        IntakeServiceClient::new(self.channel("intake").await)
+    }
+
+    /// Routing client.
+    pub async fn routing(&self) -> RoutingServiceClient<Channel> {
+        RoutingServiceClient::new(self.channel("routing").await)
+    }
+
+    /// Case client.
+    pub async fn cases(&self) -> CaseServiceClient<Channel> {
+        CaseServiceClient::new(self.channel("opd-case").await)
+    }
+
+    /// Notification client.
+    pub async fn notification(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::new(self.channel("notification").await)
+    }
+
+    /// SLA client.
+    pub async fn sla(&self) -> SlaServiceClient<Channel> {
+        SlaServiceClient::new(self.channel("sla-monitor").await)
+    }
+
+    /// A bearer token.
+    pub fn token(&self, role: Role, opd: Option<&str>) -> String {
+        self.env.token(&format!("test-{}", role.as_str()), role, opd)
+    }
+
+    /// Runs a query on the test database and returns the first column of each row as text.
+    pub async fn sql(&self, sql: &str) -> Vec<String> {
+        let db = self
+            .db
+            .get_or_init(|| async {
+                Database::connect(self.env.db_url.clone()).await.unwrap_or_else(|e| panic!("db: {e}"))
+            })
+            .await;
+        db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|row| row.try_get_by_index::<String>(0).unwrap_or_else(|e| panic!("{sql}: {e}")))
+            .collect()
+    }
+
+    /// Counts rows of a query `SELECT count(*)::text ...`.
+    pub async fn count(&self, sql: &str) -> u64 {
+        self.sql(sql).await.first().and_then(|s| s.parse().ok()).unwrap_or(0)
+    }
+}

@@ -1,1 +1,140 @@
-//! placeholder
+//! Test fixtures: each test gets its own PostgreSQL database and its own NATS subject prefix
+//! (hence its own stream), both removed when the fixture is dropped, even after a panic.
+//! `TEST_DATABASE_URL` (an admin URL) and `TEST_NATS_URL` override the loopback defaults.
+
+use std::time::Duration;
+
+use lapor_platform::config::{CommonConfig, DatabaseConfig, NatsConfig};
+use lapor_platform::Role;
+use sea_orm::{ConnectionTrait, Database};
+
+/// Admin URL used to create and drop test databases.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// NATS URL for tests.
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => format!("{url}/{db}"),
+    }
+}
+
+/// A fresh database and NATS prefix for one test.
+pub struct TestEnv {
+    /// Database name.
+    pub db_name: String,
+    /// URL of the fresh database.
+    pub db_url: String,
+    /// NATS URL.
+    pub nats_url: String,
+    /// Unique subject prefix (the stream is `<PREFIX>_EVENTS`).
+    pub prefix: String,
+}
+
+impl TestEnv {
+    /// Creates the database and chooses the prefix.
+    pub async fn new() -> anyhow::Result<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("lapor_t_{}", &id[..12]);
+        let admin = Database::connect(admin_url()).await?;
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{db_name}\"")).await?;
+        admin.close().await?;
+        Ok(Self {
+            db_url: with_db(&admin_url(), &db_name),
+            db_name,
+            nats_url: nats_url(),
+            prefix: format!("t{}", &id[..12]),
+        })
+    }
+
+    /// Settings for a service whose tables live in `schema` of the test database.
+    pub fn common(&self, schema: &str) -> CommonConfig {
+        CommonConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database: DatabaseConfig { url: self.db_url.clone(), schema: schema.into(), max_connections: 4 },
+            nats: NatsConfig {
+                url: self.nats_url.clone(),
+                prefix: self.prefix.clone(),
+                max_age_days: 1,
+                max_deliver: 5,
+                ack_wait_secs: 5,
+                relay_poll_ms: 200,
+            },
+            drain_ms: 0,
+            shutdown_grace_secs: 5,
+            ..CommonConfig::default()
+        }
+    }
+
+    /// Mints a bearer token for the default development keys.
+    pub fn token(&self, subject: &str, role: Role, opd: Option<&str>) -> String {
+        lapor_platform::auth::mint(&CommonConfig::default().auth, subject, role, opd, 3600)
+            .unwrap_or_else(|e| panic!("minting a test token: {e}"))
+    }
+
+    /// Stream name of this test's events.
+    pub fn stream_name(&self) -> String {
+        format!("{}_EVENTS", self.prefix.to_uppercase())
+    }
+
+    /// Connects to NATS.
+    pub async fn nats(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(async_nats::connect(self.nats_url.as_str()).await?)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let db = self.db_name.clone();
+        let stream = self.stream_name();
+        let nats = self.nats_url.clone();
+        // Async clean-up on a thread of its own, so it also runs while a test panics.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(client) = async_nats::connect(nats.as_str()).await {
+                    let js = async_nats::jetstream::new(client);
+                    let _ = js.delete_stream(&stream).await;
+                }
+                if let Ok(admin) = Database::connect(admin_url()).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wraps a message in a request carrying `authorization: Bearer <token>`.
+pub fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
+}
