@@ -1,1 +1,196 @@
-fn main() {}
+//! laporctl: mints development tokens and submits and reads reports over the gRPC APIs.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lapor_platform::Role;
+use lapor_platform::config::AuthConfig;
+use lapor_proto::cases::v1::{self as pc, case_service_client::CaseServiceClient};
+use lapor_proto::common::v1::{Channel, ReportKind};
+use lapor_proto::intake::v1::{self as pi, intake_service_client::IntakeServiceClient};
+use lapor_proto::notification::v1::{self as pn, notification_service_client::NotificationServiceClient};
+use lapor_proto::routing::v1::{self as pr, routing_service_client::RoutingServiceClient};
+use lapor_proto::sla::v1::{self as ps, sla_service_client::SlaServiceClient};
+
+#[derive(Parser)]
+#[command(name = "laporctl", about = "Command-line client for lapor")]
+struct Cli {
+    /// Bearer token; minted from the development secret when absent.
+    #[arg(long, env = "LAPOR_TOKEN", global = true)]
+    token: Option<String>,
+    /// HS256 secret used to mint development tokens.
+    #[arg(long, env = "LAPOR_DEV_SECRET", global = true)]
+    secret: Option<String>,
+    /// Intake address.
+    #[arg(long, env = "LAPOR_INTAKE_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    intake: String,
+    /// Routing address.
+    #[arg(long, env = "LAPOR_ROUTING_ADDR", default_value = "http://127.0.0.1:50052", global = true)]
+    routing: String,
+    /// opd-case address.
+    #[arg(long, env = "LAPOR_CASES_ADDR", default_value = "http://127.0.0.1:50053", global = true)]
+    cases: String,
+    /// Notification address.
+    #[arg(long, env = "LAPOR_NOTIFICATION_ADDR", default_value = "http://127.0.0.1:50054", global = true)]
+    notification: String,
+    /// SLA monitor address.
+    #[arg(long, env = "LAPOR_SLA_ADDR", default_value = "http://127.0.0.1:50055", global = true)]
+    sla: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Mints a development bearer token.
+    Token {
+        /// reporter, operator, opd_officer, supervisor, auditor or service.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// OPD id (for opd_officer).
+        #[arg(long)]
+        opd: Option<String>,
+        /// Subject.
+        #[arg(long, default_value = "laporctl")]
+        subject: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Submits a report.
+    Submit {
+        /// pengaduan, aspirasi or informasi.
+        #[arg(long, default_value = "pengaduan")]
+        kind: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        body: String,
+        #[arg(long, default_value = "")]
+        category: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[arg(long)]
+        anonim: bool,
+        #[arg(long)]
+        rahasia: bool,
+        /// Idempotency key; random when absent.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Shows a submission to its reporter.
+    Status { tracking_id: String, access_token: String },
+    /// Lists the operator's queue.
+    Queue,
+    /// Dispatches a report to an OPD.
+    Dispatch { report_id: String, opd_id: String },
+    /// Lists an OPD's cases.
+    Cases {
+        #[arg(long)]
+        opd: String,
+    },
+    /// Lists a report's deadlines.
+    Deadlines { report_id: String },
+    /// Lists a report's notifications.
+    Messages { report_id: String },
+}
+
+fn token(cli: &Cli, role: Role, opd: Option<&str>) -> anyhow::Result<String> {
+    if let Some(t) = &cli.token {
+        return Ok(t.clone());
+    }
+    let mut cfg = AuthConfig::default();
+    if let Some(s) = &cli.secret {
+        cfg.hs256_secrets = vec![s.clone()];
+    }
+    Ok(lapor_platform::auth::mint(&cfg, "laporctl", role, opd, 3600)?)
+}
+
+fn req<T>(msg: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(r)
+}
+
+fn show<T: std::fmt::Debug>(v: &T) {
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{v:#?}");
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.cmd {
+        Cmd::Token { role, opd, subject, ttl } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let mut cfg = AuthConfig::default();
+            if let Some(s) = &cli.secret {
+                cfg.hs256_secrets = vec![s.clone()];
+            }
+            let t = lapor_platform::auth::mint(&cfg, subject, role, opd.as_deref(), *ttl)?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{t}");
+            }
+        }
+        Cmd::Submit { kind, title, body, category, name, email, anonim, rahasia, key } => {
+            let kind = match kind.as_str() {
+                "pengaduan" => ReportKind::Pengaduan,
+                "aspirasi" => ReportKind::Aspirasi,
+                "informasi" | "permintaan_informasi" => ReportKind::PermintaanInformasi,
+                other => anyhow::bail!("unknown kind {other}"),
+            };
+            let mut c = IntakeServiceClient::connect(cli.intake.clone()).await.context("intake")?;
+            let r = pi::SubmitReportRequest {
+                idempotency_key: key.clone().unwrap_or_else(|| uuid_like()),
+                kind: kind as i32,
+                title: title.clone(),
+                body: body.clone(),
+                category_id: category.clone(),
+                anonim: *anonim,
+                rahasia: *rahasia,
+                channel: Channel::Integration as i32,
+                reporter: Some(pi::ReporterContact { name: name.clone(), email: email.clone(), ..Default::default() }),
+                ..Default::default()
+            };
+            show(&c.submit_report(req(r, &token(&cli, Role::Reporter, None)?)?).await?.into_inner());
+        }
+        Cmd::Status { tracking_id, access_token } => {
+            let mut c = IntakeServiceClient::connect(cli.intake.clone()).await.context("intake")?;
+            let r = pi::GetSubmissionRequest { tracking_id: tracking_id.clone(), access_token: access_token.clone() };
+            show(&c.get_submission(req(r, &token(&cli, Role::Reporter, None)?)?).await?.into_inner());
+        }
+        Cmd::Queue => {
+            let mut c = RoutingServiceClient::connect(cli.routing.clone()).await.context("routing")?;
+            show(&c.list_queue(req(pr::ListQueueRequest::default(), &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+        }
+        Cmd::Dispatch { report_id, opd_id } => {
+            let mut c = RoutingServiceClient::connect(cli.routing.clone()).await.context("routing")?;
+            let r = pr::DispatchRequest { report_id: report_id.clone(), opd_id: opd_id.clone() };
+            show(&c.dispatch(req(r, &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+        }
+        Cmd::Cases { opd } => {
+            let mut c = CaseServiceClient::connect(cli.cases.clone()).await.context("opd-case")?;
+            let t = token(&cli, Role::OpdOfficer, Some(opd))?;
+            show(&c.list_cases(req(pc::ListCasesRequest::default(), &t)?).await?.into_inner());
+        }
+        Cmd::Deadlines { report_id } => {
+            let mut c = SlaServiceClient::connect(cli.sla.clone()).await.context("sla-monitor")?;
+            let r = ps::ListDeadlinesRequest { report_id: report_id.clone() };
+            show(&c.list_deadlines(req(r, &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+        }
+        Cmd::Messages { report_id } => {
+            let mut c = NotificationServiceClient::connect(cli.notification.clone()).await.context("notification")?;
+            let r = pn::ListMessagesRequest { report_id: report_id.clone() };
+            show(&c.list_messages(req(r, &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+        }
+    }
+    Ok(())
+}
+
+fn uuid_like() -> String {
+    format!("laporctl-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}

@@ -1,0 +1,30 @@
+# lapor: developer entry points. `make help` lists them.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/lapor/target
+export CARGO_INCREMENTAL ?= 1
+SERVICES_SH := $(wildcard ../shared/services.sh)
+
+.PHONY: help run test lint fmt build services
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+services: ## Make sure PostgreSQL and NATS (JetStream) are up on loopback
+	@if [ -n "$(SERVICES_SH)" ]; then bash $(SERVICES_SH); else scripts/check-services.sh; fi
+
+build: ## Build every binary
+	cargo build --workspace --bins
+
+run: ## Run all five services locally (SQLite state in .lapor/, NATS on 4222) with Bontang seed data
+	@scripts/run-local.sh
+
+test: services ## Run every test against the real PostgreSQL and NATS
+	cargo test --workspace --no-fail-fast
+
+lint: ## rustfmt, clippy (-D warnings) and buf lint on proto/
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cd proto && npx --yes @bufbuild/buf@1 lint
+
+fmt: ## Format the code
+	cargo fmt --all
