@@ -50,16 +50,24 @@ pub struct System {
 impl System {
     /// Starts all five services with the Bontang seed calendar.
     pub async fn start() -> Self {
-        let seed: lapor_sla_monitor::Config =
-            lapor_platform::config::load("sla-monitor", &lapor_sla_monitor::Config::default(), Some(&seed_file()))
-                .unwrap_or_else(|e| panic!("seed config: {e}"));
+        let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
+            "sla-monitor",
+            &lapor_sla_monitor::Config::default(),
+            Some(&seed_file()),
+        )
+        .unwrap_or_else(|e| panic!("seed config: {e}"));
         Self::start_with_calendar(seed.calendar).await
     }
 
     /// Starts all five services with `calendar`.
     pub async fn start_with_calendar(calendar: CalendarSpec) -> Self {
         let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
-        let mut sys = Self { env, calendar, running: Vec::new(), db: tokio::sync::OnceCell::new() };
+        let mut sys = Self {
+            env,
+            calendar,
+            running: Vec::new(),
+            db: tokio::sync::OnceCell::new(),
+        };
         for s in SERVICES {
             sys.start_service(s).await;
         }
@@ -68,7 +76,9 @@ impl System {
 
     /// Starts one service (again).
     pub async fn start_service(&mut self, name: &'static str) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
         let (tx, rx) = oneshot::channel::<()>();
         let shutdown = async move {
@@ -77,7 +87,10 @@ impl System {
         let seed = seed_file();
         let task = match name {
             "intake" => {
-                let cfg = lapor_intake::Config { common: self.env.common("intake"), ..Default::default() };
+                let cfg = lapor_intake::Config {
+                    common: self.env.common("intake"),
+                    ..Default::default()
+                };
                 let s = lapor_intake::Service::build(cfg, listener).await;
                 tokio::spawn(s.unwrap_or_else(|e| panic!("intake: {e:#}")).run_until(shutdown))
             }
@@ -91,9 +104,14 @@ impl System {
                 tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
             }
             "opd-case" => {
-                let cfg = lapor_opd_case::Config { common: self.env.common("opd_case") };
+                let cfg = lapor_opd_case::Config {
+                    common: self.env.common("opd_case"),
+                };
                 let s = lapor_opd_case::Service::build(cfg, listener).await;
-                tokio::spawn(s.unwrap_or_else(|e| panic!("opd-case: {e:#}")).run_until(shutdown))
+                tokio::spawn(
+                    s.unwrap_or_else(|e| panic!("opd-case: {e:#}"))
+                        .run_until(shutdown),
+                )
             }
             "notification" => {
                 let mut cfg: lapor_notification::Config = lapor_platform::config::load(
@@ -104,26 +122,42 @@ impl System {
                 .unwrap_or_else(|e| panic!("notification config: {e}"));
                 cfg.common = self.env.common("notification");
                 let s = lapor_notification::Service::build(cfg, listener).await;
-                tokio::spawn(s.unwrap_or_else(|e| panic!("notification: {e:#}")).run_until(shutdown))
+                tokio::spawn(
+                    s.unwrap_or_else(|e| panic!("notification: {e:#}"))
+                        .run_until(shutdown),
+                )
             }
             "sla-monitor" => {
-                let mut cfg: lapor_sla_monitor::Config =
-                    lapor_platform::config::load("sla-monitor", &lapor_sla_monitor::Config::default(), Some(&seed))
-                        .unwrap_or_else(|e| panic!("sla config: {e}"));
+                let mut cfg: lapor_sla_monitor::Config = lapor_platform::config::load(
+                    "sla-monitor",
+                    &lapor_sla_monitor::Config::default(),
+                    Some(&seed),
+                )
+                .unwrap_or_else(|e| panic!("sla config: {e}"));
                 cfg.common = self.env.common("sla_monitor");
                 cfg.calendar = self.calendar.clone();
                 let s = lapor_sla_monitor::Service::build(cfg, listener).await;
-                tokio::spawn(s.unwrap_or_else(|e| panic!("sla-monitor: {e:#}")).run_until(shutdown))
+                tokio::spawn(
+                    s.unwrap_or_else(|e| panic!("sla-monitor: {e:#}"))
+                        .run_until(shutdown),
+                )
             }
             other => panic!("unknown service {other}"),
         };
         self.running.retain(|r| r.name != name);
-        self.running.push(Running { name, addr, stop: Some(tx), task });
+        self.running.push(Running {
+            name,
+            addr,
+            stop: Some(tx),
+            task,
+        });
     }
 
     /// Stops one service gracefully and waits for it.
     pub async fn stop_service(&mut self, name: &'static str) {
-        let Some(pos) = self.running.iter().position(|r| r.name == name) else { return };
+        let Some(pos) = self.running.iter().position(|r| r.name == name) else {
+            return;
+        };
         let mut r = self.running.remove(pos);
         if let Some(tx) = r.stop.take() {
             let _ = tx.send(());
@@ -201,19 +235,28 @@ impl System {
         let db = self
             .db
             .get_or_init(|| async {
-                Database::connect(self.env.db_url.clone()).await.unwrap_or_else(|e| panic!("db: {e}"))
+                Database::connect(self.env.db_url.clone())
+                    .await
+                    .unwrap_or_else(|e| panic!("db: {e}"))
             })
             .await;
         db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .into_iter()
-            .map(|row| row.try_get_by_index::<String>(0).unwrap_or_else(|e| panic!("{sql}: {e}")))
+            .map(|row| {
+                row.try_get_by_index::<String>(0)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            })
             .collect()
     }
 
     /// Counts rows of a query `SELECT count(*)::text ...`.
     pub async fn count(&self, sql: &str) -> u64 {
-        self.sql(sql).await.first().and_then(|s| s.parse().ok()).unwrap_or(0)
+        self.sql(sql)
+            .await
+            .first()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
     }
 }

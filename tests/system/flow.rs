@@ -37,7 +37,13 @@ async fn case_for(sys: &System, opd: &str, tracking: &str) -> pc::Case {
         let r = sys
             .cases()
             .await
-            .list_cases(authed(pc::ListCasesRequest { tracking_id: tracking.into(), ..Default::default() }, &token))
+            .list_cases(authed(
+                pc::ListCasesRequest {
+                    tracking_id: tracking.into(),
+                    ..Default::default()
+                },
+                &token,
+            ))
             .await
             .ok()?
             .into_inner();
@@ -52,11 +58,19 @@ async fn deadlines(sys: &System, report_id: &str, n: usize) -> Vec<ps::Deadline>
         let r = sys
             .sla()
             .await
-            .list_deadlines(authed(ps::ListDeadlinesRequest { report_id: report_id.into() }, &token))
+            .list_deadlines(authed(
+                ps::ListDeadlinesRequest {
+                    report_id: report_id.into(),
+                },
+                &token,
+            ))
             .await
             .ok()?
             .into_inner();
-        let met = r.deadlines.iter().any(|d| d.step == ps::Step::Verification as i32 && d.met_at.is_some());
+        let met = r
+            .deadlines
+            .iter()
+            .any(|d| d.step == ps::Step::Verification as i32 && d.met_at.is_some());
         (r.deadlines.len() == n && (n == 1 || met)).then_some(r.deadlines)
     })
     .await
@@ -65,7 +79,9 @@ async fn deadlines(sys: &System, report_id: &str, n: usize) -> Vec<ps::Deadline>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
     // Holidays on the next two weekdays after today: the deadlines must skip them and weekends.
-    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Makassar).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Makassar)
+        .date_naive();
     let mut holidays = BTreeSet::new();
     let mut d = today;
     while holidays.len() < 2 {
@@ -77,7 +93,11 @@ async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
     let calendar = CalendarSpec {
         holidays: holidays
             .iter()
-            .map(|d| Holiday { date: *d, name: "Libur uji".into(), source: "test".into() })
+            .map(|d| Holiday {
+                date: *d,
+                name: "Libur uji".into(),
+                source: "test".into(),
+            })
             .collect(),
         ..CalendarSpec::default()
     };
@@ -96,7 +116,11 @@ async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
         assert_eq!(case.opd_id, opd);
         assert_eq!(case.kind, kind as i32);
         assert_eq!(case.report_id, accepted.report_id);
-        assert!(case.reporter_display.starts_with("pelapor-"), "{}", case.reporter_display);
+        assert!(
+            case.reporter_display.starts_with("pelapor-"),
+            "{}",
+            case.reporter_display
+        );
 
         // The reporter was told twice (received, dispatched) and the OPD once.
         let op = sys.token(Role::Operator, None);
@@ -104,7 +128,12 @@ async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
             let m = sys
                 .notification()
                 .await
-                .list_messages(authed(pn::ListMessagesRequest { report_id: accepted.report_id.clone() }, &op))
+                .list_messages(authed(
+                    pn::ListMessagesRequest {
+                        report_id: accepted.report_id.clone(),
+                    },
+                    &op,
+                ))
                 .await
                 .ok()?
                 .into_inner()
@@ -113,17 +142,29 @@ async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
         })
         .await;
         let templates: BTreeSet<&str> = msgs.iter().map(|m| m.template.as_str()).collect();
-        assert_eq!(templates, BTreeSet::from(["report_received", "case_opened", "case_new"]));
+        assert_eq!(
+            templates,
+            BTreeSet::from(["report_received", "case_opened", "case_new"])
+        );
         let to_reporter: Vec<_> = msgs.iter().filter(|m| m.recipient_kind == "reporter").collect();
         assert_eq!(to_reporter.len(), 2);
-        assert!(to_reporter.iter().all(|m| m.body.contains(&accepted.tracking_id) && m.state == "delivered"));
-        assert!(msgs.iter().any(|m| m.body.contains("diteruskan kepada")), "Indonesian template");
+        assert!(
+            to_reporter
+                .iter()
+                .all(|m| m.body.contains(&accepted.tracking_id) && m.state == "delivered")
+        );
+        assert!(
+            msgs.iter().any(|m| m.body.contains("diteruskan kepada")),
+            "Indonesian template"
+        );
 
         // Deadlines: verification (3 working days) met by the auto-dispatch; first follow-up (5).
         let dl = deadlines(&sys, &accepted.report_id, 2).await;
         let submitted = lapor_events::codec::from_ts(accepted.submitted_at.as_ref()).unwrap_or_default();
         let local = |t: &prost_types::Timestamp| {
-            lapor_events::codec::from_ts(Some(t)).unwrap_or_default().with_timezone(&chrono_tz::Asia::Makassar)
+            lapor_events::codec::from_ts(Some(t))
+                .unwrap_or_default()
+                .with_timezone(&chrono_tz::Asia::Makassar)
         };
         let ver = &dl[0];
         assert_eq!(ver.step, ps::Step::Verification as i32);
@@ -149,7 +190,11 @@ async fn unplaced_report_waits_in_the_queue_until_an_operator_dispatches_it() {
     let sys = System::start().await;
     let op = sys.token(Role::Operator, None);
     // "ketertiban" has a rule with auto-dispatch off; no category at all has no rule.
-    let a = submit(&sys, submission("queue-a", ReportKind::Pengaduan as i32, "ketertiban")).await;
+    let a = submit(
+        &sys,
+        submission("queue-a", ReportKind::Pengaduan as i32, "ketertiban"),
+    )
+    .await;
     let b = submit(&sys, submission("queue-b", ReportKind::Aspirasi as i32, "")).await;
     let items = eventually("both reports in the queue", WAIT, || async {
         let r = sys
@@ -162,9 +207,20 @@ async fn unplaced_report_waits_in_the_queue_until_an_operator_dispatches_it() {
         (r.items.len() == 2).then_some(r.items)
     })
     .await;
-    let item_a = items.iter().find(|i| i.report_id == a.report_id).unwrap_or_else(|| panic!("a queued"));
-    assert!(item_a.routing_note.contains("auto-dispatch is off"), "{}", item_a.routing_note);
-    assert!(items.iter().any(|i| i.report_id == b.report_id && i.routing_note.contains("no category")));
+    let item_a = items
+        .iter()
+        .find(|i| i.report_id == a.report_id)
+        .unwrap_or_else(|| panic!("a queued"));
+    assert!(
+        item_a.routing_note.contains("auto-dispatch is off"),
+        "{}",
+        item_a.routing_note
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.report_id == b.report_id && i.routing_note.contains("no category"))
+    );
     // Ordered by verification deadline; pagination with page_size 1 walks both.
     let mut seen = Vec::new();
     let mut token = String::new();
@@ -172,7 +228,13 @@ async fn unplaced_report_waits_in_the_queue_until_an_operator_dispatches_it() {
         let page = sys
             .routing()
             .await
-            .list_queue(authed(pr::ListQueueRequest { page_size: 1, page_token: token.clone() }, &op))
+            .list_queue(authed(
+                pr::ListQueueRequest {
+                    page_size: 1,
+                    page_token: token.clone(),
+                },
+                &op,
+            ))
             .await
             .unwrap_or_else(|e| panic!("{e:?}"))
             .into_inner();
@@ -197,13 +259,35 @@ async fn unplaced_report_waits_in_the_queue_until_an_operator_dispatches_it() {
     assert!(none.cases.is_empty());
 
     // An OPD officer may not dispatch; an unknown OPD is NOT_FOUND; the operator dispatches.
-    let req = |opd: &str| pr::DispatchRequest { report_id: a.report_id.clone(), opd_id: opd.into() };
-    let denied = sys.routing().await.dispatch(authed(req("satpol-pp"), &satpol)).await.unwrap_err();
+    let req = |opd: &str| pr::DispatchRequest {
+        report_id: a.report_id.clone(),
+        opd_id: opd.into(),
+    };
+    let denied = sys
+        .routing()
+        .await
+        .dispatch(authed(req("satpol-pp"), &satpol))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-    let unknown = sys.routing().await.dispatch(authed(req("dinas-fiktif"), &op)).await.unwrap_err();
+    let unknown = sys
+        .routing()
+        .await
+        .dispatch(authed(req("dinas-fiktif"), &op))
+        .await
+        .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
-    sys.routing().await.dispatch(authed(req("satpol-pp"), &op)).await.unwrap_or_else(|e| panic!("{e:?}"));
-    let again = sys.routing().await.dispatch(authed(req("satpol-pp"), &op)).await.unwrap_err();
+    sys.routing()
+        .await
+        .dispatch(authed(req("satpol-pp"), &op))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let again = sys
+        .routing()
+        .await
+        .dispatch(authed(req("satpol-pp"), &op))
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
 
     let case = case_for(&sys, "satpol-pp", &a.tracking_id).await;
@@ -223,7 +307,11 @@ async fn unplaced_report_waits_in_the_queue_until_an_operator_dispatches_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_of_one_opd_cannot_see_another_opds_cases() {
     let sys = System::start().await;
-    let r = submit(&sys, submission("iso-1", ReportKind::Pengaduan as i32, "infrastruktur.jalan")).await;
+    let r = submit(
+        &sys,
+        submission("iso-1", ReportKind::Pengaduan as i32, "infrastruktur.jalan"),
+    )
+    .await;
     let case = case_for(&sys, "dinas-pupr", &r.tracking_id).await;
     let dinkes = sys.token(Role::OpdOfficer, Some("dinkes"));
     let listed = sys
@@ -237,7 +325,12 @@ async fn an_officer_of_one_opd_cannot_see_another_opds_cases() {
     let get = sys
         .cases()
         .await
-        .get_case(authed(pc::GetCaseRequest { case_id: case.case_id.clone() }, &dinkes))
+        .get_case(authed(
+            pc::GetCaseRequest {
+                case_id: case.case_id.clone(),
+            },
+            &dinkes,
+        ))
         .await
         .unwrap_err();
     assert_eq!(get.code(), tonic::Code::NotFound);
@@ -245,16 +338,35 @@ async fn an_officer_of_one_opd_cannot_see_another_opds_cases() {
     let missing = sys
         .cases()
         .await
-        .get_case(authed(pc::GetCaseRequest { case_id: uuid::Uuid::new_v4().to_string() }, &dinkes))
+        .get_case(authed(
+            pc::GetCaseRequest {
+                case_id: uuid::Uuid::new_v4().to_string(),
+            },
+            &dinkes,
+        ))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
     // The own OPD reads it; a reporter may not use the case API at all.
     let pupr = sys.token(Role::OpdOfficer, Some("dinas-pupr"));
-    let own = sys.cases().await.get_case(authed(pc::GetCaseRequest { case_id: case.case_id }, &pupr)).await;
+    let own = sys
+        .cases()
+        .await
+        .get_case(authed(
+            pc::GetCaseRequest {
+                case_id: case.case_id,
+            },
+            &pupr,
+        ))
+        .await;
     assert!(own.is_ok());
     let reporter = sys.token(Role::Reporter, None);
-    let denied = sys.cases().await.list_cases(authed(pc::ListCasesRequest::default(), &reporter)).await.unwrap_err();
+    let denied = sys
+        .cases()
+        .await
+        .list_cases(authed(pc::ListCasesRequest::default(), &reporter))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     sys.stop().await;
 }

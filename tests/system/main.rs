@@ -1,5 +1,6 @@
 //! Whole-system suite: every test starts all five services in-process against real PostgreSQL
 //! and NATS JetStream, with its own database and stream.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod flow;
 mod guards;
@@ -15,7 +16,8 @@ pub fn submission(key: &str, kind: i32, category: &str) -> pi::SubmitReportReque
         idempotency_key: key.into(),
         kind,
         title: "Jalan berlubang di depan pasar".into(),
-        body: "Sejak dua minggu jalan di depan Pasar Rawa Indah berlubang besar dan membahayakan pengendara.".into(),
+        body: "Sejak dua minggu jalan di depan Pasar Rawa Indah berlubang besar dan membahayakan pengendara."
+            .into(),
         category_id: category.into(),
         incident_date: String::new(),
         location: Some(lapor_proto::common::v1::Location {

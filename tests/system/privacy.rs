@@ -21,14 +21,26 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
     let sys = System::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let name = format!("CanaryName{}", &tag[..10]);
-    let nik: String = format!("64{}", &tag.chars().filter(char::is_ascii_digit).chain("12345678901234".chars()).take(14).collect::<String>());
+    let nik: String = format!(
+        "64{}",
+        &tag.chars()
+            .filter(char::is_ascii_digit)
+            .chain("12345678901234".chars())
+            .take(14)
+            .collect::<String>()
+    );
     let phone = format!("0812{}", &nik[2..10]);
     let email = format!("canary{}@example.org", &tag[..10]);
     let markers = [name.clone(), nik.clone(), phone.clone(), email.clone()];
 
     let mut req = submission("canary-1", ReportKind::Pengaduan as i32, "kesehatan.puskesmas");
     req.anonim = true;
-    req.reporter = Some(pi::ReporterContact { name, nik, phone, email });
+    req.reporter = Some(pi::ReporterContact {
+        name,
+        nik,
+        phone,
+        email,
+    });
     let accepted = submit(&sys, req).await;
 
     // Let the whole flow finish: case opened, messages recorded, deadlines recorded.
@@ -37,7 +49,12 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
         let d = sys
             .sla()
             .await
-            .list_deadlines(authed(ps::ListDeadlinesRequest { report_id: accepted.report_id.clone() }, &op))
+            .list_deadlines(authed(
+                ps::ListDeadlinesRequest {
+                    report_id: accepted.report_id.clone(),
+                },
+                &op,
+            ))
             .await
             .ok()?
             .into_inner()
@@ -52,7 +69,10 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
             let n = sys
                 .notification()
                 .await
-                .list_messages(authed(lapor_proto::notification::v1::ListMessagesRequest { report_id: report }, &sys.token(Role::Operator, None)))
+                .list_messages(authed(
+                    lapor_proto::notification::v1::ListMessagesRequest { report_id: report },
+                    &sys.token(Role::Operator, None),
+                ))
                 .await
                 .ok()?
                 .into_inner()
@@ -70,11 +90,16 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
     let mut scanned = 0;
     for schema in SCHEMAS {
         let tables = sys
-            .sql(&format!("SELECT table_name::text FROM information_schema.tables WHERE table_schema = '{schema}'"))
+            .sql(&format!(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = '{schema}'"
+            ))
             .await;
         assert!(!tables.is_empty(), "schema {schema} has tables");
         for t in tables {
-            for row in sys.sql(&format!("SELECT t::text FROM \"{schema}\".\"{t}\" t")).await {
+            for row in sys
+                .sql(&format!("SELECT t::text FROM \"{schema}\".\"{t}\" t"))
+                .await
+            {
                 scanned += 1;
                 for m in &markers {
                     assert!(!row.contains(m.as_str()), "{m} found in {schema}.{t}");
@@ -87,15 +112,29 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
 
     // Every message in the stream, payload and headers.
     let js = async_nats::jetstream::new(sys.env.nats().await.unwrap_or_else(|e| panic!("{e}")));
-    let mut stream = js.get_stream(sys.env.stream_name()).await.unwrap_or_else(|e| panic!("{e}"));
-    let last = stream.info().await.unwrap_or_else(|e| panic!("{e}")).state.last_sequence;
+    let mut stream = js
+        .get_stream(sys.env.stream_name())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let last = stream
+        .info()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .state
+        .last_sequence;
     assert!(last >= 3, "stream holds the flow's events");
     for seq in 1..=last {
-        let msg = stream.get_raw_message(seq).await.unwrap_or_else(|e| panic!("seq {seq}: {e}"));
+        let msg = stream
+            .get_raw_message(seq)
+            .await
+            .unwrap_or_else(|e| panic!("seq {seq}: {e}"));
         let payload = String::from_utf8_lossy(&msg.payload);
         let headers = format!("{:?}", msg.headers);
         for m in &markers {
-            assert!(!payload.contains(m.as_str()) && !headers.contains(m.as_str()), "{m} in stream message {seq}");
+            assert!(
+                !payload.contains(m.as_str()) && !headers.contains(m.as_str()),
+                "{m} in stream message {seq}"
+            );
         }
     }
 
@@ -113,7 +152,12 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
     let one = sys
         .cases()
         .await
-        .get_case(authed(pc::GetCaseRequest { case_id: list.cases[0].case_id.clone() }, &officer))
+        .get_case(authed(
+            pc::GetCaseRequest {
+                case_id: list.cases[0].case_id.clone(),
+            },
+            &officer,
+        ))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"))
         .into_inner();

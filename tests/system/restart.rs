@@ -12,7 +12,15 @@ async fn reports_submitted_while_routing_is_down_are_dispatched_once_it_returns(
     let mut sys = System::start().await;
     sys.stop_service("routing").await;
     for i in 0..50 {
-        submit(&sys, submission(&format!("restart-{i}"), ReportKind::Pengaduan as i32, "infrastruktur.drainase")).await;
+        submit(
+            &sys,
+            submission(
+                &format!("restart-{i}"),
+                ReportKind::Pengaduan as i32,
+                "infrastruktur.drainase",
+            ),
+        )
+        .await;
     }
     assert_eq!(sys.count("SELECT count(*)::text FROM intake.reports").await, 50);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -26,10 +34,26 @@ async fn reports_submitted_while_routing_is_down_are_dispatched_once_it_returns(
     .await;
     // Give redeliveries a chance to show up, then check nothing happened twice.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sys.count("SELECT count(*)::text FROM routing.queue_reports WHERE status = 'DISPATCHED'").await, 50);
-    assert_eq!(sys.count("SELECT count(*)::text FROM routing.outbox WHERE event_type = 'ReportDispatched'").await, 50);
-    assert_eq!(sys.count("SELECT count(DISTINCT report_id)::text FROM opd_case.cases").await, 50);
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM routing.queue_reports WHERE status = 'DISPATCHED'")
+            .await,
+        50
+    );
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM routing.outbox WHERE event_type = 'ReportDispatched'")
+            .await,
+        50
+    );
+    assert_eq!(
+        sys.count("SELECT count(DISTINCT report_id)::text FROM opd_case.cases")
+            .await,
+        50
+    );
     assert_eq!(sys.count("SELECT count(*)::text FROM opd_case.cases").await, 50);
-    assert_eq!(sys.count("SELECT count(*)::text FROM routing.outbox WHERE published_at IS NULL").await, 0);
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM routing.outbox WHERE published_at IS NULL")
+            .await,
+        0
+    );
     sys.stop().await;
 }

@@ -21,19 +21,44 @@ struct Cli {
     #[arg(long, env = "LAPOR_DEV_SECRET", global = true)]
     secret: Option<String>,
     /// Intake address.
-    #[arg(long, env = "LAPOR_INTAKE_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "LAPOR_INTAKE_ADDR",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     intake: String,
     /// Routing address.
-    #[arg(long, env = "LAPOR_ROUTING_ADDR", default_value = "http://127.0.0.1:50052", global = true)]
+    #[arg(
+        long,
+        env = "LAPOR_ROUTING_ADDR",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
     routing: String,
     /// opd-case address.
-    #[arg(long, env = "LAPOR_CASES_ADDR", default_value = "http://127.0.0.1:50053", global = true)]
+    #[arg(
+        long,
+        env = "LAPOR_CASES_ADDR",
+        default_value = "http://127.0.0.1:50053",
+        global = true
+    )]
     cases: String,
     /// Notification address.
-    #[arg(long, env = "LAPOR_NOTIFICATION_ADDR", default_value = "http://127.0.0.1:50054", global = true)]
+    #[arg(
+        long,
+        env = "LAPOR_NOTIFICATION_ADDR",
+        default_value = "http://127.0.0.1:50054",
+        global = true
+    )]
     notification: String,
     /// SLA monitor address.
-    #[arg(long, env = "LAPOR_SLA_ADDR", default_value = "http://127.0.0.1:50055", global = true)]
+    #[arg(
+        long,
+        env = "LAPOR_SLA_ADDR",
+        default_value = "http://127.0.0.1:50055",
+        global = true
+    )]
     sla: String,
     #[command(subcommand)]
     cmd: Cmd,
@@ -80,7 +105,10 @@ enum Cmd {
         key: Option<String>,
     },
     /// Shows a submission to its reporter.
-    Status { tracking_id: String, access_token: String },
+    Status {
+        tracking_id: String,
+        access_token: String,
+    },
     /// Lists the operator's queue.
     Queue,
     /// Dispatches a report to an OPD.
@@ -109,7 +137,8 @@ fn token(cli: &Cli, role: Role, opd: Option<&str>) -> anyhow::Result<String> {
 
 fn req<T>(msg: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
     let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
     Ok(r)
 }
 
@@ -124,7 +153,12 @@ fn show<T: std::fmt::Debug>(v: &T) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.cmd {
-        Cmd::Token { role, opd, subject, ttl } => {
+        Cmd::Token {
+            role,
+            opd,
+            subject,
+            ttl,
+        } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let mut cfg = AuthConfig::default();
             if let Some(s) = &cli.secret {
@@ -136,16 +170,28 @@ async fn main() -> anyhow::Result<()> {
                 println!("{t}");
             }
         }
-        Cmd::Submit { kind, title, body, category, name, email, anonim, rahasia, key } => {
+        Cmd::Submit {
+            kind,
+            title,
+            body,
+            category,
+            name,
+            email,
+            anonim,
+            rahasia,
+            key,
+        } => {
             let kind = match kind.as_str() {
                 "pengaduan" => ReportKind::Pengaduan,
                 "aspirasi" => ReportKind::Aspirasi,
                 "informasi" | "permintaan_informasi" => ReportKind::PermintaanInformasi,
                 other => anyhow::bail!("unknown kind {other}"),
             };
-            let mut c = IntakeServiceClient::connect(cli.intake.clone()).await.context("intake")?;
+            let mut c = IntakeServiceClient::connect(cli.intake.clone())
+                .await
+                .context("intake")?;
             let r = pi::SubmitReportRequest {
-                idempotency_key: key.clone().unwrap_or_else(|| uuid_like()),
+                idempotency_key: key.clone().unwrap_or_else(uuid_like),
                 kind: kind as i32,
                 title: title.clone(),
                 body: body.clone(),
@@ -153,44 +199,107 @@ async fn main() -> anyhow::Result<()> {
                 anonim: *anonim,
                 rahasia: *rahasia,
                 channel: Channel::Integration as i32,
-                reporter: Some(pi::ReporterContact { name: name.clone(), email: email.clone(), ..Default::default() }),
+                reporter: Some(pi::ReporterContact {
+                    name: name.clone(),
+                    email: email.clone(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             };
-            show(&c.submit_report(req(r, &token(&cli, Role::Reporter, None)?)?).await?.into_inner());
+            show(
+                &c.submit_report(req(r, &token(&cli, Role::Reporter, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
         }
-        Cmd::Status { tracking_id, access_token } => {
-            let mut c = IntakeServiceClient::connect(cli.intake.clone()).await.context("intake")?;
-            let r = pi::GetSubmissionRequest { tracking_id: tracking_id.clone(), access_token: access_token.clone() };
-            show(&c.get_submission(req(r, &token(&cli, Role::Reporter, None)?)?).await?.into_inner());
+        Cmd::Status {
+            tracking_id,
+            access_token,
+        } => {
+            let mut c = IntakeServiceClient::connect(cli.intake.clone())
+                .await
+                .context("intake")?;
+            let r = pi::GetSubmissionRequest {
+                tracking_id: tracking_id.clone(),
+                access_token: access_token.clone(),
+            };
+            show(
+                &c.get_submission(req(r, &token(&cli, Role::Reporter, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
         }
         Cmd::Queue => {
-            let mut c = RoutingServiceClient::connect(cli.routing.clone()).await.context("routing")?;
-            show(&c.list_queue(req(pr::ListQueueRequest::default(), &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+            let mut c = RoutingServiceClient::connect(cli.routing.clone())
+                .await
+                .context("routing")?;
+            show(
+                &c.list_queue(req(
+                    pr::ListQueueRequest::default(),
+                    &token(&cli, Role::Operator, None)?,
+                )?)
+                .await?
+                .into_inner(),
+            );
         }
         Cmd::Dispatch { report_id, opd_id } => {
-            let mut c = RoutingServiceClient::connect(cli.routing.clone()).await.context("routing")?;
-            let r = pr::DispatchRequest { report_id: report_id.clone(), opd_id: opd_id.clone() };
-            show(&c.dispatch(req(r, &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+            let mut c = RoutingServiceClient::connect(cli.routing.clone())
+                .await
+                .context("routing")?;
+            let r = pr::DispatchRequest {
+                report_id: report_id.clone(),
+                opd_id: opd_id.clone(),
+            };
+            show(
+                &c.dispatch(req(r, &token(&cli, Role::Operator, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
         }
         Cmd::Cases { opd } => {
-            let mut c = CaseServiceClient::connect(cli.cases.clone()).await.context("opd-case")?;
+            let mut c = CaseServiceClient::connect(cli.cases.clone())
+                .await
+                .context("opd-case")?;
             let t = token(&cli, Role::OpdOfficer, Some(opd))?;
-            show(&c.list_cases(req(pc::ListCasesRequest::default(), &t)?).await?.into_inner());
+            show(
+                &c.list_cases(req(pc::ListCasesRequest::default(), &t)?)
+                    .await?
+                    .into_inner(),
+            );
         }
         Cmd::Deadlines { report_id } => {
-            let mut c = SlaServiceClient::connect(cli.sla.clone()).await.context("sla-monitor")?;
-            let r = ps::ListDeadlinesRequest { report_id: report_id.clone() };
-            show(&c.list_deadlines(req(r, &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+            let mut c = SlaServiceClient::connect(cli.sla.clone())
+                .await
+                .context("sla-monitor")?;
+            let r = ps::ListDeadlinesRequest {
+                report_id: report_id.clone(),
+            };
+            show(
+                &c.list_deadlines(req(r, &token(&cli, Role::Operator, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
         }
         Cmd::Messages { report_id } => {
-            let mut c = NotificationServiceClient::connect(cli.notification.clone()).await.context("notification")?;
-            let r = pn::ListMessagesRequest { report_id: report_id.clone() };
-            show(&c.list_messages(req(r, &token(&cli, Role::Operator, None)?)?).await?.into_inner());
+            let mut c = NotificationServiceClient::connect(cli.notification.clone())
+                .await
+                .context("notification")?;
+            let r = pn::ListMessagesRequest {
+                report_id: report_id.clone(),
+            };
+            show(
+                &c.list_messages(req(r, &token(&cli, Role::Operator, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
         }
     }
     Ok(())
 }
 
 fn uuid_like() -> String {
-    format!("laporctl-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
+    format!(
+        "laporctl-{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
 }

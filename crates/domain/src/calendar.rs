@@ -85,7 +85,11 @@ impl Calendar {
             return Err(CalendarError::NoWorkingWeekday);
         }
         let holidays = spec.holidays.iter().map(|h| (h.date, h.clone())).collect();
-        Ok(Self { tz, working, holidays })
+        Ok(Self {
+            tz,
+            working,
+            holidays,
+        })
     }
 
     /// Returns the calendar's time zone.
@@ -100,8 +104,7 @@ impl Calendar {
 
     /// Returns true when `date` is a working weekday and not a listed non-working day.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        self.working[date.weekday().num_days_from_monday() as usize]
-            && !self.holidays.contains_key(&date)
+        self.working[date.weekday().num_days_from_monday() as usize] && !self.holidays.contains_key(&date)
     }
 
     /// Returns the city's local date of an instant.
@@ -199,7 +202,9 @@ mod tests {
     }
 
     fn local(c: &Calendar, t: DateTime<Utc>) -> String {
-        t.with_timezone(&c.time_zone()).format("%a %Y-%m-%d %H:%M:%S").to_string()
+        t.with_timezone(&c.time_zone())
+            .format("%a %Y-%m-%d %H:%M:%S")
+            .to_string()
     }
 
     #[test]
@@ -216,7 +221,11 @@ mod tests {
             (wita(2026, 12, 24, 9, 0), 1, "Mon 2026-12-28 23:59:59"),
         ];
         for (start, n, want) in cases {
-            assert_eq!(local(&c, c.add_working_days(start, n)), want, "start {start} n {n}");
+            assert_eq!(
+                local(&c, c.add_working_days(start, n)),
+                want,
+                "start {start} n {n}"
+            );
         }
     }
 
@@ -232,14 +241,26 @@ mod tests {
             ..CalendarSpec::default()
         })
         .unwrap();
-        assert_eq!(jkt.local_date(start), NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
+        assert_eq!(
+            jkt.local_date(start),
+            NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+        );
     }
 
     #[test]
     fn rejects_bad_specs() {
-        let bad_tz = CalendarSpec { time_zone: "Mars/Olympus".into(), ..CalendarSpec::default() };
-        assert!(matches!(Calendar::from_spec(&bad_tz), Err(CalendarError::UnknownTimeZone(_))));
-        let none = CalendarSpec { working_weekdays: vec![], ..CalendarSpec::default() };
+        let bad_tz = CalendarSpec {
+            time_zone: "Mars/Olympus".into(),
+            ..CalendarSpec::default()
+        };
+        assert!(matches!(
+            Calendar::from_spec(&bad_tz),
+            Err(CalendarError::UnknownTimeZone(_))
+        ));
+        let none = CalendarSpec {
+            working_weekdays: vec![],
+            ..CalendarSpec::default()
+        };
         assert_eq!(Calendar::from_spec(&none), Err(CalendarError::NoWorkingWeekday));
     }
 

@@ -263,7 +263,14 @@ mod tests {
     fn category_ancestors() {
         let c: CategoryId = "infrastruktur.jalan.rusak".parse().unwrap();
         let names: Vec<String> = c.with_ancestors().into_iter().map(String::from).collect();
-        assert_eq!(names, ["infrastruktur.jalan.rusak", "infrastruktur.jalan", "infrastruktur"]);
+        assert_eq!(
+            names,
+            [
+                "infrastruktur.jalan.rusak",
+                "infrastruktur.jalan",
+                "infrastruktur"
+            ]
+        );
         assert!("Infra".parse::<CategoryId>().is_err());
         assert!("a..b".parse::<CategoryId>().is_err());
     }

@@ -370,14 +370,21 @@ impl Command {
 
 fn reason(r: &str) -> Result<String, TransitionError> {
     let r = r.trim();
-    if r.is_empty() { Err(TransitionError::ReasonRequired) } else { Ok(r.to_owned()) }
+    if r.is_empty() {
+        Err(TransitionError::ReasonRequired)
+    } else {
+        Ok(r.to_owned())
+    }
 }
 
 fn holder_check(holder: &OpdId, actor: &OpdId) -> Result<(), TransitionError> {
     if holder == actor {
         Ok(())
     } else {
-        Err(TransitionError::NotHolder { holder: holder.clone(), actor: actor.clone() })
+        Err(TransitionError::NotHolder {
+            holder: holder.clone(),
+            actor: actor.clone(),
+        })
     }
 }
 
@@ -397,19 +404,22 @@ pub fn decide(
     match (state, command) {
         (L::New, C::Submit) => Ok(LifecycleEvent::Submitted { at }),
         (L::Submitted { .. }, C::Verify) => Ok(LifecycleEvent::Verified { at }),
-        (L::Submitted { .. }, C::Hold { reason: r }) => {
-            Ok(LifecycleEvent::PutOnHold { reason: reason(r)?, at })
-        }
+        (L::Submitted { .. }, C::Hold { reason: r }) => Ok(LifecycleEvent::PutOnHold {
+            reason: reason(r)?,
+            at,
+        }),
         (L::OnHold { .. }, C::CompleteHold) => Ok(LifecycleEvent::HoldCompleted { at }),
         (L::Submitted { .. }, C::DeclareNotAuthorized { reason: r }) => {
-            Ok(LifecycleEvent::DeclaredNotAuthorized { reason: reason(r)?, at })
+            Ok(LifecycleEvent::DeclaredNotAuthorized {
+                reason: reason(r)?,
+                at,
+            })
         }
-        (L::Submitted { .. } | L::OnHold { .. }, C::Archive { reason: r }) => {
-            Ok(LifecycleEvent::Archived { reason: reason(r)?, at })
-        }
-        (L::Submitted { .. }, C::Dispatch { opd }) => {
-            Ok(LifecycleEvent::Dispatched { opd: opd.clone(), at })
-        }
+        (L::Submitted { .. } | L::OnHold { .. }, C::Archive { reason: r }) => Ok(LifecycleEvent::Archived {
+            reason: reason(r)?,
+            at,
+        }),
+        (L::Submitted { .. }, C::Dispatch { opd }) => Ok(LifecycleEvent::Dispatched { opd: opd.clone(), at }),
         (L::Dispatched { opd: holder, .. } | L::InProgress { opd: holder, .. }, C::FollowUp { opd }) => {
             holder_check(holder, opd)?;
             Ok(LifecycleEvent::FollowedUp { opd: opd.clone(), at })
@@ -420,10 +430,24 @@ pub fn decide(
             C::RequestTransfer { opd, reason: r },
         ) => {
             holder_check(holder, opd)?;
-            Ok(LifecycleEvent::TransferRequested { opd: opd.clone(), reason: reason(r)?, at })
+            Ok(LifecycleEvent::TransferRequested {
+                opd: opd.clone(),
+                reason: reason(r)?,
+                at,
+            })
         }
-        (L::InProgress { .. }, C::Confirm) => Ok(LifecycleEvent::Completed { by: Closer::Reporter, at }),
-        (L::InProgress { last_follow_up_at, reply_pending, .. }, C::AutoClose) => {
+        (L::InProgress { .. }, C::Confirm) => Ok(LifecycleEvent::Completed {
+            by: Closer::Reporter,
+            at,
+        }),
+        (
+            L::InProgress {
+                last_follow_up_at,
+                reply_pending,
+                ..
+            },
+            C::AutoClose,
+        ) => {
             if reply_pending.is_some() {
                 return Err(TransitionError::NotDue("a reply is waiting for the OPD's answer"));
             }
@@ -431,9 +455,14 @@ pub fn decide(
                 .calendar
                 .add_working_days(*last_follow_up_at, ctx.policy.reply_window_days);
             if at <= window_end {
-                return Err(TransitionError::NotDue("the reporter's reply window is still open"));
+                return Err(TransitionError::NotDue(
+                    "the reporter's reply window is still open",
+                ));
             }
-            Ok(LifecycleEvent::Completed { by: Closer::System, at })
+            Ok(LifecycleEvent::Completed {
+                by: Closer::System,
+                at,
+            })
         }
         _ => Err(not_allowed()),
     }
@@ -445,33 +474,56 @@ pub fn apply(state: Lifecycle, event: &LifecycleEvent) -> Lifecycle {
     use Lifecycle as L;
     use LifecycleEvent as E;
     match (state, event) {
-        (L::New, E::Submitted { .. }) => L::Submitted { verified: false, returned_from: None },
-        (L::Submitted { returned_from, .. }, E::Verified { .. }) => {
-            L::Submitted { verified: true, returned_from }
-        }
-        (L::Submitted { .. }, E::PutOnHold { reason, at }) => {
-            L::OnHold { reason: reason.clone(), since: *at }
-        }
-        (L::OnHold { .. }, E::HoldCompleted { .. }) => {
-            L::Submitted { verified: false, returned_from: None }
-        }
-        (L::Submitted { .. }, E::DeclaredNotAuthorized { reason, .. }) => {
-            L::NotAuthorized { reason: reason.clone() }
-        }
-        (L::Submitted { .. } | L::OnHold { .. }, E::Archived { reason, .. }) => {
-            L::Archived { reason: reason.clone() }
-        }
-        (L::Submitted { .. }, E::Dispatched { opd, at }) => L::Dispatched { opd: opd.clone(), since: *at },
-        (L::Dispatched { opd, .. } | L::InProgress { opd, .. }, E::FollowedUp { at, .. }) => {
-            L::InProgress { opd, last_follow_up_at: *at, reply_pending: None }
-        }
-        (L::InProgress { opd, last_follow_up_at, .. }, E::Replied { by, .. }) => {
-            L::InProgress { opd, last_follow_up_at, reply_pending: Some(*by) }
-        }
+        (L::New, E::Submitted { .. }) => L::Submitted {
+            verified: false,
+            returned_from: None,
+        },
+        (L::Submitted { returned_from, .. }, E::Verified { .. }) => L::Submitted {
+            verified: true,
+            returned_from,
+        },
+        (L::Submitted { .. }, E::PutOnHold { reason, at }) => L::OnHold {
+            reason: reason.clone(),
+            since: *at,
+        },
+        (L::OnHold { .. }, E::HoldCompleted { .. }) => L::Submitted {
+            verified: false,
+            returned_from: None,
+        },
+        (L::Submitted { .. }, E::DeclaredNotAuthorized { reason, .. }) => L::NotAuthorized {
+            reason: reason.clone(),
+        },
+        (L::Submitted { .. } | L::OnHold { .. }, E::Archived { reason, .. }) => L::Archived {
+            reason: reason.clone(),
+        },
+        (L::Submitted { .. }, E::Dispatched { opd, at }) => L::Dispatched {
+            opd: opd.clone(),
+            since: *at,
+        },
+        (L::Dispatched { opd, .. } | L::InProgress { opd, .. }, E::FollowedUp { at, .. }) => L::InProgress {
+            opd,
+            last_follow_up_at: *at,
+            reply_pending: None,
+        },
+        (
+            L::InProgress {
+                opd,
+                last_follow_up_at,
+                ..
+            },
+            E::Replied { by, .. },
+        ) => L::InProgress {
+            opd,
+            last_follow_up_at,
+            reply_pending: Some(*by),
+        },
         (L::Dispatched { .. } | L::InProgress { .. }, E::TransferRequested { opd, reason, .. }) => {
             L::Submitted {
                 verified: true,
-                returned_from: Some(ReturnedFrom { opd: opd.clone(), reason: reason.clone() }),
+                returned_from: Some(ReturnedFrom {
+                    opd: opd.clone(),
+                    reason: reason.clone(),
+                }),
             }
         }
         (L::InProgress { .. }, E::Completed { by, .. }) => L::Completed { by: *by },

@@ -42,7 +42,12 @@ impl Bus {
             .await
             .map_err(|e| BusError::Nats(format!("connecting to {}: {e}", cfg.url)))?;
         let js = jetstream::new(client.clone());
-        let bus = Self { client, js, subjects, config: cfg.clone() };
+        let bus = Self {
+            client,
+            js,
+            subjects,
+            config: cfg.clone(),
+        };
         bus.ensure_stream().await?;
         Ok(bus)
     }

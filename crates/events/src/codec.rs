@@ -31,7 +31,10 @@ pub enum DecodeError {
 }
 
 fn field(field: &'static str, problem: impl ToString) -> DecodeError {
-    DecodeError::Field { field, problem: problem.to_string() }
+    DecodeError::Field {
+        field,
+        problem: problem.to_string(),
+    }
 }
 
 /// Maps a domain kind to the wire enum.
@@ -101,7 +104,10 @@ pub fn location_from_proto(l: &pc::Location) -> Result<Location, &'static str> {
 
 /// Converts a time to a protobuf timestamp.
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Converts a protobuf timestamp to a time.
@@ -121,9 +127,7 @@ where
     s.parse().map_err(|e: T::Err| field(name, e))
 }
 
-fn content_fields(
-    c: &ReportContent,
-) -> (i32, String, String, String, Option<pc::Location>, bool, bool) {
+fn content_fields(c: &ReportContent) -> (i32, String, String, String, Option<pc::Location>, bool, bool) {
     (
         kind_to_proto(c.kind) as i32,
         c.title.clone(),
@@ -150,7 +154,11 @@ fn content_from(
         kind: kind_from_proto(kind).ok_or_else(|| field("kind", "unknown kind"))?,
         title: title.to_owned(),
         body: body.to_owned(),
-        category: if category.is_empty() { None } else { Some(parse(category, "category_id")?) },
+        category: if category.is_empty() {
+            None
+        } else {
+            Some(parse(category, "category_id")?)
+        },
         incident_date: if incident_date.is_empty() {
             None
         } else {
@@ -290,5 +298,9 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             opened_at: req_ts(e.opened_at.as_ref(), "opened_at")?,
         }),
     };
-    Ok(Envelope { id, occurred_at, event })
+    Ok(Envelope {
+        id,
+        occurred_at,
+        event,
+    })
 }

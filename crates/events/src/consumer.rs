@@ -12,8 +12,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use lapor_domain::events::Envelope;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
-    TransactionTrait,
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set, TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;

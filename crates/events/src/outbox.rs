@@ -10,8 +10,8 @@ use chrono::Utc;
 use lapor_domain::events::Envelope;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,12 @@ pub struct Relay {
 impl Relay {
     /// A relay over `db`'s outbox.
     pub fn new(db: DatabaseConnection, bus: Bus) -> Self {
-        Self { db, bus, wake: Arc::new(Notify::new()), batch: 256 }
+        Self {
+            db,
+            bus,
+            wake: Arc::new(Notify::new()),
+            batch: 256,
+        }
     }
 
     /// Handle that wakes the relay right after a commit that wrote outbox rows.

@@ -44,7 +44,8 @@ impl Runtime {
             tasks: Vec::new(),
         };
         let relay = rt.relay.clone();
-        rt.tasks.push(tokio::spawn(relay.run(rt.poll, rt.cancel.child_token())));
+        rt.tasks
+            .push(tokio::spawn(relay.run(rt.poll, rt.cancel.child_token())));
         Ok(rt)
     }
 

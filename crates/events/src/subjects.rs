@@ -20,11 +20,17 @@ impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
     pub fn new(prefix: &str) -> Result<Self, String> {
         if prefix.is_empty()
-            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(format!("nats.prefix must be letters, digits, '_' or '-', got {prefix:?}"));
+            return Err(format!(
+                "nats.prefix must be letters, digits, '_' or '-', got {prefix:?}"
+            ));
         }
-        Ok(Self { prefix: prefix.to_owned() })
+        Ok(Self {
+            prefix: prefix.to_owned(),
+        })
     }
 
     /// Returns the prefix.

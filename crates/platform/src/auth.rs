@@ -126,7 +126,9 @@ pub struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("keys", &self.keys.len()).finish()
+        f.debug_struct("Authenticator")
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -143,7 +145,10 @@ impl Authenticator {
         validation.set_audience(&[&cfg.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        Self { keys: Arc::new(keys), validation: Arc::new(validation) }
+        Self {
+            keys: Arc::new(keys),
+            validation: Arc::new(validation),
+        }
     }
 
     /// Verifies a token and returns the caller.
@@ -185,14 +190,20 @@ fn caller_from(c: Claims) -> Result<Caller, Status> {
                 .map_err(|e| Status::unauthenticated(format!("token opd_id: {e}")))?,
         ),
         (Role::OpdOfficer, None) => {
-            return Err(Status::unauthenticated("an opd_officer token must name its opd_id"));
+            return Err(Status::unauthenticated(
+                "an opd_officer token must name its opd_id",
+            ));
         }
         _ => None,
     };
     if c.sub.trim().is_empty() {
         return Err(Status::unauthenticated("token subject is empty"));
     }
-    Ok(Caller { subject: c.sub, role: c.role, opd })
+    Ok(Caller {
+        subject: c.sub,
+        role: c.role,
+        opd,
+    })
 }
 
 /// Mints a token (development and tests; production tokens come from the city's identity
@@ -238,7 +249,10 @@ mod tests {
         assert!(auth.verify(&missing_opd).is_err());
         let expired = mint(&cfg, "op-1", Role::Operator, None, -3600).unwrap();
         assert!(auth.verify(&expired).is_err());
-        let other = AuthConfig { hs256_secrets: vec!["another-secret-of-enough-length".into()], ..cfg.clone() };
+        let other = AuthConfig {
+            hs256_secrets: vec!["another-secret-of-enough-length".into()],
+            ..cfg.clone()
+        };
         let forged = mint(&other, "op-1", Role::Operator, None, 60).unwrap();
         assert!(auth.verify(&forged).is_err());
         assert!(auth.verify("garbage").is_err());

@@ -14,8 +14,9 @@ pub use tonic_health::server::health_reporter;
 pub fn reflection(
     enabled: bool,
     file_descriptor_set: &'static [u8],
-) -> Option<tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>>
-{
+) -> Option<
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+> {
     if !enabled {
         return None;
     }
@@ -34,21 +35,19 @@ pub fn incoming(listener: TcpListener) -> TcpListenerStream {
 
 /// A shutdown future for tonic: when `signal` completes, marks every service NOT_SERVING first,
 /// waits `drain` so that load balancers stop sending, then lets tonic finish in-flight RPCs.
-pub fn draining(
+pub async fn draining(
     signal: impl Future<Output = ()> + Send + 'static,
     health: HealthReporter,
     services: Vec<&'static str>,
     drain: Duration,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        signal.await;
-        health.set_service_status("", ServingStatus::NotServing).await;
-        for s in services {
-            health.set_service_status(s, ServingStatus::NotServing).await;
-        }
-        tracing::info!("health set to NOT_SERVING, draining");
-        tokio::time::sleep(drain).await;
+) {
+    signal.await;
+    health.set_service_status("", ServingStatus::NotServing).await;
+    for s in services {
+        health.set_service_status(s, ServingStatus::NotServing).await;
     }
+    tracing::info!("health set to NOT_SERVING, draining");
+    tokio::time::sleep(drain).await;
 }
 
 /// Marks the named services SERVING.
@@ -79,7 +78,10 @@ pub async fn serve(
     router = router.add_service(health_svc);
     router = router.add_optional_service(reflection(common.reflection, lapor_proto_descriptor()));
     router
-        .serve_with_incoming_shutdown(incoming(listener), draining(shutdown, health, grpc_services, drain))
+        .serve_with_incoming_shutdown(
+            incoming(listener),
+            draining(shutdown, health, grpc_services, drain),
+        )
         .await
 }
 

@@ -7,11 +7,10 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// INVALID_ARGUMENT carrying every field violation as a `google.rpc.BadRequest` detail.
 pub fn invalid_argument(v: &Violations) -> Status {
-    let violations: Vec<FieldViolation> = v
-        .0
-        .iter()
-        .map(|f| FieldViolation::new(f.field.clone(), f.description.clone()))
-        .collect();
+    let violations: Vec<FieldViolation> =
+        v.0.iter()
+            .map(|f| FieldViolation::new(f.field.clone(), f.description.clone()))
+            .collect();
     Status::with_error_details(
         Code::InvalidArgument,
         format!("invalid request: {v}"),

@@ -22,10 +22,10 @@ pub struct TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(p) = self.provider.take() {
-            if let Err(e) = p.shutdown() {
-                eprintln!("telemetry shutdown: {e}");
-            }
+        if let Some(p) = self.provider.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("telemetry shutdown: {e}");
         }
     }
 }
@@ -105,7 +105,9 @@ pub fn current_traceparent() -> Option<String> {
 
 /// Makes `span` a child of the remote span named by a W3C `traceparent`.
 pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(tp) = traceparent.filter(|s| !s.is_empty()) else { return };
+    let Some(tp) = traceparent.filter(|s| !s.is_empty()) else {
+        return;
+    };
     let map = HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
     let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&MapExtractor(&map)));
     let _ = span.set_parent(cx);

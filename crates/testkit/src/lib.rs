@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use lapor_platform::config::{CommonConfig, DatabaseConfig, NatsConfig};
 use lapor_platform::Role;
+use lapor_platform::config::{CommonConfig, DatabaseConfig, NatsConfig};
 use sea_orm::{ConnectionTrait, Database};
 
 /// Admin URL used to create and drop test databases.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// NATS URL for tests.
@@ -43,7 +44,9 @@ impl TestEnv {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("lapor_t_{}", &id[..12]);
         let admin = Database::connect(admin_url()).await?;
-        admin.execute_unprepared(&format!("CREATE DATABASE \"{db_name}\"")).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{db_name}\""))
+            .await?;
         admin.close().await?;
         Ok(Self {
             db_url: with_db(&admin_url(), &db_name),
@@ -57,7 +60,11 @@ impl TestEnv {
     pub fn common(&self, schema: &str) -> CommonConfig {
         CommonConfig {
             grpc_addr: "127.0.0.1:0".into(),
-            database: DatabaseConfig { url: self.db_url.clone(), schema: schema.into(), max_connections: 4 },
+            database: DatabaseConfig {
+                url: self.db_url.clone(),
+                schema: schema.into(),
+                max_connections: 4,
+            },
             nats: NatsConfig {
                 url: self.nats_url.clone(),
                 prefix: self.prefix.clone(),
@@ -96,14 +103,18 @@ impl Drop for TestEnv {
         let nats = self.nats_url.clone();
         // Async clean-up on a thread of its own, so it also runs while a test panics.
         let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(client) = async_nats::connect(nats.as_str()).await {
                     let js = async_nats::jetstream::new(client);
                     let _ = js.delete_stream(&stream).await;
                 }
                 if let Ok(admin) = Database::connect(admin_url()).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                        .await;
                     let _ = admin.close().await;
                 }
             });

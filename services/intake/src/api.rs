@@ -6,15 +6,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lapor_domain::content::{ContentLimits, RawContent, ReportContent};
 use lapor_domain::events::{Envelope, Event, ReportSubmitted};
-use lapor_domain::{Channel, EventId, Privacy, ReportKind, ReporterRef, ReportId, TrackingId, Violations};
+use lapor_domain::{Channel, EventId, Privacy, ReportId, ReportKind, ReporterRef, TrackingId, Violations};
 use lapor_events::codec::{self, channel_from_proto, kind_from_proto, location_from_proto, ts};
 use lapor_events::{Bus, enqueue};
 use lapor_platform::{Caller, Role};
 use lapor_proto::intake::v1::{self as pb, intake_service_server::IntakeService};
 use prost::Message;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-    SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -39,9 +39,18 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(cfg: &Config, db: DatabaseConnection, bus: Bus, relay_wake: Arc<Notify>) -> anyhow::Result<Self> {
-        if cfg.identity_key == crate::config::DEV_IDENTITY_KEY || cfg.token_key == crate::config::DEV_TOKEN_KEY {
-            tracing::warn!("intake runs with the development identity or token key; set LAPOR_INTAKE__IDENTITY_KEY and LAPOR_INTAKE__TOKEN_KEY in production");
+    pub fn new(
+        cfg: &Config,
+        db: DatabaseConnection,
+        bus: Bus,
+        relay_wake: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
+        if cfg.identity_key == crate::config::DEV_IDENTITY_KEY
+            || cfg.token_key == crate::config::DEV_TOKEN_KEY
+        {
+            tracing::warn!(
+                "intake runs with the development identity or token key; set LAPOR_INTAKE__IDENTITY_KEY and LAPOR_INTAKE__TOKEN_KEY in production"
+            );
         }
         Ok(Self {
             db,
@@ -50,7 +59,10 @@ impl Api {
             cipher: IdentityCipher::new(&cfg.identity_key, &cfg.identity_key_id)?,
             token_key: cfg.token_key.clone(),
             limits: cfg.limits,
-            tz: cfg.time_zone.parse().map_err(|_| anyhow::anyhow!("unknown time_zone {:?}", cfg.time_zone))?,
+            tz: cfg
+                .time_zone
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown time_zone {:?}", cfg.time_zone))?,
         })
     }
 }
@@ -76,19 +88,32 @@ fn validate_contact(c: Option<&pb::ReporterContact>, anonim: bool, v: &mut Viola
         v.add("reporter.name", "must have at most 200 characters");
     }
     if !anonim && id.name.is_empty() {
-        v.add("reporter.name", "reporter.name is required unless the report is anonymous");
+        v.add(
+            "reporter.name",
+            "reporter.name is required unless the report is anonymous",
+        );
     }
     if !id.nik.is_empty() && (id.nik.len() != 16 || !id.nik.chars().all(|c| c.is_ascii_digit())) {
         v.add("reporter.nik", "NIK must be 16 digits");
     }
     if !id.phone.is_empty()
-        && (id.phone.len() > 20 || !id.phone.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)))
+        && (id.phone.len() > 20
+            || !id
+                .phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || "+-() ".contains(c)))
     {
-        v.add("reporter.phone", "phone must be at most 20 digits, spaces, +, -, ( or )");
+        v.add(
+            "reporter.phone",
+            "phone must be at most 20 digits, spaces, +, -, ( or )",
+        );
     }
     if !id.email.is_empty() {
         let ok = id.email.len() <= 254
-            && id.email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
+            && id
+                .email
+                .split_once('@')
+                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.contains('@'));
         if !ok {
             v.add("reporter.email", "not an e-mail address");
         }
@@ -125,7 +150,10 @@ impl Api {
         };
         if row.fingerprint != fingerprint {
             let mut v = Violations::new();
-            v.add("idempotency_key", "this idempotency_key was already used for a different report");
+            v.add(
+                "idempotency_key",
+                "this idempotency_key was already used for a different report",
+            );
             return Err(Error::InvalidArgument(v));
         }
         Ok(Some(Accepted {
@@ -178,9 +206,10 @@ impl Api {
             body: Set(content.body.clone()),
             category_id: Set(content.category.as_ref().map(ToString::to_string)),
             incident_date: Set(content.incident_date),
-            location: Set(content.location.as_ref().map(|l| {
-                serde_json::to_value(l).unwrap_or(serde_json::Value::Null)
-            })),
+            location: Set(content
+                .location
+                .as_ref()
+                .map(|l| serde_json::to_value(l).unwrap_or(serde_json::Value::Null))),
             anonim: Set(content.privacy.anonim),
             rahasia: Set(content.privacy.rahasia),
             channel: Set(channel.code().to_owned()),
@@ -204,10 +233,19 @@ impl Api {
         };
         enqueue(&txn, &self.bus, &env).await?;
         txn.commit().await?;
-        Ok(Accepted { report_id, tracking_id: tracking.to_string(), submitted_at: now, replayed: false })
+        Ok(Accepted {
+            report_id,
+            tracking_id: tracking.to_string(),
+            submitted_at: now,
+            replayed: false,
+        })
     }
 
-    async fn submit(&self, caller: Caller, r: pb::SubmitReportRequest) -> Result<pb::SubmitReportResponse, Error> {
+    async fn submit(
+        &self,
+        caller: Caller,
+        r: pb::SubmitReportRequest,
+    ) -> Result<pb::SubmitReportResponse, Error> {
         let now = Utc::now();
         let today = now.with_timezone(&self.tz).date_naive();
         let mut v = Violations::new();
@@ -228,7 +266,10 @@ impl Api {
         if channel.is_none() {
             v.add("channel", "unknown channel");
         }
-        let privacy = Privacy { anonim: r.anonim, rahasia: r.rahasia };
+        let privacy = Privacy {
+            anonim: r.anonim,
+            rahasia: r.rahasia,
+        };
         let raw = RawContent {
             kind: kind_from_proto(r.kind),
             title: &r.title,
@@ -238,7 +279,9 @@ impl Api {
             location,
             privacy,
         };
-        let content = ReportContent::validate(raw, &self.limits, today).map_err(|e| v.0.extend(e.0)).ok();
+        let content = ReportContent::validate(raw, &self.limits, today)
+            .map_err(|e| v.0.extend(e.0))
+            .ok();
         let identity = validate_contact(r.reporter.as_ref(), r.anonim, &mut v);
         v.into_result().map_err(Error::InvalidArgument)?;
         let (Some(content), Some(channel)) = (content, channel) else {
@@ -254,7 +297,18 @@ impl Api {
             return Ok(self.response(a));
         }
         for _ in 0..3 {
-            match self.insert(&caller, &idem, &fingerprint, &content, channel, identity.as_ref(), now).await {
+            match self
+                .insert(
+                    &caller,
+                    &idem,
+                    &fingerprint,
+                    &content,
+                    channel,
+                    identity.as_ref(),
+                    now,
+                )
+                .await
+            {
                 Ok(a) => {
                     self.relay_wake.notify_one();
                     tracing::info!(report_id = %a.report_id, tracking_id = %a.tracking_id, kind = content.kind.code(), "report accepted");
@@ -290,11 +344,14 @@ impl IntakeService for Api {
     ) -> Result<Response<pb::GetSubmissionResponse>, Status> {
         Caller::of(&req)?;
         let r = req.into_inner();
-        let tracking: TrackingId = r
-            .tracking_id
-            .parse()
-            .map_err(|e: lapor_domain::ids::IdError| lapor_platform::status::invalid_field("tracking_id", e.to_string()))?;
-        let not_found = || Status::from(Error::NotFound("no report with that tracking id and access token"));
+        let tracking: TrackingId = r.tracking_id.parse().map_err(|e: lapor_domain::ids::IdError| {
+            lapor_platform::status::invalid_field("tracking_id", e.to_string())
+        })?;
+        let not_found = || {
+            Status::from(Error::NotFound(
+                "no report with that tracking id and access token",
+            ))
+        };
         let row = report::Entity::find()
             .filter(report::Column::TrackingId.eq(tracking.as_str()))
             .one(&self.db)

@@ -29,7 +29,9 @@ pub struct IdentityCipher {
 
 impl std::fmt::Debug for IdentityCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityCipher").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("IdentityCipher")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,7 +43,10 @@ impl IdentityCipher {
             .map_err(|e| anyhow::anyhow!("identity_key is not base64: {e}"))?;
         let cipher = Aes256Gcm::new_from_slice(&key)
             .map_err(|_| anyhow::anyhow!("identity_key must be 32 bytes, got {}", key.len()))?;
-        Ok(Self { cipher, key_id: key_id.to_owned() })
+        Ok(Self {
+            cipher,
+            key_id: key_id.to_owned(),
+        })
     }
 
     /// Key id written with each row.
@@ -58,7 +63,10 @@ impl IdentityCipher {
             .cipher
             .encrypt(
                 &Nonce::from(nonce),
-                Payload { msg: &plain, aad: reporter_ref.as_bytes() },
+                Payload {
+                    msg: &plain,
+                    aad: reporter_ref.as_bytes(),
+                },
             )
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         Ok((nonce.to_vec(), ct))
@@ -66,10 +74,18 @@ impl IdentityCipher {
 
     /// Decrypts a row sealed by [`IdentityCipher::seal`].
     pub fn open(&self, reporter_ref: Uuid, nonce: &[u8], ct: &[u8]) -> anyhow::Result<Identity> {
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| anyhow::anyhow!("bad nonce length"))?;
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("bad nonce length"))?;
         let plain = self
             .cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: reporter_ref.as_bytes() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: reporter_ref.as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("identity does not decrypt (wrong key or tampered)"))?;
         Ok(serde_json::from_slice(&plain)?)
     }
@@ -82,7 +98,11 @@ mod tests {
     #[test]
     fn seals_and_binds_to_reporter() {
         let c = IdentityCipher::new(crate::config::DEV_IDENTITY_KEY, "dev").unwrap();
-        let id = Identity { name: "Siti".into(), nik: "6474010101010001".into(), ..Default::default() };
+        let id = Identity {
+            name: "Siti".into(),
+            nik: "6474010101010001".into(),
+            ..Default::default()
+        };
         let r = Uuid::new_v4();
         let (n, ct) = c.seal(r, &id).unwrap();
         assert!(!ct.windows(4).any(|w| w == b"Siti"));

@@ -37,7 +37,12 @@ impl Service {
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let rt = Runtime::start::<migration::Migrator>(&config.common, "intake").await?;
         let api = api::Api::new(&config, rt.db.clone(), rt.bus.clone(), rt.relay_waker())?;
-        Ok(Self { rt, listener, config, api })
+        Ok(Self {
+            rt,
+            listener,
+            config,
+            api,
+        })
     }
 
     /// The address the gRPC server listens on.
@@ -47,7 +52,12 @@ impl Service {
 
     /// Serves until `shutdown` completes, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { rt, listener, config, api } = self;
+        let Self {
+            rt,
+            listener,
+            config,
+            api,
+        } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
             IntakeServiceServer::new(api).max_decoding_message_size(config.max_request_bytes),
@@ -63,7 +73,8 @@ impl Service {
             shutdown,
         )
         .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
+            .await;
         served.map_err(Into::into)
     }
 }

@@ -25,7 +25,9 @@ impl NotificationService for Api {
             .get_ref()
             .report_id
             .parse()
-            .map_err(|e: lapor_domain::ids::IdError| lapor_platform::status::invalid_field("report_id", e.to_string()))?;
+            .map_err(|e: lapor_domain::ids::IdError| {
+                lapor_platform::status::invalid_field("report_id", e.to_string())
+            })?;
         let rows = message::Entity::find()
             .filter(message::Column::ReportId.eq(id.as_uuid()))
             .order_by_asc(message::Column::CreatedAt)

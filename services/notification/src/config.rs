@@ -30,6 +30,10 @@ impl Default for Config {
         let mut common = CommonConfig::default();
         common.database.url = "sqlite://.lapor/data/notification.db?mode=rwc".into();
         common.database.schema = "notification".into();
-        Self { common, time_zone: "Asia/Makassar".into(), opds: Vec::new() }
+        Self {
+            common,
+            time_zone: "Asia/Makassar".into(),
+            opds: Vec::new(),
+        }
     }
 }

@@ -27,11 +27,17 @@ impl<C: Channel> Notifier<C> {
     }
 
     fn opd_name(&self, id: &str) -> String {
-        self.opds.iter().find(|(k, _)| k == id).map_or_else(|| id.to_owned(), |(_, n)| n.clone())
+        self.opds
+            .iter()
+            .find(|(k, _)| k == id)
+            .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
     }
 
     fn messages(&self, env: &Envelope) -> Vec<Outgoing> {
-        let mk = |kind: &'static str, to: String, template: &'static str, (subject, body): (String, String)| Outgoing {
+        let mk = |kind: &'static str,
+                  to: String,
+                  template: &'static str,
+                  (subject, body): (String, String)| Outgoing {
             dedupe_key: format!("{}:{kind}:{to}:{template}", env.id),
             event_id: env.id.as_uuid(),
             report_id: env.event.report_id().as_uuid(),
@@ -46,20 +52,29 @@ impl<C: Channel> Notifier<C> {
                 "reporter",
                 e.reporter_ref.to_string(),
                 "report_received",
-                templates::report_received(e.tracking_id.as_str(), &templates::local_time(e.submitted_at, self.tz)),
+                templates::report_received(
+                    e.tracking_id.as_str(),
+                    &templates::local_time(e.submitted_at, self.tz),
+                ),
             )],
             Event::CaseOpened(e) => vec![
                 mk(
                     "reporter",
                     e.reporter_ref.to_string(),
                     "case_opened",
-                    templates::case_opened_reporter(e.tracking_id.as_str(), &self.opd_name(e.opd_id.as_str())),
+                    templates::case_opened_reporter(
+                        e.tracking_id.as_str(),
+                        &self.opd_name(e.opd_id.as_str()),
+                    ),
                 ),
                 mk(
                     "opd",
                     e.opd_id.to_string(),
                     "case_new",
-                    templates::case_opened_opd(e.tracking_id.as_str(), &templates::local_time(e.opened_at, self.tz)),
+                    templates::case_opened_opd(
+                        e.tracking_id.as_str(),
+                        &templates::local_time(e.opened_at, self.tz),
+                    ),
                 ),
             ],
             Event::ReportDispatched(_) => Vec::new(),

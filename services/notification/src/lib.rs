@@ -42,11 +42,17 @@ impl Service {
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "notification").await?;
         let handler = Arc::new(handler::Notifier::new(&config, channel::InboxChannel));
         rt.spawn_consumer(
-            ConsumerSpec { durable: CONSUMER_SUBMITTED.into(), filter_suffix: subjects::REPORT_SUBMITTED },
+            ConsumerSpec {
+                durable: CONSUMER_SUBMITTED.into(),
+                filter_suffix: subjects::REPORT_SUBMITTED,
+            },
             handler.clone(),
         );
         rt.spawn_consumer(
-            ConsumerSpec { durable: CONSUMER_CASE_OPENED.into(), filter_suffix: subjects::CASE_OPENED },
+            ConsumerSpec {
+                durable: CONSUMER_CASE_OPENED.into(),
+                filter_suffix: subjects::CASE_OPENED,
+            },
             handler,
         );
         Ok(Self { rt, listener, config })
@@ -75,7 +81,8 @@ impl Service {
             shutdown,
         )
         .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
+            .await;
         served.map_err(Into::into)
     }
 }

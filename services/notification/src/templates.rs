@@ -32,6 +32,8 @@ pub fn case_opened_reporter(tracking_id: &str, opd_name: &str) -> (String, Strin
 pub fn case_opened_opd(tracking_id: &str, at: &str) -> (String, String) {
     (
         format!("Laporan baru {tracking_id}"),
-        format!("Laporan baru {tracking_id} diterima pada {at}. Mohon tindak lanjut pertama dalam 5 hari kerja."),
+        format!(
+            "Laporan baru {tracking_id} diterima pada {at}. Mohon tindak lanjut pertama dalam 5 hari kerja."
+        ),
     )
 }

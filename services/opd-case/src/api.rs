@@ -1,13 +1,15 @@
 //! The CaseService gRPC API. Scoping by OPD happens in the query, so another OPD's case is
 //! indistinguishable from a missing one. Anonymous reporters appear only as "anonim".
 
-use lapor_domain::{CaseId, ReportKind, Status, TrackingId, Violations};
 use lapor_domain::content::Location;
+use lapor_domain::{CaseId, ReportKind, Status, TrackingId, Violations};
 use lapor_events::codec::{kind_to_proto, location_to_proto, ts};
 use lapor_platform::{Caller, Role};
 use lapor_proto::cases::v1::{self as pb, case_service_server::CaseService};
 use lapor_proto::common::v1::ReportStatus;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use tonic::{Request, Response};
 
 use crate::entities::case;
@@ -24,7 +26,9 @@ fn scoped(caller: &Caller) -> Result<Select<case::Entity>, tonic::Status> {
     let q = case::Entity::find();
     Ok(match (&caller.role, &caller.opd) {
         (Role::OpdOfficer, Some(opd)) => q.filter(case::Column::OpdId.eq(opd.as_str())),
-        (Role::OpdOfficer, None) => return Err(tonic::Status::permission_denied("officer token without OPD")),
+        (Role::OpdOfficer, None) => {
+            return Err(tonic::Status::permission_denied("officer token without OPD"));
+        }
         _ => q,
     })
 }
@@ -87,10 +91,10 @@ impl CaseService for Api {
                 0
             }
         };
-        if !r.tracking_id.is_empty() {
-            if let Some(t) = v.check("tracking_id", r.tracking_id.parse::<TrackingId>()) {
-                q = q.filter(case::Column::TrackingId.eq(t.as_str()));
-            }
+        if !r.tracking_id.is_empty()
+            && let Some(t) = v.check("tracking_id", r.tracking_id.parse::<TrackingId>())
+        {
+            q = q.filter(case::Column::TrackingId.eq(t.as_str()));
         }
         if !r.page_token.is_empty() {
             match r.page_token.parse::<CaseId>() {
@@ -112,22 +116,32 @@ impl CaseService for Api {
             (true, Some(last)) => last.id.to_string(),
             _ => String::new(),
         };
-        Ok(Response::new(pb::ListCasesResponse { cases: rows.into_iter().map(to_proto).collect(), next_page_token }))
+        Ok(Response::new(pb::ListCasesResponse {
+            cases: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
     }
 
-    async fn get_case(&self, req: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, tonic::Status> {
+    async fn get_case(
+        &self,
+        req: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::GetCaseResponse>, tonic::Status> {
         let q = scoped(&Caller::of(&req)?)?;
         let id: CaseId = req
             .get_ref()
             .case_id
             .parse()
-            .map_err(|e: lapor_domain::ids::IdError| lapor_platform::status::invalid_field("case_id", e.to_string()))?;
+            .map_err(|e: lapor_domain::ids::IdError| {
+                lapor_platform::status::invalid_field("case_id", e.to_string())
+            })?;
         let row = q
             .filter(case::Column::Id.eq(id.as_uuid()))
             .one(&self.db)
             .await
             .map_err(Error::from)?
             .ok_or(Error::NotFound)?;
-        Ok(Response::new(pb::GetCaseResponse { case: Some(to_proto(row)) }))
+        Ok(Response::new(pb::GetCaseResponse {
+            case: Some(to_proto(row)),
+        }))
     }
 }

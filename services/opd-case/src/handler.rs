@@ -17,7 +17,10 @@ pub struct DispatchedHandler {
 impl Handler for DispatchedHandler {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         let Event::ReportDispatched(e) = &env.event else {
-            return Err(HandlerError::Permanent(format!("opd-case does not consume {}", env.event.type_name())));
+            return Err(HandlerError::Permanent(format!(
+                "opd-case does not consume {}",
+                env.event.type_name()
+            )));
         };
         let case_id = Uuid::now_v7();
         let now = Utc::now();
@@ -30,7 +33,11 @@ impl Handler for DispatchedHandler {
             title: Set(e.content.title.clone()),
             body: Set(e.content.body.clone()),
             category_id: Set(e.content.category.as_ref().map(ToString::to_string)),
-            location: Set(e.content.location.as_ref().and_then(|l| serde_json::to_value(l).ok())),
+            location: Set(e
+                .content
+                .location
+                .as_ref()
+                .and_then(|l| serde_json::to_value(l).ok())),
             anonim: Set(e.content.privacy.anonim),
             rahasia: Set(e.content.privacy.rahasia),
             reporter_ref: Set(e.reporter_ref.as_uuid()),

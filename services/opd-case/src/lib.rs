@@ -37,7 +37,10 @@ impl Service {
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "opd-case").await?;
         rt.spawn_consumer(
-            ConsumerSpec { durable: CONSUMER_DISPATCHED.into(), filter_suffix: subjects::REPORT_DISPATCHED },
+            ConsumerSpec {
+                durable: CONSUMER_DISPATCHED.into(),
+                filter_suffix: subjects::REPORT_DISPATCHED,
+            },
             Arc::new(handler::DispatchedHandler { bus: rt.bus.clone() }),
         );
         Ok(Self { rt, listener, config })
@@ -66,7 +69,8 @@ impl Service {
             shutdown,
         )
         .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
+            .await;
         served.map_err(Into::into)
     }
 }

@@ -10,5 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.common.grpc_addr).await?;
     let service = Service::build(config, listener).await?;
     tracing::info!(addr = %service.local_addr()?, "opd-case listening");
-    service.run_until(lapor_platform::shutdown::shutdown_signal()).await
+    service
+        .run_until(lapor_platform::shutdown::shutdown_signal())
+        .await
 }

@@ -8,7 +8,10 @@ use lapor_events::codec::{kind_to_proto, ts};
 use lapor_platform::{Caller, Role};
 use lapor_proto::common::v1::ReportStatus;
 use lapor_proto::routing::v1::{self as pb, routing_service_server::RoutingService};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use tokio::sync::Notify;
 use tonic::{Request, Response};
 
@@ -49,7 +52,10 @@ fn cursor_decode(s: &str) -> Result<(DateTime<Utc>, uuid::Uuid), Error> {
     };
     let (a, b) = s.split_once('~').ok_or_else(bad)?;
     let micros: i64 = a.parse().map_err(|_| bad())?;
-    Ok((DateTime::from_timestamp_micros(micros).ok_or_else(bad)?, b.parse().map_err(|_| bad())?))
+    Ok((
+        DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        b.parse().map_err(|_| bad())?,
+    ))
 }
 
 fn page_size(n: u32) -> Result<u64, Error> {
@@ -73,8 +79,8 @@ impl RoutingService for Api {
         Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor])?;
         let r = req.into_inner();
         let limit = page_size(r.page_size)?;
-        let mut q = queue_report::Entity::find()
-            .filter(queue_report::Column::Status.eq(Status::Submitted.code()));
+        let mut q =
+            queue_report::Entity::find().filter(queue_report::Column::Status.eq(Status::Submitted.code()));
         if !r.page_token.is_empty() {
             let (due, id) = cursor_decode(&r.page_token)?;
             q = q.filter(
@@ -117,7 +123,10 @@ impl RoutingService for Api {
                 routing_note: row.routing_note,
             })
             .collect();
-        Ok(Response::new(pb::ListQueueResponse { items, next_page_token }))
+        Ok(Response::new(pb::ListQueueResponse {
+            items,
+            next_page_token,
+        }))
     }
 
     async fn dispatch(
@@ -145,7 +154,14 @@ impl RoutingService for Api {
             .ok_or_else(|| Error::NotFound(format!("no report {report_id}")))?;
         let at = self
             .dispatcher
-            .dispatch(&txn, row, opd.clone(), None, Some(caller.subject.clone()), Utc::now())
+            .dispatch(
+                &txn,
+                row,
+                opd.clone(),
+                None,
+                Some(caller.subject.clone()),
+                Utc::now(),
+            )
             .await?;
         txn.commit().await.map_err(Error::from)?;
         self.relay_wake.notify_one();
@@ -166,7 +182,10 @@ impl RoutingService for Api {
             .config
             .opds
             .iter()
-            .map(|o| pb::Opd { opd_id: o.id.to_string(), name: o.name.clone() })
+            .map(|o| pb::Opd {
+                opd_id: o.id.to_string(),
+                name: o.name.clone(),
+            })
             .collect();
         opds.sort_by(|a, b| a.opd_id.cmp(&b.opd_id));
         Ok(Response::new(pb::ListOpdsResponse { opds }))

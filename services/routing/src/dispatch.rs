@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use lapor_domain::content::{Location, Privacy, ReportContent};
 use lapor_domain::events::{Envelope, Event, ReportDispatched, ReportSubmitted};
 use lapor_domain::lifecycle::{Context, decide};
-use lapor_domain::{Calendar, Command, EventId, Lifecycle, OpdId, ReportKind, ReporterRef, ReportId, Status};
+use lapor_domain::{Calendar, Command, EventId, Lifecycle, OpdId, ReportId, ReportKind, ReporterRef, Status};
 use lapor_events::{Bus, enqueue};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -25,17 +25,37 @@ pub struct Dispatcher {
 
 fn lifecycle_of(row: &queue_report::Model) -> Lifecycle {
     match Status::from_code(&row.status) {
-        Some(Status::Submitted) => Lifecycle::Submitted { verified: false, returned_from: None },
-        Some(Status::Dispatched) => match (row.opd_id.as_deref().and_then(|o| o.parse::<OpdId>().ok()), row.dispatched_at) {
+        Some(Status::Submitted) => Lifecycle::Submitted {
+            verified: false,
+            returned_from: None,
+        },
+        Some(Status::Dispatched) => match (
+            row.opd_id.as_deref().and_then(|o| o.parse::<OpdId>().ok()),
+            row.dispatched_at,
+        ) {
             (Some(opd), Some(since)) => Lifecycle::Dispatched { opd, since },
-            _ => Lifecycle::Submitted { verified: false, returned_from: None },
+            _ => Lifecycle::Submitted {
+                verified: false,
+                returned_from: None,
+            },
         },
         // Later statuses are owned by other steps; for routing they only refuse dispatch.
-        Some(Status::Completed) => Lifecycle::Completed { by: lapor_domain::lifecycle::Closer::System },
-        Some(Status::Archived) => Lifecycle::Archived { reason: String::new() },
-        Some(Status::NotAuthorized) => Lifecycle::NotAuthorized { reason: String::new() },
-        Some(Status::OnHold) => Lifecycle::OnHold { reason: String::new(), since: row.submitted_at },
-        Some(Status::InProgress) | None => Lifecycle::Completed { by: lapor_domain::lifecycle::Closer::System },
+        Some(Status::Completed) => Lifecycle::Completed {
+            by: lapor_domain::lifecycle::Closer::System,
+        },
+        Some(Status::Archived) => Lifecycle::Archived {
+            reason: String::new(),
+        },
+        Some(Status::NotAuthorized) => Lifecycle::NotAuthorized {
+            reason: String::new(),
+        },
+        Some(Status::OnHold) => Lifecycle::OnHold {
+            reason: String::new(),
+            since: row.submitted_at,
+        },
+        Some(Status::InProgress) | None => Lifecycle::Completed {
+            by: lapor_domain::lifecycle::Closer::System,
+        },
     }
 }
 
@@ -45,7 +65,12 @@ fn content_of(row: &queue_report::Model) -> Result<ReportContent, Error> {
         kind: ReportKind::from_code(&row.kind).ok_or_else(|| bad("kind"))?,
         title: row.title.clone(),
         body: row.body.clone(),
-        category: row.category_id.as_deref().map(str::parse).transpose().map_err(|_| bad("category"))?,
+        category: row
+            .category_id
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| bad("category"))?,
         incident_date: row.incident_date,
         location: row
             .location
@@ -53,17 +78,26 @@ fn content_of(row: &queue_report::Model) -> Result<ReportContent, Error> {
             .map(serde_json::from_value::<Location>)
             .transpose()
             .map_err(|_| bad("location"))?,
-        privacy: Privacy { anonim: row.anonim, rahasia: row.rahasia },
+        privacy: Privacy {
+            anonim: row.anonim,
+            rahasia: row.rahasia,
+        },
     })
 }
 
 impl Dispatcher {
     /// Stores a newly submitted report and dispatches it when a rule says so.
     pub async fn receive<C: ConnectionTrait>(&self, db: &C, e: &ReportSubmitted) -> Result<(), Error> {
-        if queue_report::Entity::find_by_id(e.report_id.as_uuid()).one(db).await?.is_some() {
+        if queue_report::Entity::find_by_id(e.report_id.as_uuid())
+            .one(db)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
-        let due = self.calendar.add_working_days(e.submitted_at, self.config.policy.verification_days);
+        let due = self
+            .calendar
+            .add_working_days(e.submitted_at, self.config.policy.verification_days);
         let routing = route(&self.config.rules, e.content.kind, e.content.category.as_ref());
         let note = match &routing {
             Routing::Queue(n) => n.clone(),
@@ -77,7 +111,11 @@ impl Dispatcher {
             body: Set(e.content.body.clone()),
             category_id: Set(e.content.category.as_ref().map(ToString::to_string)),
             incident_date: Set(e.content.incident_date),
-            location: Set(e.content.location.as_ref().and_then(|l| serde_json::to_value(l).ok())),
+            location: Set(e
+                .content
+                .location
+                .as_ref()
+                .and_then(|l| serde_json::to_value(l).ok())),
             anonim: Set(e.content.privacy.anonim),
             rahasia: Set(e.content.privacy.rahasia),
             reporter_ref: Set(e.reporter_ref.as_uuid()),
@@ -96,7 +134,8 @@ impl Dispatcher {
             Routing::Dispatch(rule) => {
                 let opd = rule.opd.clone();
                 let rule_id = rule.id.clone();
-                self.dispatch(db, row, opd, Some(rule_id), None, Utc::now()).await?;
+                self.dispatch(db, row, opd, Some(rule_id), None, Utc::now())
+                    .await?;
             }
             Routing::Queue(_) => {
                 tracing::info!(report_id = %e.report_id, %note, "report queued for the operator");
@@ -115,12 +154,19 @@ impl Dispatcher {
         by: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, Error> {
-        let ctx = Context { now, calendar: &self.calendar, policy: &self.config.policy };
+        let ctx = Context {
+            now,
+            calendar: &self.calendar,
+            policy: &self.config.policy,
+        };
         decide(&lifecycle_of(&row), &Command::Dispatch { opd: opd.clone() }, &ctx)
             .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
         // Optimistic concurrency: only one dispatcher moves it out of SUBMITTED.
         let res = queue_report::Entity::update_many()
-            .col_expr(queue_report::Column::Status, Expr::value(Status::Dispatched.code()))
+            .col_expr(
+                queue_report::Column::Status,
+                Expr::value(Status::Dispatched.code()),
+            )
             .col_expr(queue_report::Column::OpdId, Expr::value(opd.to_string()))
             .col_expr(queue_report::Column::DispatchedAt, Expr::value(now))
             .col_expr(queue_report::Column::RuleId, Expr::value(rule_id.clone()))
@@ -131,7 +177,9 @@ impl Dispatcher {
             .exec(db)
             .await?;
         if res.rows_affected != 1 {
-            return Err(Error::FailedPrecondition("the report was dispatched by someone else meanwhile".into()));
+            return Err(Error::FailedPrecondition(
+                "the report was dispatched by someone else meanwhile".into(),
+            ));
         }
         let env = Envelope {
             id: EventId::from_uuid(Uuid::now_v7()),

@@ -41,13 +41,29 @@ impl Service {
         rules::validate(&config).map_err(|e| anyhow::anyhow!("routing rules: {e}"))?;
         let calendar = Calendar::from_spec(&config.calendar)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "routing").await?;
-        let dispatcher = Arc::new(dispatch::Dispatcher { config: config.clone(), calendar, bus: rt.bus.clone() });
+        let dispatcher = Arc::new(dispatch::Dispatcher {
+            config: config.clone(),
+            calendar,
+            bus: rt.bus.clone(),
+        });
         rt.spawn_consumer(
-            ConsumerSpec { durable: CONSUMER_SUBMITTED.into(), filter_suffix: subjects::REPORT_SUBMITTED },
+            ConsumerSpec {
+                durable: CONSUMER_SUBMITTED.into(),
+                filter_suffix: subjects::REPORT_SUBMITTED,
+            },
             Arc::new(dispatch::SubmittedHandler(dispatcher.clone())),
         );
-        let api = api::Api { db: rt.db.clone(), dispatcher, relay_wake: rt.relay_waker() };
-        Ok(Self { rt, listener, config, api })
+        let api = api::Api {
+            db: rt.db.clone(),
+            dispatcher,
+            relay_wake: rt.relay_waker(),
+        };
+        Ok(Self {
+            rt,
+            listener,
+            config,
+            api,
+        })
     }
 
     /// The address the gRPC server listens on.
@@ -57,7 +73,12 @@ impl Service {
 
     /// Serves until `shutdown` completes, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { rt, listener, config, api } = self;
+        let Self {
+            rt,
+            listener,
+            config,
+            api,
+        } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
             RoutingServiceServer::new(api),
@@ -73,7 +94,8 @@ impl Service {
             shutdown,
         )
         .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
+            .await;
         served.map_err(Into::into)
     }
 }

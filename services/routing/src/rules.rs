@@ -42,7 +42,10 @@ pub fn route<'a>(rules: &'a [RuleSpec], kind: ReportKind, category: Option<&Cate
             return if rule.auto_dispatch {
                 Routing::Dispatch(rule)
             } else {
-                Routing::Queue(format!("rule {} suggests {}; auto-dispatch is off", rule.id, rule.opd))
+                Routing::Queue(format!(
+                    "rule {} suggests {}; auto-dispatch is off",
+                    rule.id, rule.opd
+                ))
             };
         }
     }
@@ -69,7 +72,14 @@ mod tests {
         let rules = vec![
             rule("a", "infrastruktur", "dinas-pupr", true, 0, vec![]),
             rule("b", "infrastruktur.penerangan", "dishub", true, 0, vec![]),
-            rule("c", "infrastruktur.penerangan", "pln", true, 5, vec![ReportKind::Aspirasi]),
+            rule(
+                "c",
+                "infrastruktur.penerangan",
+                "pln",
+                true,
+                5,
+                vec![ReportKind::Aspirasi],
+            ),
             rule("d", "ketertiban", "satpol-pp", false, 0, vec![]),
         ];
         let cat = |s: &str| s.parse::<CategoryId>().unwrap();
@@ -77,11 +87,37 @@ mod tests {
             Routing::Dispatch(r) => r.opd.to_string(),
             Routing::Queue(n) => format!("queue: {n}"),
         };
-        assert_eq!(opd(route(&rules, ReportKind::Pengaduan, Some(&cat("infrastruktur.jalan")))), "dinas-pupr");
-        assert_eq!(opd(route(&rules, ReportKind::Pengaduan, Some(&cat("infrastruktur.penerangan")))), "dishub");
-        assert_eq!(opd(route(&rules, ReportKind::Aspirasi, Some(&cat("infrastruktur.penerangan")))), "pln");
-        assert!(opd(route(&rules, ReportKind::Pengaduan, Some(&cat("ketertiban")))).contains("auto-dispatch is off"));
-        assert!(opd(route(&rules, ReportKind::Pengaduan, Some(&cat("kesehatan")))).starts_with("queue: no rule"));
+        assert_eq!(
+            opd(route(
+                &rules,
+                ReportKind::Pengaduan,
+                Some(&cat("infrastruktur.jalan"))
+            )),
+            "dinas-pupr"
+        );
+        assert_eq!(
+            opd(route(
+                &rules,
+                ReportKind::Pengaduan,
+                Some(&cat("infrastruktur.penerangan"))
+            )),
+            "dishub"
+        );
+        assert_eq!(
+            opd(route(
+                &rules,
+                ReportKind::Aspirasi,
+                Some(&cat("infrastruktur.penerangan"))
+            )),
+            "pln"
+        );
+        assert!(
+            opd(route(&rules, ReportKind::Pengaduan, Some(&cat("ketertiban"))))
+                .contains("auto-dispatch is off")
+        );
+        assert!(
+            opd(route(&rules, ReportKind::Pengaduan, Some(&cat("kesehatan")))).starts_with("queue: no rule")
+        );
         assert!(opd(route(&rules, ReportKind::Pengaduan, None)).starts_with("queue: no category"));
     }
 }

@@ -31,12 +31,20 @@ impl SlaService for Api {
         req: Request<pb::ListDeadlinesRequest>,
     ) -> Result<Response<pb::ListDeadlinesResponse>, Status> {
         let caller = Caller::of(&req)?;
-        caller.require(&[Role::Operator, Role::Supervisor, Role::Auditor, Role::Service, Role::OpdOfficer])?;
+        caller.require(&[
+            Role::Operator,
+            Role::Supervisor,
+            Role::Auditor,
+            Role::Service,
+            Role::OpdOfficer,
+        ])?;
         let id: ReportId = req
             .get_ref()
             .report_id
             .parse()
-            .map_err(|e: lapor_domain::ids::IdError| lapor_platform::status::invalid_field("report_id", e.to_string()))?;
+            .map_err(|e: lapor_domain::ids::IdError| {
+                lapor_platform::status::invalid_field("report_id", e.to_string())
+            })?;
         let mut q = deadline::Entity::find().filter(deadline::Column::ReportId.eq(id.as_uuid()));
         if caller.role == Role::OpdOfficer {
             let opd = caller.opd.as_ref().map(|o| o.to_string()).unwrap_or_default();

@@ -23,6 +23,10 @@ impl Default for Config {
         let mut common = CommonConfig::default();
         common.database.url = "sqlite://.lapor/data/sla-monitor.db?mode=rwc".into();
         common.database.schema = "sla_monitor".into();
-        Self { common, calendar: CalendarSpec::default(), policy: SlaPolicy::default() }
+        Self {
+            common,
+            calendar: CalendarSpec::default(),
+            policy: SlaPolicy::default(),
+        }
     }
 }

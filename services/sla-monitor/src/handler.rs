@@ -63,17 +63,35 @@ impl Handler for DeadlineRecorder {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         match &env.event {
             Event::ReportSubmitted(e) => {
-                self.record(txn, e.report_id, Step::Verification, None, e.submitted_at, None).await
+                self.record(txn, e.report_id, Step::Verification, None, e.submitted_at, None)
+                    .await
             }
             Event::ReportDispatched(e) => {
-                self.record(txn, e.report_id, Step::Verification, None, e.submitted_at, Some(e.dispatched_at))
-                    .await?;
-                self.record(txn, e.report_id, Step::FirstFollowUp, Some(e.opd_id.to_string()), e.dispatched_at, None)
-                    .await?;
+                self.record(
+                    txn,
+                    e.report_id,
+                    Step::Verification,
+                    None,
+                    e.submitted_at,
+                    Some(e.dispatched_at),
+                )
+                .await?;
+                self.record(
+                    txn,
+                    e.report_id,
+                    Step::FirstFollowUp,
+                    Some(e.opd_id.to_string()),
+                    e.dispatched_at,
+                    None,
+                )
+                .await?;
                 tracing::info!(report_id = %e.report_id, opd_id = %e.opd_id, "deadlines recorded");
                 Ok(())
             }
-            other => Err(HandlerError::Permanent(format!("sla-monitor does not consume {}", other.type_name()))),
+            other => Err(HandlerError::Permanent(format!(
+                "sla-monitor does not consume {}",
+                other.type_name()
+            ))),
         }
     }
 }

@@ -40,13 +40,22 @@ impl Service {
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let calendar = Calendar::from_spec(&config.calendar)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
-        let handler = Arc::new(handler::DeadlineRecorder { calendar, policy: config.policy });
+        let handler = Arc::new(handler::DeadlineRecorder {
+            calendar,
+            policy: config.policy,
+        });
         rt.spawn_consumer(
-            ConsumerSpec { durable: CONSUMER_SUBMITTED.into(), filter_suffix: subjects::REPORT_SUBMITTED },
+            ConsumerSpec {
+                durable: CONSUMER_SUBMITTED.into(),
+                filter_suffix: subjects::REPORT_SUBMITTED,
+            },
             handler.clone(),
         );
         rt.spawn_consumer(
-            ConsumerSpec { durable: CONSUMER_DISPATCHED.into(), filter_suffix: subjects::REPORT_DISPATCHED },
+            ConsumerSpec {
+                durable: CONSUMER_DISPATCHED.into(),
+                filter_suffix: subjects::REPORT_DISPATCHED,
+            },
             handler,
         );
         Ok(Self { rt, listener, config })
@@ -75,7 +84,8 @@ impl Service {
             shutdown,
         )
         .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs)).await;
+        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
+            .await;
         served.map_err(Into::into)
     }
 }

@@ -31,7 +31,11 @@ fn run(
     let mut out = Vec::new();
     for (cmd, hours) in steps {
         now += Duration::hours(*hours);
-        let ctx = Context { now, calendar: cal, policy };
+        let ctx = Context {
+            now,
+            calendar: cal,
+            policy,
+        };
         let r = decide(&state, cmd, &ctx);
         if let Ok(e) = &r {
             state = apply(state, e);
@@ -52,10 +56,30 @@ fn happy_path_to_completion_by_reporter() {
         &[
             (Command::Submit, 0),
             (Command::Verify, 1),
-            (Command::Dispatch { opd: opd("dinas-pupr") }, 1),
-            (Command::FollowUp { opd: opd("dinas-pupr") }, 24),
-            (Command::Reply { by: Replier::Reporter }, 2),
-            (Command::FollowUp { opd: opd("dinas-pupr") }, 2),
+            (
+                Command::Dispatch {
+                    opd: opd("dinas-pupr"),
+                },
+                1,
+            ),
+            (
+                Command::FollowUp {
+                    opd: opd("dinas-pupr"),
+                },
+                24,
+            ),
+            (
+                Command::Reply {
+                    by: Replier::Reporter,
+                },
+                2,
+            ),
+            (
+                Command::FollowUp {
+                    opd: opd("dinas-pupr"),
+                },
+                2,
+            ),
             (Command::Confirm, 2),
         ],
     );
@@ -74,7 +98,13 @@ fn transfer_returns_to_operator_and_never_closes() {
         &[
             (Command::Submit, 0),
             (Command::Dispatch { opd: opd("dinkes") }, 1),
-            (Command::RequestTransfer { opd: opd("dinkes"), reason: "bukan kami".into() }, 1),
+            (
+                Command::RequestTransfer {
+                    opd: opd("dinkes"),
+                    reason: "bukan kami".into(),
+                },
+                1,
+            ),
         ],
     );
     assert!(results.iter().all(Result::is_ok));
@@ -82,7 +112,10 @@ fn transfer_returns_to_operator_and_never_closes() {
         state,
         Lifecycle::Submitted {
             verified: true,
-            returned_from: Some(ReturnedFrom { opd: opd("dinkes"), reason: "bukan kami".into() })
+            returned_from: Some(ReturnedFrom {
+                opd: opd("dinkes"),
+                reason: "bukan kami".into()
+            })
         }
     );
 }
@@ -97,13 +130,23 @@ fn illegal_moves_are_refused() {
         t0,
         &[
             (Command::Submit, 0),
-            (Command::Confirm, 0),                                // not in progress
-            (Command::FollowUp { opd: opd("dinkes") }, 0),        // not dispatched
-            (Command::Hold { reason: "  ".into() }, 0),           // reason required
-            (Command::Dispatch { opd: opd("dinkes") }, 0),        // ok
-            (Command::FollowUp { opd: opd("dinas-pupr") }, 0),    // not the holder
-            (Command::Dispatch { opd: opd("dinas-pupr") }, 0),    // already dispatched
-            (Command::Submit, 0),                                 // twice
+            (Command::Confirm, 0),                         // not in progress
+            (Command::FollowUp { opd: opd("dinkes") }, 0), // not dispatched
+            (Command::Hold { reason: "  ".into() }, 0),    // reason required
+            (Command::Dispatch { opd: opd("dinkes") }, 0), // ok
+            (
+                Command::FollowUp {
+                    opd: opd("dinas-pupr"),
+                },
+                0,
+            ), // not the holder
+            (
+                Command::Dispatch {
+                    opd: opd("dinas-pupr"),
+                },
+                0,
+            ), // already dispatched
+            (Command::Submit, 0),                          // twice
         ],
     );
     assert!(matches!(r[1], Err(TransitionError::NotAllowed { .. })));
@@ -133,8 +176,15 @@ fn auto_close_exactly_after_reply_window_across_a_holiday() {
         .with_ymd_and_hms(2026, 12, 28, 23, 59, 59)
         .unwrap()
         .with_timezone(&Utc);
-    let at = |now| Context { now, calendar: &cal, policy: &policy };
-    assert!(matches!(decide(&state, &Command::AutoClose, &at(end)), Err(TransitionError::NotDue(_))));
+    let at = |now| Context {
+        now,
+        calendar: &cal,
+        policy: &policy,
+    };
+    assert!(matches!(
+        decide(&state, &Command::AutoClose, &at(end)),
+        Err(TransitionError::NotDue(_))
+    ));
     let e = decide(&state, &Command::AutoClose, &at(end + Duration::seconds(1))).unwrap();
     let closed = apply(state, &e);
     assert_eq!(closed, Lifecycle::Completed { by: Closer::System });
@@ -156,7 +206,11 @@ fn admitted(status: Option<Status>, cmd: &Command) -> bool {
         None => matches!(cmd, C::Submit),
         Some(Status::Submitted) => matches!(
             cmd,
-            C::Verify | C::Hold { .. } | C::DeclareNotAuthorized { .. } | C::Archive { .. } | C::Dispatch { .. }
+            C::Verify
+                | C::Hold { .. }
+                | C::DeclareNotAuthorized { .. }
+                | C::Archive { .. }
+                | C::Dispatch { .. }
         ),
         Some(Status::OnHold) => matches!(cmd, C::CompleteHold | C::Archive { .. }),
         Some(Status::Dispatched) => matches!(cmd, C::FollowUp { .. } | C::RequestTransfer { .. }),
@@ -169,7 +223,11 @@ fn admitted(status: Option<Status>, cmd: &Command) -> bool {
 }
 
 fn arb_opd() -> impl Strategy<Value = OpdId> {
-    prop_oneof![Just(opd("dinkes")), Just(opd("dinas-pupr")), Just(opd("disdukcapil"))]
+    prop_oneof![
+        Just(opd("dinkes")),
+        Just(opd("dinas-pupr")),
+        Just(opd("disdukcapil"))
+    ]
 }
 
 fn arb_reason() -> impl Strategy<Value = String> {
