@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
 use crate::config::DatabaseConfig;
@@ -64,11 +64,24 @@ fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
 
-/// Connects and applies every pending migration of `M`.
+/// Connects and applies every pending migration of `M`. On PostgreSQL the migration runs in one
+/// transaction holding an advisory lock keyed by the schema, so replicas starting together apply
+/// it once and the others wait, then find nothing to do.
 pub async fn connect_and_migrate<M: MigratorTrait>(
     cfg: &DatabaseConfig,
 ) -> Result<DatabaseConnection, DbErr> {
     let db = connect(cfg).await?;
-    M::up(&db, None).await?;
+    if is_postgres(&cfg.url) {
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock(hashtext('lapor-migrate:{}'))",
+            cfg.schema
+        ))
+        .await?;
+        M::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        M::up(&db, None).await?;
+    }
     Ok(db)
 }

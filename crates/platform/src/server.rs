@@ -73,7 +73,8 @@ pub async fn serve(
     set_serving(&health, &grpc_services).await;
     let mut builder = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
-        .concurrency_limit_per_connection(256);
+        .concurrency_limit_per_connection(256)
+        .trace_fn(request_span);
     let mut router = builder.add_routes(routes);
     router = router.add_service(health_svc);
     router = router.add_optional_service(reflection(common.reflection, lapor_proto_descriptor()));
@@ -83,6 +84,25 @@ pub async fn serve(
             draining(shutdown, health, grpc_services, drain),
         )
         .await
+}
+
+/// One server span per RPC, named after the method, continuing the caller's W3C trace context.
+fn request_span(req: &http::Request<()>) -> tracing::Span {
+    let path = req.uri().path();
+    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "grpc",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+    );
+    crate::telemetry::set_parent(
+        &span,
+        req.headers().get("traceparent").and_then(|v| v.to_str().ok()),
+    );
+    span
 }
 
 static DESCRIPTOR: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();

@@ -1,0 +1,300 @@
+//! Integration suite of lapor-events against real PostgreSQL and NATS JetStream: the outbox
+//! relay, the idempotent consumer, dead letters, and the golden wire samples.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
+use lapor_domain::events::{CaseOpened, Envelope, Event, ReportDispatched, ReportSubmitted};
+use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
+use lapor_events::consumer::ConsumerSpec;
+use lapor_events::entities::{dead_letter, outbox};
+use lapor_events::migration::EventTables;
+use lapor_events::{Bus, Handler, HandlerError, Relay, codec, enqueue, subjects};
+use lapor_testkit::{TestEnv, eventually};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait};
+use sea_orm_migration::prelude::*;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(EventTables)]
+    }
+}
+
+fn content() -> ReportContent {
+    ReportContent {
+        kind: ReportKind::Pengaduan,
+        title: "Sampah menumpuk".into(),
+        body: "Sampah di TPS Jl. Awang Long tidak diangkut selama seminggu.".into(),
+        category: Some("lingkungan-hidup.sampah".parse().unwrap()),
+        incident_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
+        location: Some(Location {
+            text: "TPS Jl. Awang Long".into(),
+            point: Some((0.1372, 117.5)),
+            kecamatan: "Bontang Selatan".into(),
+            kelurahan: "Berbas Tengah".into(),
+        }),
+        privacy: Privacy { anonim: true, rahasia: false },
+    }
+}
+
+fn samples() -> Vec<(&'static str, Envelope)> {
+    let t = Utc.with_ymd_and_hms(2026, 11, 27, 2, 30, 0).unwrap();
+    let id = |n: u128| Uuid::from_u128(n);
+    let report = ReportId::from_uuid(id(1));
+    let reporter = ReporterRef::from_uuid(id(2));
+    vec![
+        (
+            "report_submitted",
+            Envelope {
+                id: EventId::from_uuid(id(10)),
+                occurred_at: t,
+                event: Event::ReportSubmitted(ReportSubmitted {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    content: content(),
+                    channel: Channel::Mobile,
+                    reporter_ref: reporter,
+                    submitted_at: t,
+                }),
+            },
+        ),
+        (
+            "report_dispatched",
+            Envelope {
+                id: EventId::from_uuid(id(11)),
+                occurred_at: t,
+                event: Event::ReportDispatched(ReportDispatched {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    opd_id: "dlh".parse().unwrap(),
+                    content: content(),
+                    reporter_ref: reporter,
+                    submitted_at: t,
+                    dispatched_at: t + chrono::Duration::minutes(5),
+                    rule_id: Some("r-lingkungan".into()),
+                    dispatched_by: None,
+                }),
+            },
+        ),
+        (
+            "case_opened",
+            Envelope {
+                id: EventId::from_uuid(id(12)),
+                occurred_at: t,
+                event: Event::CaseOpened(CaseOpened {
+                    case_id: CaseId::from_uuid(id(3)),
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    opd_id: "dlh".parse().unwrap(),
+                    kind: ReportKind::Pengaduan,
+                    reporter_ref: reporter,
+                    opened_at: t,
+                }),
+            },
+        ),
+    ]
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s = s.trim();
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The wire format is pinned: every sample decodes from its stored bytes to the same event, and
+/// encodes to the same bytes. `UPDATE_GOLDEN=1` rewrites the files after a deliberate change.
+#[test]
+fn golden_samples_decode_and_encode_identically() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for (name, env) in samples() {
+        let path = dir.join(format!("{name}.hex"));
+        let bytes = codec::encode(&env);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, hex(&bytes) + "\n").unwrap();
+        }
+        let stored = unhex(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        assert_eq!(codec::decode(&stored).unwrap(), env, "{name} decodes");
+        assert_eq!(bytes, stored, "{name} encodes to the golden bytes");
+    }
+}
+
+#[test]
+fn garbage_and_unknown_versions_are_refused() {
+    assert!(codec::decode(b"\xff\xff\xff").is_err());
+    let mut p = codec::to_proto(&samples()[0].1);
+    p.schema_version = 2;
+    assert!(matches!(codec::decode(&prost::Message::encode_to_vec(&p)), Err(codec::DecodeError::Version(2))));
+    let mut p = codec::to_proto(&samples()[0].1);
+    p.payload = None;
+    assert!(codec::decode(&prost::Message::encode_to_vec(&p)).is_err());
+}
+
+async fn setup(schema: &str) -> (TestEnv, DatabaseConnection, Bus) {
+    let env = TestEnv::new().await.unwrap();
+    let common = env.common(schema);
+    let db = lapor_platform::db::connect_and_migrate::<Migrator>(&common.database).await.unwrap();
+    let bus = Bus::connect(&common.nats, "events-it").await.unwrap();
+    (env, db, bus)
+}
+
+fn fresh(mut env: Envelope) -> Envelope {
+    env.id = EventId::from_uuid(Uuid::now_v7());
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_publishes_in_order_once_even_when_marking_sent_is_lost() {
+    let (env, db, bus) = setup("relay").await;
+    let sample = samples().remove(0).1;
+    let mut ids = Vec::new();
+    let txn = db.begin().await.unwrap();
+    for _ in 0..20 {
+        let e = fresh(sample.clone());
+        ids.push(e.id.to_string());
+        enqueue(&txn, &bus, &e).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    let relay = Relay::new(db.clone(), bus.clone());
+    assert_eq!(relay.drain().await.unwrap(), 20);
+    assert_eq!(lapor_events::outbox::backlog(&db).await.unwrap(), 0);
+
+    // Crash after publish, before marking sent: the rows are unsent again and get re-published;
+    // JetStream's duplicate window drops every one of them.
+    db.execute_unprepared("UPDATE outbox SET published_at = NULL").await.unwrap();
+    assert_eq!(relay.drain().await.unwrap(), 20);
+
+    let js = async_nats::jetstream::new(env.nats().await.unwrap());
+    let mut stream = js.get_stream(env.stream_name()).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.state.messages, 20, "no duplicate in the stream");
+    for (i, want) in ids.iter().enumerate() {
+        let msg = stream.get_raw_message(i as u64 + 1).await.unwrap();
+        assert_eq!(msg.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned()), Some(want.clone()));
+        assert_eq!(msg.subject.as_str(), format!("{}.{}", env.prefix, subjects::REPORT_SUBMITTED));
+        assert_eq!(codec::decode(&msg.payload).unwrap().id.to_string(), *want);
+    }
+    // A rolled-back transaction leaves nothing to publish.
+    let txn = db.begin().await.unwrap();
+    enqueue(&txn, &bus, &fresh(sample)).await.unwrap();
+    txn.rollback().await.unwrap();
+    assert_eq!(relay.drain().await.unwrap(), 0);
+    assert_eq!(outbox::Entity::find().all(&db).await.unwrap().len(), 20);
+}
+
+/// Counts applications; fails transiently for the first `fail_first` deliveries of each event, or
+/// always when `fail_first` is `usize::MAX`.
+struct Counting {
+    applied: AtomicUsize,
+    attempts: AtomicUsize,
+    fail_first: usize,
+}
+
+impl Handler for Counting {
+    async fn handle(&self, _txn: &DatabaseTransaction, _env: &Envelope) -> Result<(), HandlerError> {
+        let n = self.attempts.fetch_add(1, Ordering::SeqCst);
+        if n < self.fail_first {
+            return Err(HandlerError::Transient(format!("dependency down (attempt {})", n + 1)));
+        }
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn publish_raw(bus: &Bus, msg_id: &str, payload: Vec<u8>) {
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", msg_id);
+    bus.js
+        .publish_with_headers(bus.subjects.subject(subjects::REPORT_SUBMITTED), h, payload.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+fn run_consumer(bus: &Bus, db: &DatabaseConnection, h: Arc<Counting>) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let spec = ConsumerSpec { durable: "it-consumer".into(), filter_suffix: subjects::REPORT_SUBMITTED };
+    tokio::spawn(lapor_events::consumer::run(
+        bus.clone(),
+        db.clone(),
+        spec,
+        h,
+        Arc::new(tokio::sync::Notify::new()),
+        cancel.clone(),
+    ));
+    cancel
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_apply_once_and_poison_goes_to_dead_letters_without_blocking() {
+    let (_env, db, bus) = setup("consumer").await;
+    let h = Arc::new(Counting { applied: AtomicUsize::new(0), attempts: AtomicUsize::new(0), fail_first: 0 });
+    let cancel = run_consumer(&bus, &db, h.clone());
+    let e = samples().remove(0).1;
+    // The same event delivered three times (as after redeliveries past the duplicate window).
+    for i in 0..3 {
+        publish_raw(&bus, &format!("dup-{i}"), codec::encode(&e)).await;
+    }
+    publish_raw(&bus, "poison", b"not protobuf at all \xff\xfe".to_vec()).await;
+    let other = fresh(e.clone());
+    publish_raw(&bus, "after-poison", codec::encode(&other)).await;
+
+    eventually("two events applied", Duration::from_secs(20), || async {
+        (h.applied.load(Ordering::SeqCst) == 2).then_some(())
+    })
+    .await;
+    let dead = eventually("one dead letter", Duration::from_secs(20), || async {
+        let d = dead_letter::Entity::find().all(&db).await.ok()?;
+        (d.len() == 1).then_some(d)
+    })
+    .await;
+    assert_eq!(dead[0].msg_id.as_deref(), Some("poison"));
+    assert!(dead[0].reason.contains("EventEnvelope"), "{}", dead[0].reason);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.applied.load(Ordering::SeqCst), 2, "each event applied exactly once");
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
+    let (env, db, bus) = setup("retry").await;
+    // Fails twice, then succeeds: applied once, nothing dead-lettered.
+    let h = Arc::new(Counting { applied: AtomicUsize::new(0), attempts: AtomicUsize::new(0), fail_first: 2 });
+    let cancel = run_consumer(&bus, &db, h.clone());
+    publish_raw(&bus, "retry-1", codec::encode(&samples().remove(0).1)).await;
+    eventually("applied after retries", Duration::from_secs(20), || async {
+        (h.applied.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(h.attempts.load(Ordering::SeqCst), 3);
+    cancel.cancel();
+    assert!(dead_letter::Entity::find().all(&db).await.unwrap().is_empty());
+    drop(env);
+
+    // Always failing: dead-lettered after max_deliver (5) deliveries, with the reason.
+    let (_env, db, bus) = setup("retry2").await;
+    let h = Arc::new(Counting { applied: AtomicUsize::new(0), attempts: AtomicUsize::new(0), fail_first: usize::MAX });
+    let cancel = run_consumer(&bus, &db, h.clone());
+    publish_raw(&bus, "doomed", codec::encode(&samples().remove(0).1)).await;
+    let dead = eventually("dead letter after the limit", Duration::from_secs(40), || async {
+        let d = dead_letter::Entity::find().all(&db).await.ok()?;
+        (d.len() == 1).then_some(d)
+    })
+    .await;
+    assert_eq!(dead[0].deliveries, 5);
+    assert!(dead[0].reason.contains("gave up after 5 deliveries"), "{}", dead[0].reason);
+    assert_eq!(h.applied.load(Ordering::SeqCst), 0);
+    cancel.cancel();
+}
