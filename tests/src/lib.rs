@@ -45,6 +45,15 @@ pub struct System {
     pub calendar: CalendarSpec,
     running: Vec<Running>,
     db: tokio::sync::OnceCell<DatabaseConnection>,
+    sqlite_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl System {
@@ -67,6 +76,7 @@ impl System {
             calendar,
             running: Vec::new(),
             db: tokio::sync::OnceCell::new(),
+            sqlite_dir: None,
         };
         for s in SERVICES {
             sys.start_service(s).await;
@@ -74,8 +84,43 @@ impl System {
         sys
     }
 
+    /// Starts all five services with their state in SQLite files (one per service) in a
+    /// temporary folder, as `make run` does; NATS is still the test's own stream.
+    pub async fn start_on_sqlite() -> Self {
+        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
+        let dir = std::env::temp_dir().join(format!("lapor-system-{}", env.prefix));
+        let mut sys = Self {
+            env,
+            calendar: CalendarSpec::default(),
+            running: Vec::new(),
+            db: tokio::sync::OnceCell::new(),
+            sqlite_dir: Some(dir),
+        };
+        for s in SERVICES {
+            sys.start_service(s).await;
+        }
+        sys
+    }
+
+    fn common(&self, name: &str, schema: &str) -> lapor_platform::CommonConfig {
+        let mut c = self.env.common(schema);
+        if let Some(dir) = &self.sqlite_dir {
+            c.database.url = format!("sqlite://{}/{name}.db?mode=rwc", dir.display());
+        }
+        c
+    }
+
+    /// Starts one more replica of a running service (it shares the durable consumers).
+    pub async fn start_replica(&mut self, name: &'static str) {
+        self.launch(name, false).await;
+    }
+
     /// Starts one service (again).
     pub async fn start_service(&mut self, name: &'static str) {
+        self.launch(name, true).await;
+    }
+
+    async fn launch(&mut self, name: &'static str, replace: bool) {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -88,7 +133,7 @@ impl System {
         let task = match name {
             "intake" => {
                 let cfg = lapor_intake::Config {
-                    common: self.env.common("intake"),
+                    common: self.common("intake", "intake"),
                     ..Default::default()
                 };
                 let s = lapor_intake::Service::build(cfg, listener).await;
@@ -98,14 +143,14 @@ impl System {
                 let mut cfg: lapor_routing::Config =
                     lapor_platform::config::load("routing", &lapor_routing::Config::default(), Some(&seed))
                         .unwrap_or_else(|e| panic!("routing config: {e}"));
-                cfg.common = self.env.common("routing");
+                cfg.common = self.common("routing", "routing");
                 cfg.calendar = self.calendar.clone();
                 let s = lapor_routing::Service::build(cfg, listener).await;
                 tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
             }
             "opd-case" => {
                 let cfg = lapor_opd_case::Config {
-                    common: self.env.common("opd_case"),
+                    common: self.common("opd-case", "opd_case"),
                 };
                 let s = lapor_opd_case::Service::build(cfg, listener).await;
                 tokio::spawn(
@@ -120,7 +165,7 @@ impl System {
                     Some(&seed),
                 )
                 .unwrap_or_else(|e| panic!("notification config: {e}"));
-                cfg.common = self.env.common("notification");
+                cfg.common = self.common("notification", "notification");
                 let s = lapor_notification::Service::build(cfg, listener).await;
                 tokio::spawn(
                     s.unwrap_or_else(|e| panic!("notification: {e:#}"))
@@ -134,7 +179,7 @@ impl System {
                     Some(&seed),
                 )
                 .unwrap_or_else(|e| panic!("sla config: {e}"));
-                cfg.common = self.env.common("sla_monitor");
+                cfg.common = self.common("sla-monitor", "sla_monitor");
                 cfg.calendar = self.calendar.clone();
                 let s = lapor_sla_monitor::Service::build(cfg, listener).await;
                 tokio::spawn(
@@ -144,7 +189,9 @@ impl System {
             }
             other => panic!("unknown service {other}"),
         };
-        self.running.retain(|r| r.name != name);
+        if replace {
+            self.running.retain(|r| r.name != name);
+        }
         self.running.push(Running {
             name,
             addr,

@@ -6,6 +6,7 @@ mod flow;
 mod guards;
 mod privacy;
 mod restart;
+mod sqlite;
 
 use lapor_proto::intake::v1 as pi;
 use lapor_system_tests::{System, authed};

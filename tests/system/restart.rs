@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use lapor_proto::common::v1::ReportKind;
 use lapor_system_tests::{System, eventually};
 
@@ -54,6 +56,51 @@ async fn reports_submitted_while_routing_is_down_are_dispatched_once_it_returns(
         sys.count("SELECT count(*)::text FROM routing.outbox WHERE published_at IS NULL")
             .await,
         0
+    );
+    sys.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routing_replicas_share_one_durable_consumer_and_dispatch_each_report_once() {
+    let mut sys = System::start().await;
+    sys.stop_service("routing").await;
+    for i in 0..40 {
+        submit(
+            &sys,
+            submission(&format!("replica-{i}"), ReportKind::Aspirasi as i32, "pendidikan"),
+        )
+        .await;
+    }
+    sys.start_service("routing").await;
+    sys.start_replica("routing").await;
+    eventually("40 cases", Duration::from_secs(60), || async {
+        (sys.count("SELECT count(*)::text FROM opd_case.cases").await == 40).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM routing.outbox WHERE event_type = 'ReportDispatched'")
+            .await,
+        40
+    );
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM routing.processed_events")
+            .await,
+        40
+    );
+    assert_eq!(sys.count("SELECT count(*)::text FROM opd_case.cases").await, 40);
+    // One durable consumer, whatever the number of replicas.
+    let js = async_nats::jetstream::new(sys.env.nats().await.unwrap());
+    let mut stream = js.get_stream(sys.env.stream_name()).await.unwrap();
+    let mut names = Vec::new();
+    let mut consumers = stream.consumer_names();
+    while let Some(n) = consumers.next().await {
+        names.push(n.unwrap());
+    }
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("routing-")).count(),
+        1,
+        "{names:?}"
     );
     sys.stop().await;
 }

@@ -42,7 +42,10 @@ fn content() -> ReportContent {
             kecamatan: "Bontang Selatan".into(),
             kelurahan: "Berbas Tengah".into(),
         }),
-        privacy: Privacy { anonim: true, rahasia: false },
+        privacy: Privacy {
+            anonim: true,
+            rahasia: false,
+        },
     }
 }
 
@@ -110,7 +113,10 @@ fn hex(b: &[u8]) -> String {
 
 fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// The wire format is pinned: every sample decodes from its stored bytes to the same event, and
@@ -124,7 +130,8 @@ fn golden_samples_decode_and_encode_identically() {
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, hex(&bytes) + "\n").unwrap();
         }
-        let stored = unhex(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        let stored =
+            unhex(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
         assert_eq!(codec::decode(&stored).unwrap(), env, "{name} decodes");
         assert_eq!(bytes, stored, "{name} encodes to the golden bytes");
     }
@@ -135,7 +142,10 @@ fn garbage_and_unknown_versions_are_refused() {
     assert!(codec::decode(b"\xff\xff\xff").is_err());
     let mut p = codec::to_proto(&samples()[0].1);
     p.schema_version = 2;
-    assert!(matches!(codec::decode(&prost::Message::encode_to_vec(&p)), Err(codec::DecodeError::Version(2))));
+    assert!(matches!(
+        codec::decode(&prost::Message::encode_to_vec(&p)),
+        Err(codec::DecodeError::Version(2))
+    ));
     let mut p = codec::to_proto(&samples()[0].1);
     p.payload = None;
     assert!(codec::decode(&prost::Message::encode_to_vec(&p)).is_err());
@@ -144,7 +154,9 @@ fn garbage_and_unknown_versions_are_refused() {
 async fn setup(schema: &str) -> (TestEnv, DatabaseConnection, Bus) {
     let env = TestEnv::new().await.unwrap();
     let common = env.common(schema);
-    let db = lapor_platform::db::connect_and_migrate::<Migrator>(&common.database).await.unwrap();
+    let db = lapor_platform::db::connect_and_migrate::<Migrator>(&common.database)
+        .await
+        .unwrap();
     let bus = Bus::connect(&common.nats, "events-it").await.unwrap();
     (env, db, bus)
 }
@@ -172,7 +184,9 @@ async fn relay_publishes_in_order_once_even_when_marking_sent_is_lost() {
 
     // Crash after publish, before marking sent: the rows are unsent again and get re-published;
     // JetStream's duplicate window drops every one of them.
-    db.execute_unprepared("UPDATE outbox SET published_at = NULL").await.unwrap();
+    db.execute_unprepared("UPDATE outbox SET published_at = NULL")
+        .await
+        .unwrap();
     assert_eq!(relay.drain().await.unwrap(), 20);
 
     let js = async_nats::jetstream::new(env.nats().await.unwrap());
@@ -181,8 +195,14 @@ async fn relay_publishes_in_order_once_even_when_marking_sent_is_lost() {
     assert_eq!(info.state.messages, 20, "no duplicate in the stream");
     for (i, want) in ids.iter().enumerate() {
         let msg = stream.get_raw_message(i as u64 + 1).await.unwrap();
-        assert_eq!(msg.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned()), Some(want.clone()));
-        assert_eq!(msg.subject.as_str(), format!("{}.{}", env.prefix, subjects::REPORT_SUBMITTED));
+        assert_eq!(
+            msg.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned()),
+            Some(want.clone())
+        );
+        assert_eq!(
+            msg.subject.as_str(),
+            format!("{}.{}", env.prefix, subjects::REPORT_SUBMITTED)
+        );
         assert_eq!(codec::decode(&msg.payload).unwrap().id.to_string(), *want);
     }
     // A rolled-back transaction leaves nothing to publish.
@@ -205,7 +225,10 @@ impl Handler for Counting {
     async fn handle(&self, _txn: &DatabaseTransaction, _env: &Envelope) -> Result<(), HandlerError> {
         let n = self.attempts.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_first {
-            return Err(HandlerError::Transient(format!("dependency down (attempt {})", n + 1)));
+            return Err(HandlerError::Transient(format!(
+                "dependency down (attempt {})",
+                n + 1
+            )));
         }
         self.applied.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -216,7 +239,11 @@ async fn publish_raw(bus: &Bus, msg_id: &str, payload: Vec<u8>) {
     let mut h = async_nats::HeaderMap::new();
     h.insert("Nats-Msg-Id", msg_id);
     bus.js
-        .publish_with_headers(bus.subjects.subject(subjects::REPORT_SUBMITTED), h, payload.into())
+        .publish_with_headers(
+            bus.subjects.subject(subjects::REPORT_SUBMITTED),
+            h,
+            payload.into(),
+        )
         .await
         .unwrap()
         .await
@@ -225,7 +252,10 @@ async fn publish_raw(bus: &Bus, msg_id: &str, payload: Vec<u8>) {
 
 fn run_consumer(bus: &Bus, db: &DatabaseConnection, h: Arc<Counting>) -> CancellationToken {
     let cancel = CancellationToken::new();
-    let spec = ConsumerSpec { durable: "it-consumer".into(), filter_suffix: subjects::REPORT_SUBMITTED };
+    let spec = ConsumerSpec {
+        durable: "it-consumer".into(),
+        filter_suffix: subjects::REPORT_SUBMITTED,
+    };
     tokio::spawn(lapor_events::consumer::run(
         bus.clone(),
         db.clone(),
@@ -240,7 +270,11 @@ fn run_consumer(bus: &Bus, db: &DatabaseConnection, h: Arc<Counting>) -> Cancell
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_apply_once_and_poison_goes_to_dead_letters_without_blocking() {
     let (_env, db, bus) = setup("consumer").await;
-    let h = Arc::new(Counting { applied: AtomicUsize::new(0), attempts: AtomicUsize::new(0), fail_first: 0 });
+    let h = Arc::new(Counting {
+        applied: AtomicUsize::new(0),
+        attempts: AtomicUsize::new(0),
+        fail_first: 0,
+    });
     let cancel = run_consumer(&bus, &db, h.clone());
     let e = samples().remove(0).1;
     // The same event delivered three times (as after redeliveries past the duplicate window).
@@ -263,7 +297,11 @@ async fn duplicates_apply_once_and_poison_goes_to_dead_letters_without_blocking(
     assert_eq!(dead[0].msg_id.as_deref(), Some("poison"));
     assert!(dead[0].reason.contains("EventEnvelope"), "{}", dead[0].reason);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(h.applied.load(Ordering::SeqCst), 2, "each event applied exactly once");
+    assert_eq!(
+        h.applied.load(Ordering::SeqCst),
+        2,
+        "each event applied exactly once"
+    );
     cancel.cancel();
 }
 
@@ -271,7 +309,11 @@ async fn duplicates_apply_once_and_poison_goes_to_dead_letters_without_blocking(
 async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
     let (env, db, bus) = setup("retry").await;
     // Fails twice, then succeeds: applied once, nothing dead-lettered.
-    let h = Arc::new(Counting { applied: AtomicUsize::new(0), attempts: AtomicUsize::new(0), fail_first: 2 });
+    let h = Arc::new(Counting {
+        applied: AtomicUsize::new(0),
+        attempts: AtomicUsize::new(0),
+        fail_first: 2,
+    });
     let cancel = run_consumer(&bus, &db, h.clone());
     publish_raw(&bus, "retry-1", codec::encode(&samples().remove(0).1)).await;
     eventually("applied after retries", Duration::from_secs(20), || async {
@@ -285,7 +327,11 @@ async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
 
     // Always failing: dead-lettered after max_deliver (5) deliveries, with the reason.
     let (_env, db, bus) = setup("retry2").await;
-    let h = Arc::new(Counting { applied: AtomicUsize::new(0), attempts: AtomicUsize::new(0), fail_first: usize::MAX });
+    let h = Arc::new(Counting {
+        applied: AtomicUsize::new(0),
+        attempts: AtomicUsize::new(0),
+        fail_first: usize::MAX,
+    });
     let cancel = run_consumer(&bus, &db, h.clone());
     publish_raw(&bus, "doomed", codec::encode(&samples().remove(0).1)).await;
     let dead = eventually("dead letter after the limit", Duration::from_secs(40), || async {
@@ -294,7 +340,11 @@ async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
     })
     .await;
     assert_eq!(dead[0].deliveries, 5);
-    assert!(dead[0].reason.contains("gave up after 5 deliveries"), "{}", dead[0].reason);
+    assert!(
+        dead[0].reason.contains("gave up after 5 deliveries"),
+        "{}",
+        dead[0].reason
+    );
     assert_eq!(h.applied.load(Ordering::SeqCst), 0);
     cancel.cancel();
 }

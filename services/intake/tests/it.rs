@@ -1,0 +1,245 @@
+//! Intake's integration suite: the real service on port 0 against PostgreSQL (own database) or
+//! SQLite, with NATS, driven through its gRPC API.
+#![allow(clippy::unwrap_used)]
+
+use lapor_intake::{Config, IdentityCipher, Service};
+use lapor_platform::Role;
+use lapor_proto::common::v1::{Channel, ReportKind};
+use lapor_proto::intake::v1::{self as pi, intake_service_client::IntakeServiceClient};
+use lapor_testkit::{TestEnv, authed};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use tokio::sync::oneshot;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+struct Running {
+    addr: String,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(cfg: Config) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(svc.run_until(async move {
+        let _ = rx.await;
+    }));
+    Running { addr, stop, task }
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn channel(addr: &str) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(addr.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn request(key: &str) -> pi::SubmitReportRequest {
+    pi::SubmitReportRequest {
+        idempotency_key: key.into(),
+        kind: ReportKind::PermintaanInformasi as i32,
+        title: "Permohonan data APBD 2026".into(),
+        body: "Mohon salinan dokumen APBD Kota Bontang tahun 2026 beserta lampirannya.".into(),
+        category_id: "informasi-publik".into(),
+        channel: Channel::Integration as i32,
+        reporter: Some(pi::ReporterContact {
+            name: "Rahmawati Intake".into(),
+            nik: "6474015505900001".into(),
+            phone: "+62 811 5550 202".into(),
+            email: "rahma@example.org".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_need_no_token_and_reflection_can_be_switched_off() {
+    let env = TestEnv::new().await.unwrap();
+    let on = start(Config {
+        common: env.common("intake"),
+        ..Config::default()
+    })
+    .await;
+    let mut health = HealthClient::new(channel(&on.addr).await);
+    for service in ["", lapor_intake::GRPC_SERVICE] {
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let list = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut refl = ServerReflectionClient::new(channel(&on.addr).await);
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter([list.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(services)) = resp.message_response else {
+        panic!("{resp:?}")
+    };
+    let names: Vec<String> = services.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&lapor_intake::GRPC_SERVICE.to_owned()),
+        "{names:?}"
+    );
+    on.stop().await;
+
+    let mut common = env.common("intake");
+    common.reflection = false;
+    let off = start(Config {
+        common,
+        ..Config::default()
+    })
+    .await;
+    let mut refl = ServerReflectionClient::new(channel(&off.addr).await);
+    let err = refl
+        .server_reflection_info(tokio_stream::iter([list]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    // The API itself still demands a token.
+    let mut c = IntakeServiceClient::connect(off.addr.clone()).await.unwrap();
+    let err = c.submit_report(request("no-token")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    off.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_is_encrypted_at_rest_and_only_the_pseudonym_travels() {
+    let env = TestEnv::new().await.unwrap();
+    let cfg = Config {
+        common: env.common("intake"),
+        ..Config::default()
+    };
+    let cipher = IdentityCipher::new(&cfg.identity_key, &cfg.identity_key_id).unwrap();
+    let svc = start(cfg).await;
+    let token = env.token("front", Role::Service, None);
+    let mut c = IntakeServiceClient::connect(svc.addr.clone()).await.unwrap();
+    let r = c
+        .submit_report(authed(request("enc-1"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let db = Database::connect(env.db_url.clone()).await.unwrap();
+    let q = |sql: &str| Statement::from_string(DbBackend::Postgres, sql.to_owned());
+    let row = db
+        .query_one_raw(q(
+            "SELECT reporter_ref::text, nonce, ciphertext, key_id FROM intake.identities",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let reporter_ref: String = row.try_get_by_index(0).unwrap();
+    let nonce: Vec<u8> = row.try_get_by_index(1).unwrap();
+    let ct: Vec<u8> = row.try_get_by_index(2).unwrap();
+    let key_id: String = row.try_get_by_index(3).unwrap();
+    assert_eq!(key_id, "dev");
+    assert!(!String::from_utf8_lossy(&ct).contains("Rahmawati"));
+    let identity = cipher.open(reporter_ref.parse().unwrap(), &nonce, &ct).unwrap();
+    assert_eq!(identity.name, "Rahmawati Intake");
+    assert_eq!(identity.nik, "6474015505900001");
+    // The report row links to the pseudonym; the outbox event carries it and nothing else.
+    let linked = db
+        .query_one_raw(q(&format!(
+            "SELECT reporter_ref::text FROM intake.reports WHERE id = '{}'",
+            r.report_id
+        )))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.try_get_by_index::<String>(0).unwrap(), reporter_ref);
+    let outbox = db
+        .query_one_raw(q("SELECT payload FROM intake.outbox"))
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: Vec<u8> = outbox.try_get_by_index(0).unwrap();
+    let text = String::from_utf8_lossy(&payload);
+    assert!(text.contains(&reporter_ref));
+    for secret in ["Rahmawati", "6474015505900001", "5550 202", "rahma@example.org"] {
+        assert!(!text.contains(secret), "{secret} in the event");
+    }
+    db.close().await.unwrap();
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_code_runs_on_sqlite() {
+    let env = TestEnv::new().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("lapor-intake-{}", uuid::Uuid::new_v4().simple()));
+    let mut common = env.common("intake");
+    common.database.url = format!("sqlite://{}/intake.db?mode=rwc", dir.display());
+    let svc = start(Config {
+        common: common.clone(),
+        ..Config::default()
+    })
+    .await;
+    let token = env.token("front", Role::Reporter, None);
+    let mut c = IntakeServiceClient::connect(svc.addr.clone()).await.unwrap();
+    let a = c
+        .submit_report(authed(request("sqlite-1"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let b = c
+        .submit_report(authed(request("sqlite-1"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.tracking_id, b.tracking_id);
+    assert!(b.replayed);
+    svc.stop().await;
+
+    // Restarting on the same file keeps the state and re-runs no migration.
+    let svc = start(Config {
+        common,
+        ..Config::default()
+    })
+    .await;
+    let mut c = IntakeServiceClient::connect(svc.addr.clone()).await.unwrap();
+    let got = c
+        .get_submission(authed(
+            pi::GetSubmissionRequest {
+                tracking_id: a.tracking_id.clone(),
+                access_token: a.access_token.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.report_id, a.report_id);
+    // The relay published it once.
+    let js = async_nats::jetstream::new(env.nats().await.unwrap());
+    let name = env.stream_name();
+    lapor_testkit::eventually("published", std::time::Duration::from_secs(10), || async {
+        let mut stream = js.get_stream(&name).await.ok()?;
+        (stream.info().await.ok()?.state.messages == 1).then_some(())
+    })
+    .await;
+    svc.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
