@@ -370,3 +370,35 @@ async fn an_officer_of_one_opd_cannot_see_another_opds_cases() {
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     sys.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_answers_health_checks_without_a_token() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let sys = System::start().await;
+    for (name, grpc) in [
+        ("intake", lapor_intake::GRPC_SERVICE),
+        ("routing", lapor_routing::GRPC_SERVICE),
+        ("opd-case", lapor_opd_case::GRPC_SERVICE),
+        ("notification", lapor_notification::GRPC_SERVICE),
+        ("sla-monitor", lapor_sla_monitor::GRPC_SERVICE),
+    ] {
+        let channel = tonic::transport::Channel::from_shared(sys.addr(name))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut h = HealthClient::new(channel);
+        for service in ["", grpc] {
+            let r = h
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.status, ServingStatus::Serving as i32, "{name} {service:?}");
+        }
+    }
+    sys.stop().await;
+}

@@ -91,7 +91,7 @@ async fn two_routing_replicas_share_one_durable_consumer_and_dispatch_each_repor
     assert_eq!(sys.count("SELECT count(*)::text FROM opd_case.cases").await, 40);
     // One durable consumer, whatever the number of replicas.
     let js = async_nats::jetstream::new(sys.env.nats().await.unwrap());
-    let mut stream = js.get_stream(sys.env.stream_name()).await.unwrap();
+    let stream = js.get_stream(sys.env.stream_name()).await.unwrap();
     let mut names = Vec::new();
     let mut consumers = stream.consumer_names();
     while let Some(n) = consumers.next().await {

@@ -4,6 +4,8 @@
 pub mod calendar;
 pub mod content;
 pub mod events;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod ids;
 pub mod lifecycle;
 pub mod sla;

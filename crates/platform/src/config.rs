@@ -155,6 +155,19 @@ pub fn load<T>(service: &str, defaults: &T, file: Option<&Path>) -> Result<T, Co
 where
     T: Serialize + DeserializeOwned,
 {
+    load_with_env(service, defaults, file, None)
+}
+
+/// As [`load`], reading the variables from `env` instead of the process environment when given.
+pub fn load_with_env<T>(
+    service: &str,
+    defaults: &T,
+    file: Option<&Path>,
+    env: Option<std::collections::HashMap<String, String>>,
+) -> Result<T, ConfigError>
+where
+    T: Serialize + DeserializeOwned,
+{
     let prefix = format!("LAPOR_{}", service.to_uppercase().replace('-', "_"));
     let mut builder = ::config::Config::builder().add_source(::config::Config::try_from(defaults)?);
     if let Some(f) = file {
@@ -166,7 +179,56 @@ where
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("auth.hs256_secrets")
-            .try_parsing(true),
+            .try_parsing(true)
+            .source(env),
     );
     Ok(builder.build()?.try_deserialize()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, Default)]
+    #[serde(default)]
+    struct Svc {
+        #[serde(flatten)]
+        common: CommonConfig,
+        extra: u32,
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("lapor-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("svc.toml");
+        std::fs::write(
+            &file,
+            "extra = 7\n[database]\nurl = \"postgres://file/db\"\nschema = \"from_file\"\n",
+        )
+        .unwrap();
+        let env = HashMap::from([
+            (
+                "LAPOR_SLA_MONITOR__DATABASE__SCHEMA".to_owned(),
+                "from_env".to_owned(),
+            ),
+            ("LAPOR_SLA_MONITOR__NATS__MAX_DELIVER".to_owned(), "9".to_owned()),
+            (
+                "LAPOR_SLA_MONITOR__AUTH__HS256_SECRETS".to_owned(),
+                "new-key,old-key".to_owned(),
+            ),
+            ("LAPOR_INTAKE__EXTRA".to_owned(), "99".to_owned()),
+        ]);
+        let cfg: Svc = load_with_env("sla-monitor", &Svc::default(), Some(&file), Some(env)).unwrap();
+        assert_eq!(cfg.extra, 7, "file value; another service's variable is ignored");
+        assert_eq!(cfg.common.database.url, "postgres://file/db");
+        assert_eq!(cfg.common.database.schema, "from_env");
+        assert_eq!(cfg.common.nats.max_deliver, 9);
+        assert_eq!(cfg.common.auth.hs256_secrets, ["new-key", "old-key"]);
+        assert_eq!(cfg.common.nats.url, NatsConfig::default().url, "default kept");
+        assert!(load("sla-monitor", &Svc::default(), Some(&dir.join("nope.toml"))).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -149,3 +149,84 @@ pub fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     }
     req
 }
+
+/// A service running in-process on port 0, stopped through [`Spawned::stop`].
+pub struct Spawned {
+    /// `http://127.0.0.1:<port>`.
+    pub addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// A shutdown future for a spawned service.
+pub type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Spawned {
+    /// Runs `run(shutdown)` (a service's `run_until`) on a task.
+    pub fn start<F, Fut>(addr: std::net::SocketAddr, run: F) -> Self
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async move {
+            let _ = rx.await;
+        })));
+        Self {
+            addr: format!("http://{addr}"),
+            stop,
+            task,
+        }
+    }
+
+    /// A client channel to the service.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.addr.clone())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect {}: {e}", self.addr))
+    }
+
+    /// Signals shutdown and waits for a clean exit.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(20), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("service did not stop cleanly: {other:?}"),
+        }
+    }
+}
+
+impl TestEnv {
+    /// Publishes raw bytes on `<prefix>.<suffix>` with a `Nats-Msg-Id`, as a relay would.
+    pub async fn publish(&self, suffix: &str, msg_id: &str, payload: Vec<u8>) {
+        let js = async_nats::jetstream::new(self.nats().await.unwrap_or_else(|e| panic!("{e}")));
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Msg-Id", msg_id);
+        js.publish_with_headers(format!("{}.{suffix}", self.prefix), h, payload.into())
+            .await
+            .unwrap_or_else(|e| panic!("publish: {e}"))
+            .await
+            .unwrap_or_else(|e| panic!("publish ack: {e}"));
+    }
+
+    /// Returns the payloads of every message in the stream on `<prefix>.<suffix>`, in order.
+    pub async fn messages_on(&self, suffix: &str) -> Vec<Vec<u8>> {
+        let js = async_nats::jetstream::new(self.nats().await.unwrap_or_else(|e| panic!("{e}")));
+        let Ok(mut stream) = js.get_stream(self.stream_name()).await else {
+            return Vec::new();
+        };
+        let last = stream.info().await.map(|i| i.state.last_sequence).unwrap_or(0);
+        let subject = format!("{}.{suffix}", self.prefix);
+        let mut out = Vec::new();
+        for seq in 1..=last {
+            if let Ok(m) = stream.get_raw_message(seq).await
+                && m.subject.as_str() == subject
+            {
+                out.push(m.payload.to_vec());
+            }
+        }
+        out
+    }
+}
