@@ -7,6 +7,7 @@ mod guards;
 mod privacy;
 mod restart;
 mod sqlite;
+mod tracing;
 
 use lapor_proto::intake::v1 as pi;
 use lapor_system_tests::{System, authed};

@@ -230,3 +230,29 @@ impl TestEnv {
         out
     }
 }
+
+/// Installs (once per process) a subscriber that gives every span an OpenTelemetry context
+/// without exporting anything, so tests can follow W3C trace context across gRPC, the outbox and
+/// NATS. Returns the trace id of a `traceparent` header for convenience.
+pub fn install_trace_context() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let tracer = provider.tracer("lapor-tests");
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(tracing_opentelemetry::layer().with_tracer(tracer))
+            .try_init();
+    });
+}
+
+/// The trace id part of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`).
+pub fn trace_id_of(traceparent: &str) -> Option<&str> {
+    traceparent.split('-').nth(1)
+}
