@@ -48,7 +48,13 @@ async fn the_callers_trace_continues_through_every_hop() {
     }
     // The relay sends it as a NATS header.
     let js = async_nats::jetstream::new(sys.env.nats().await.unwrap());
-    let mut stream = js.get_stream(sys.env.stream_name()).await.unwrap();
+    let name = sys.env.stream_name();
+    eventually("three events relayed", Duration::from_secs(30), || async {
+        let mut s = js.get_stream(&name).await.ok()?;
+        (s.info().await.ok()?.state.messages == 3).then_some(())
+    })
+    .await;
+    let mut stream = js.get_stream(&name).await.unwrap();
     let last = stream.info().await.unwrap().state.last_sequence;
     let mut seen = 0;
     for seq in 1..=last {
