@@ -98,7 +98,15 @@ impl Dispatcher {
         let due = self
             .calendar
             .add_working_days(e.submitted_at, self.config.policy.verification_days);
-        let routing = route(&self.config.rules, e.content.kind, e.content.category.as_ref());
+        let known = |c: &lapor_domain::CategoryId| {
+            self.config.categories.is_empty() || self.config.categories.iter().any(|k| &k.id == c)
+        };
+        let routing = match &e.content.category {
+            Some(c) if !known(c) => Routing::Queue(format!(
+                "category {c} is not in the category tree: the operator classifies it"
+            )),
+            category => route(&self.config.rules, e.content.kind, category.as_ref()),
+        };
         let note = match &routing {
             Routing::Queue(n) => n.clone(),
             Routing::Dispatch(_) => String::new(),
