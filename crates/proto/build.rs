@@ -2,12 +2,14 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-    let root = manifest.join("../../proto").canonicalize()?;
+    // Relative to this package: the target directory is shared by several checkouts (the work
+    // tree and CI's clones), and absolute paths would make one checkout's build look fresh to
+    // another.
+    let root = PathBuf::from("../../proto");
     let mut files = Vec::new();
     collect(&root, &mut files)?;
     files.sort();
-    println!("cargo:rerun-if-changed={}", root.display());
+    println!("cargo:rerun-if-changed=../../proto");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -232,6 +232,7 @@ async fn unplaced_report_waits_in_the_queue_until_an_operator_dispatches_it() {
                 pr::ListQueueRequest {
                     page_size: 1,
                     page_token: token.clone(),
+                    ..Default::default()
                 },
                 &op,
             ))

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::content::{Channel, ReportContent, ReportKind};
-use crate::ids::{CaseId, EventId, OpdId, ReportId, ReporterRef, TrackingId};
+use crate::content::{Channel, Privacy, ReportContent, ReportKind};
+use crate::ids::{CaseId, CategoryId, EventId, OpdId, ReportId, ReporterRef, TrackingId};
 
 /// A report was durably accepted by intake. Carries no reporter identity.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,84 @@ pub struct CaseOpened {
     pub opened_at: DateTime<Utc>,
 }
 
+/// The operator verified a report's classification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportVerified {
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// Kind as classified.
+    pub kind: ReportKind,
+    /// Complaint sub-type: needs examination.
+    pub needs_examination: bool,
+    /// Category.
+    pub category: CategoryId,
+    /// Privacy flags as set by the operator.
+    pub privacy: Privacy,
+    /// Summary title.
+    pub title: String,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+    /// When.
+    pub verified_at: DateTime<Utc>,
+    /// Operator.
+    pub verified_by: String,
+}
+
+/// The operator returned a report to its reporter (Tunda).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportPutOnHold {
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// What the reporter must complete.
+    pub reason: String,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+    /// When.
+    pub held_at: DateTime<Utc>,
+    /// Operator.
+    pub held_by: String,
+}
+
+/// The operator declared a report outside the city's authority (Bukan Wewenang).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportDeclaredNotAuthorized {
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// Why.
+    pub reason: String,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+    /// When.
+    pub declared_at: DateTime<Utc>,
+    /// Operator.
+    pub declared_by: String,
+}
+
+/// The operator archived a report (Arsip).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportArchived {
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// Configured reason code.
+    pub reason_code: String,
+    /// Reason label plus note.
+    pub reason: String,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+    /// When.
+    pub archived_at: DateTime<Utc>,
+    /// Operator.
+    pub archived_by: String,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -74,6 +152,14 @@ pub enum Event {
     ReportDispatched(ReportDispatched),
     /// See [`CaseOpened`].
     CaseOpened(CaseOpened),
+    /// See [`ReportVerified`].
+    ReportVerified(ReportVerified),
+    /// See [`ReportPutOnHold`].
+    ReportPutOnHold(ReportPutOnHold),
+    /// See [`ReportDeclaredNotAuthorized`].
+    ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized),
+    /// See [`ReportArchived`].
+    ReportArchived(ReportArchived),
 }
 
 impl Event {
@@ -83,6 +169,10 @@ impl Event {
             Self::ReportSubmitted(e) => e.report_id,
             Self::ReportDispatched(e) => e.report_id,
             Self::CaseOpened(e) => e.report_id,
+            Self::ReportVerified(e) => e.report_id,
+            Self::ReportPutOnHold(e) => e.report_id,
+            Self::ReportDeclaredNotAuthorized(e) => e.report_id,
+            Self::ReportArchived(e) => e.report_id,
         }
     }
 
@@ -92,6 +182,10 @@ impl Event {
             Self::ReportSubmitted(_) => "ReportSubmitted",
             Self::ReportDispatched(_) => "ReportDispatched",
             Self::CaseOpened(_) => "CaseOpened",
+            Self::ReportVerified(_) => "ReportVerified",
+            Self::ReportPutOnHold(_) => "ReportPutOnHold",
+            Self::ReportDeclaredNotAuthorized(_) => "ReportDeclaredNotAuthorized",
+            Self::ReportArchived(_) => "ReportArchived",
         }
     }
 }

@@ -3,7 +3,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
-use lapor_domain::events::{CaseOpened, Envelope, Event, ReportDispatched, ReportSubmitted};
+use lapor_domain::events::{
+    CaseOpened, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched,
+    ReportPutOnHold, ReportSubmitted, ReportVerified,
+};
 use lapor_domain::ids::EventId;
 use lapor_proto::common::v1 as pc;
 use lapor_proto::events::v1 as pe;
@@ -232,6 +235,46 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             reporter_ref: e.reporter_ref.to_string(),
             opened_at: Some(ts(e.opened_at)),
         }),
+        Event::ReportVerified(e) => Payload::ReportVerified(pe::ReportVerified {
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            kind: kind_to_proto(e.kind) as i32,
+            needs_examination: e.needs_examination,
+            category_id: e.category.to_string(),
+            anonim: e.privacy.anonim,
+            rahasia: e.privacy.rahasia,
+            title: e.title.clone(),
+            reporter_ref: e.reporter_ref.to_string(),
+            verified_at: Some(ts(e.verified_at)),
+            verified_by: e.verified_by.clone(),
+        }),
+        Event::ReportPutOnHold(e) => Payload::ReportPutOnHold(pe::ReportPutOnHold {
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            reason: e.reason.clone(),
+            reporter_ref: e.reporter_ref.to_string(),
+            held_at: Some(ts(e.held_at)),
+            held_by: e.held_by.clone(),
+        }),
+        Event::ReportDeclaredNotAuthorized(e) => {
+            Payload::ReportDeclaredNotAuthorized(pe::ReportDeclaredNotAuthorized {
+                report_id: e.report_id.to_string(),
+                tracking_id: e.tracking_id.to_string(),
+                reason: e.reason.clone(),
+                reporter_ref: e.reporter_ref.to_string(),
+                declared_at: Some(ts(e.declared_at)),
+                declared_by: e.declared_by.clone(),
+            })
+        }
+        Event::ReportArchived(e) => Payload::ReportArchived(pe::ReportArchived {
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            reason_code: e.reason_code.clone(),
+            reason: e.reason.clone(),
+            reporter_ref: e.reporter_ref.to_string(),
+            archived_at: Some(ts(e.archived_at)),
+            archived_by: e.archived_by.clone(),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -296,6 +339,48 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             kind: kind_from_proto(e.kind).ok_or_else(|| field("kind", "unknown kind"))?,
             reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
             opened_at: req_ts(e.opened_at.as_ref(), "opened_at")?,
+        }),
+        Payload::ReportVerified(e) => Event::ReportVerified(ReportVerified {
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            kind: kind_from_proto(e.kind).ok_or_else(|| field("kind", "unknown kind"))?,
+            needs_examination: e.needs_examination,
+            category: parse(&e.category_id, "category_id")?,
+            privacy: Privacy {
+                anonim: e.anonim,
+                rahasia: e.rahasia,
+            },
+            title: e.title,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+            verified_at: req_ts(e.verified_at.as_ref(), "verified_at")?,
+            verified_by: e.verified_by,
+        }),
+        Payload::ReportPutOnHold(e) => Event::ReportPutOnHold(ReportPutOnHold {
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            reason: e.reason,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+            held_at: req_ts(e.held_at.as_ref(), "held_at")?,
+            held_by: e.held_by,
+        }),
+        Payload::ReportDeclaredNotAuthorized(e) => {
+            Event::ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized {
+                report_id: parse(&e.report_id, "report_id")?,
+                tracking_id: parse(&e.tracking_id, "tracking_id")?,
+                reason: e.reason,
+                reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+                declared_at: req_ts(e.declared_at.as_ref(), "declared_at")?,
+                declared_by: e.declared_by,
+            })
+        }
+        Payload::ReportArchived(e) => Event::ReportArchived(ReportArchived {
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            reason_code: e.reason_code,
+            reason: e.reason,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+            archived_at: req_ts(e.archived_at.as_ref(), "archived_at")?,
+            archived_by: e.archived_by,
         }),
     };
     Ok(Envelope {

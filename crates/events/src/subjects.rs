@@ -15,6 +15,14 @@ pub const REPORT_SUBMITTED: &str = "report.submitted";
 pub const REPORT_DISPATCHED: &str = "report.dispatched";
 /// Subject suffix of `CaseOpened`.
 pub const CASE_OPENED: &str = "case.opened";
+/// Subject suffix of `ReportVerified`.
+pub const REPORT_VERIFIED: &str = "report.verified";
+/// Subject suffix of `ReportPutOnHold`.
+pub const REPORT_PUT_ON_HOLD: &str = "report.put_on_hold";
+/// Subject suffix of `ReportDeclaredNotAuthorized`.
+pub const REPORT_NOT_AUTHORIZED: &str = "report.not_authorized";
+/// Subject suffix of `ReportArchived`.
+pub const REPORT_ARCHIVED: &str = "report.archived";
 
 impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
@@ -59,6 +67,10 @@ impl Subjects {
             Event::ReportSubmitted(_) => REPORT_SUBMITTED,
             Event::ReportDispatched(_) => REPORT_DISPATCHED,
             Event::CaseOpened(_) => CASE_OPENED,
+            Event::ReportVerified(_) => REPORT_VERIFIED,
+            Event::ReportPutOnHold(_) => REPORT_PUT_ON_HOLD,
+            Event::ReportDeclaredNotAuthorized(_) => REPORT_NOT_AUTHORIZED,
+            Event::ReportArchived(_) => REPORT_ARCHIVED,
         };
         self.subject(suffix)
     }

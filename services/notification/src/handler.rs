@@ -77,7 +77,17 @@ impl<C: Channel> Notifier<C> {
                     ),
                 ),
             ],
-            Event::ReportDispatched(_) => Vec::new(),
+            Event::ReportPutOnHold(e) => vec![mk(
+                "reporter",
+                e.reporter_ref.to_string(),
+                "report_on_hold",
+                templates::report_on_hold(e.tracking_id.as_str(), &e.reason),
+            )],
+            // Verification, Bukan Wewenang and Arsip notices come with the notification issue.
+            Event::ReportDispatched(_)
+            | Event::ReportVerified(_)
+            | Event::ReportDeclaredNotAuthorized(_)
+            | Event::ReportArchived(_) => Vec::new(),
         }
     }
 }

@@ -28,6 +28,8 @@ pub const GRPC_SERVICE: &str = "lapor.notification.v1.NotificationService";
 pub const CONSUMER_SUBMITTED: &str = "notification-report-submitted";
 /// Durable consumer of opened cases.
 pub const CONSUMER_CASE_OPENED: &str = "notification-case-opened";
+/// Durable consumer of reports put on hold.
+pub const CONSUMER_PUT_ON_HOLD: &str = "notification-report-put-on-hold";
 
 /// A built notification service, ready to run.
 pub struct Service {
@@ -52,6 +54,13 @@ impl Service {
             ConsumerSpec {
                 durable: CONSUMER_CASE_OPENED.into(),
                 filter_suffix: subjects::CASE_OPENED,
+            },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_PUT_ON_HOLD.into(),
+                filter_suffix: subjects::REPORT_PUT_ON_HOLD,
             },
             handler,
         );

@@ -37,3 +37,14 @@ pub fn case_opened_opd(tracking_id: &str, at: &str) -> (String, String) {
         ),
     )
 }
+
+/// To the reporter: the report is on hold until they complete it (Tunda).
+pub fn report_on_hold(tracking_id: &str, reason: &str) -> (String, String) {
+    (
+        format!("Laporan {tracking_id} perlu dilengkapi"),
+        format!(
+            "Laporan Anda {tracking_id} ditunda karena belum lengkap: {reason}. Mohon lengkapi \
+             laporan Anda agar dapat diverifikasi."
+        ),
+    )
+}

@@ -1,13 +1,15 @@
-//! The RoutingService gRPC API.
+//! The RoutingService gRPC API: the operator's queue, decisions, registry and audit trail.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lapor_domain::{OpdId, ReportId, ReportKind, Status, Violations};
-use lapor_events::codec::{kind_to_proto, ts};
+use lapor_domain::content::Location;
+use lapor_domain::{CategoryId, OpdId, Privacy, ReportId, ReportKind, Status, Violations};
+use lapor_events::codec::{from_ts, kind_from_proto, kind_to_proto, location_to_proto, ts};
 use lapor_platform::{Caller, Role};
 use lapor_proto::common::v1::ReportStatus;
 use lapor_proto::routing::v1::{self as pb, routing_service_server::RoutingService};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
@@ -15,14 +17,14 @@ use sea_orm::{
 use tokio::sync::Notify;
 use tonic::{Request, Response};
 
-use crate::dispatch::Dispatcher;
-use crate::entities::queue_report;
+use crate::decisions::{Actor, Decision, Desk};
+use crate::entities::{queue_report, report_history};
 use crate::error::Error;
 
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
-    pub dispatcher: Arc<Dispatcher>,
+    pub desk: Arc<Desk>,
     pub relay_wake: Arc<Notify>,
 }
 
@@ -40,16 +42,31 @@ pub fn status_to_proto(code: &str) -> i32 {
     }) as i32
 }
 
+fn status_from_proto(v: i32) -> Option<Status> {
+    Some(match ReportStatus::try_from(v).ok()? {
+        ReportStatus::Submitted => Status::Submitted,
+        ReportStatus::OnHold => Status::OnHold,
+        ReportStatus::NotAuthorized => Status::NotAuthorized,
+        ReportStatus::Archived => Status::Archived,
+        ReportStatus::Dispatched => Status::Dispatched,
+        ReportStatus::InProgress => Status::InProgress,
+        ReportStatus::Completed => Status::Completed,
+        ReportStatus::Unspecified => return None,
+    })
+}
+
+fn invalid(field: &str, description: &str) -> Error {
+    let mut v = Violations::new();
+    v.add(field, description);
+    Error::InvalidArgument(v)
+}
+
 fn cursor_encode(due: DateTime<Utc>, id: uuid::Uuid) -> String {
     format!("{}~{}", due.timestamp_micros(), id)
 }
 
 fn cursor_decode(s: &str) -> Result<(DateTime<Utc>, uuid::Uuid), Error> {
-    let bad = || {
-        let mut v = Violations::new();
-        v.add("page_token", "not a page token from this API");
-        Error::InvalidArgument(v)
-    };
+    let bad = || invalid("page_token", "not a page token from this API");
     let (a, b) = s.split_once('~').ok_or_else(bad)?;
     let micros: i64 = a.parse().map_err(|_| bad())?;
     Ok((
@@ -58,15 +75,99 @@ fn cursor_decode(s: &str) -> Result<(DateTime<Utc>, uuid::Uuid), Error> {
     ))
 }
 
-fn page_size(n: u32) -> Result<u64, Error> {
+fn page_size(n: u32, default: u64, max: u32) -> Result<u64, Error> {
     match n {
-        0 => Ok(50),
-        1..=200 => Ok(u64::from(n)),
-        _ => {
-            let mut v = Violations::new();
-            v.add("page_size", "must be between 0 and 200");
-            Err(Error::InvalidArgument(v))
-        }
+        0 => Ok(default),
+        n if n <= max => Ok(u64::from(n)),
+        _ => Err(invalid("page_size", &format!("must be between 0 and {max}"))),
+    }
+}
+
+/// The report as operators see it (never the reporter's identity: routing does not hold it).
+pub fn to_item(row: queue_report::Model) -> pb::QueueItem {
+    pb::QueueItem {
+        report_id: row.report_id.to_string(),
+        tracking_id: row.tracking_id,
+        kind: ReportKind::from_code(&row.kind).map_or(0, |k| kind_to_proto(k) as i32),
+        title: row.title,
+        body: row.body,
+        category_id: row.category_id.unwrap_or_default(),
+        status: status_to_proto(&row.status),
+        anonim: row.anonim,
+        rahasia: row.rahasia,
+        submitted_at: Some(ts(row.submitted_at)),
+        verification_due_at: Some(ts(row.verification_due_at)),
+        routing_note: row.routing_note,
+        needs_examination: row.needs_examination,
+        verified: row.verified_at.is_some(),
+        location: row
+            .location
+            .and_then(|l| serde_json::from_value::<Location>(l).ok())
+            .map(|l| location_to_proto(&l)),
+        incident_date: row.incident_date.map(|d| d.to_string()).unwrap_or_default(),
+        original_title: row.original_title.unwrap_or_default(),
+        hold_reason: row.hold_reason.unwrap_or_default(),
+        close_reason: row.close_reason.unwrap_or_default(),
+        opd_id: row.opd_id.unwrap_or_default(),
+        returned_from_opd: row.returned_from_opd.unwrap_or_default(),
+        return_reason: row.return_reason.unwrap_or_default(),
+    }
+}
+
+fn to_entry(h: report_history::Model) -> pb::AuditEntry {
+    pb::AuditEntry {
+        report_id: h.report_id.to_string(),
+        at: Some(ts(h.at)),
+        actor: h.actor,
+        role: h.role,
+        action: h.action,
+        from_status: status_to_proto(&h.from_status),
+        to_status: status_to_proto(&h.to_status),
+        opd_id: h.opd_id.unwrap_or_default(),
+        reason: h.reason.unwrap_or_default(),
+        changes_json: h.changes.to_string(),
+    }
+}
+
+fn parse_report_id(s: &str) -> Result<ReportId, Error> {
+    s.parse::<ReportId>()
+        .map_err(|e| invalid("report_id", &e.to_string()))
+}
+
+fn text(field: &str, s: &str, max: usize, v: &mut Violations) -> String {
+    let t = s.trim();
+    if t.chars().count() > max {
+        v.add(field, format!("must have at most {max} characters"));
+    }
+    t.to_owned()
+}
+
+impl Api {
+    /// Runs one operator decision in a transaction and returns the updated report.
+    async fn decide(
+        &self,
+        caller: &Caller,
+        report_id: ReportId,
+        decision: Decision,
+    ) -> Result<queue_report::Model, Error> {
+        let txn = self.db.begin().await?;
+        let row = queue_report::Entity::find_by_id(report_id.as_uuid())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no report {report_id}")))?;
+        let actor = Actor {
+            subject: caller.subject.clone(),
+            role: caller.role.as_str().to_owned(),
+        };
+        let next = self.desk.decide(&txn, row, decision, &actor, Utc::now()).await?;
+        txn.commit().await?;
+        self.relay_wake.notify_one();
+        Ok(next)
+    }
+
+    fn known_category(&self, c: &CategoryId) -> bool {
+        let cats = &self.desk.config.categories;
+        cats.is_empty() || cats.iter().any(|k| &k.id == c)
     }
 }
 
@@ -78,21 +179,92 @@ impl RoutingService for Api {
     ) -> Result<Response<pb::ListQueueResponse>, tonic::Status> {
         Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor])?;
         let r = req.into_inner();
-        let limit = page_size(r.page_size)?;
-        let mut q =
-            queue_report::Entity::find().filter(queue_report::Column::Status.eq(Status::Submitted.code()));
-        if !r.page_token.is_empty() {
-            let (due, id) = cursor_decode(&r.page_token)?;
+        let mut v = Violations::new();
+        let limit = page_size(r.page_size, 50, 200)
+            .map_err(|e| v.0.extend(violations(e)))
+            .unwrap_or(50);
+        let mut q = queue_report::Entity::find();
+        let mut statuses = Vec::new();
+        for s in &r.statuses {
+            match status_from_proto(*s) {
+                Some(st) => statuses.push(st.code()),
+                None => v.add("statuses", format!("unknown status {s}")),
+            }
+        }
+        if statuses.is_empty() {
+            statuses.push(Status::Submitted.code());
+        }
+        q = q.filter(queue_report::Column::Status.is_in(statuses));
+        if r.kind != 0 {
+            match kind_from_proto(r.kind) {
+                Some(k) => q = q.filter(queue_report::Column::Kind.eq(k.code())),
+                None => v.add("kind", "unknown kind"),
+            }
+        }
+        if !r.category_id.is_empty() {
+            match r.category_id.parse::<CategoryId>() {
+                Ok(c) => {
+                    q = q.filter(
+                        Condition::any()
+                            .add(queue_report::Column::CategoryId.eq(c.as_str()))
+                            .add(queue_report::Column::CategoryId.like(format!("{}.%", c.as_str()))),
+                    );
+                }
+                Err(e) => v.add("category_id", e.to_string()),
+            }
+        }
+        if let Some(t) = from_ts(r.submitted_before.as_ref()) {
+            q = q.filter(queue_report::Column::SubmittedAt.lte(t));
+        }
+        if let Some(t) = from_ts(r.submitted_after.as_ref()) {
+            q = q.filter(queue_report::Column::SubmittedAt.gte(t));
+        }
+        if let Some(t) = from_ts(r.verification_due_before.as_ref()) {
+            q = q.filter(queue_report::Column::VerificationDueAt.lte(t));
+        }
+        let query = r.query.trim();
+        if query.chars().count() > 100 {
+            v.add("query", "must have at most 100 characters");
+        } else if !query.is_empty() {
+            let escaped: String = query
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| {
+                    if matches!(c, '%' | '_' | '\\') {
+                        vec!['\\', c]
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect();
+            let pattern = format!("%{escaped}%");
+            let lower_like = |col: queue_report::Column| {
+                Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
             q = q.filter(
                 Condition::any()
-                    .add(queue_report::Column::VerificationDueAt.gt(due))
-                    .add(
-                        Condition::all()
-                            .add(queue_report::Column::VerificationDueAt.eq(due))
-                            .add(queue_report::Column::ReportId.gt(id)),
-                    ),
+                    .add(lower_like(queue_report::Column::Title))
+                    .add(lower_like(queue_report::Column::Body))
+                    .add(lower_like(queue_report::Column::TrackingId)),
             );
         }
+        if !r.page_token.is_empty() {
+            match cursor_decode(&r.page_token) {
+                Ok((due, id)) => {
+                    q = q.filter(
+                        Condition::any()
+                            .add(queue_report::Column::VerificationDueAt.gt(due))
+                            .add(
+                                Condition::all()
+                                    .add(queue_report::Column::VerificationDueAt.eq(due))
+                                    .add(queue_report::Column::ReportId.gt(id)),
+                            ),
+                    );
+                }
+                Err(e) => v.0.extend(violations(e)),
+            }
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
         let rows = q
             .order_by_asc(queue_report::Column::VerificationDueAt)
             .order_by_asc(queue_report::Column::ReportId)
@@ -106,25 +278,8 @@ impl RoutingService for Api {
             (true, Some(last)) => cursor_encode(last.verification_due_at, last.report_id),
             _ => String::new(),
         };
-        let items = rows
-            .into_iter()
-            .map(|row| pb::QueueItem {
-                report_id: row.report_id.to_string(),
-                tracking_id: row.tracking_id,
-                kind: ReportKind::from_code(&row.kind).map_or(0, |k| kind_to_proto(k) as i32),
-                title: row.title,
-                body: row.body,
-                category_id: row.category_id.unwrap_or_default(),
-                status: status_to_proto(&row.status),
-                anonim: row.anonim,
-                rahasia: row.rahasia,
-                submitted_at: Some(ts(row.submitted_at)),
-                verification_due_at: Some(ts(row.verification_due_at)),
-                routing_note: row.routing_note,
-            })
-            .collect();
         Ok(Response::new(pb::ListQueueResponse {
-            items,
+            items: rows.into_iter().map(to_item).collect(),
             next_page_token,
         }))
     }
@@ -143,32 +298,23 @@ impl RoutingService for Api {
         let (Some(report_id), Some(opd)) = (report_id, opd) else {
             return Err(tonic::Status::internal("validated ids missing"));
         };
-        if !self.dispatcher.config.opds.iter().any(|o| o.id == opd) {
+        if !self.desk.config.opds.iter().any(|o| o.id == opd) {
             return Err(Error::NotFound(format!("no OPD {opd} in the registry")).into());
         }
-        let txn = self.db.begin().await.map_err(Error::from)?;
-        let row = queue_report::Entity::find_by_id(report_id.as_uuid())
-            .one(&txn)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(format!("no report {report_id}")))?;
-        let at = self
-            .dispatcher
-            .dispatch(
-                &txn,
-                row,
-                opd.clone(),
-                None,
-                Some(caller.subject.clone()),
-                Utc::now(),
+        let row = self
+            .decide(
+                &caller,
+                report_id,
+                Decision::Dispatch {
+                    opd: opd.clone(),
+                    rule_id: None,
+                },
             )
             .await?;
-        txn.commit().await.map_err(Error::from)?;
-        self.relay_wake.notify_one();
         Ok(Response::new(pb::DispatchResponse {
             report_id: report_id.to_string(),
             opd_id: opd.to_string(),
-            dispatched_at: Some(ts(at)),
+            dispatched_at: row.dispatched_at.map(ts),
         }))
     }
 
@@ -178,7 +324,7 @@ impl RoutingService for Api {
     ) -> Result<Response<pb::ListOpdsResponse>, tonic::Status> {
         Caller::of(&req)?;
         let mut opds: Vec<pb::Opd> = self
-            .dispatcher
+            .desk
             .config
             .opds
             .iter()
@@ -189,5 +335,250 @@ impl RoutingService for Api {
             .collect();
         opds.sort_by(|a, b| a.opd_id.cmp(&b.opd_id));
         Ok(Response::new(pb::ListOpdsResponse { opds }))
+    }
+
+    async fn get_report(
+        &self,
+        req: Request<pb::GetReportRequest>,
+    ) -> Result<Response<pb::GetReportResponse>, tonic::Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor])?;
+        let id = parse_report_id(&req.get_ref().report_id)?;
+        let row = queue_report::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(format!("no report {id}")))?;
+        let history = report_history::Entity::find()
+            .filter(report_history::Column::ReportId.eq(id.as_uuid()))
+            .order_by_asc(report_history::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::GetReportResponse {
+            report: Some(to_item(row)),
+            history: history.into_iter().map(to_entry).collect(),
+        }))
+    }
+
+    async fn verify_report(
+        &self,
+        req: Request<pb::VerifyReportRequest>,
+    ) -> Result<Response<pb::VerifyReportResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        let kind = kind_from_proto(r.kind);
+        if kind.is_none() {
+            v.add("kind", "kind must be PENGADUAN, ASPIRASI or PERMINTAAN_INFORMASI");
+        }
+        if r.needs_examination && kind.is_some_and(|k| k != ReportKind::Pengaduan) {
+            v.add(
+                "needs_examination",
+                "only a complaint (PENGADUAN) can need examination",
+            );
+        }
+        let category = if r.category_id.trim().is_empty() {
+            v.add("category_id", "category_id is required");
+            None
+        } else {
+            match r.category_id.trim().parse::<CategoryId>() {
+                Ok(c) if self.known_category(&c) => Some(c),
+                Ok(c) => {
+                    v.add("category_id", format!("{c} is not in the category tree"));
+                    None
+                }
+                Err(e) => {
+                    v.add("category_id", e.to_string());
+                    None
+                }
+            }
+        };
+        let title = r.title.trim();
+        let limits = lapor_domain::content::ContentLimits::default();
+        if !title.is_empty() && !(limits.title_min..=limits.title_max).contains(&title.chars().count()) {
+            v.add(
+                "title",
+                format!(
+                    "must have {} to {} characters",
+                    limits.title_min, limits.title_max
+                ),
+            );
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let (Some(report_id), Some(kind), Some(category)) = (report_id, kind, category) else {
+            return Err(tonic::Status::internal("validated fields missing"));
+        };
+        let decision = Decision::Verify {
+            kind,
+            needs_examination: r.needs_examination,
+            category,
+            privacy: Privacy {
+                anonim: r.anonim,
+                rahasia: r.rahasia,
+            },
+            title: (!title.is_empty()).then(|| title.to_owned()),
+        };
+        let report = self.decide(&caller, report_id, decision).await?;
+        Ok(Response::new(pb::VerifyReportResponse {
+            report: Some(to_item(report)),
+        }))
+    }
+
+    async fn hold_report(
+        &self,
+        req: Request<pb::HoldReportRequest>,
+    ) -> Result<Response<pb::HoldReportResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        let reason = text("reason", &r.reason, 1000, &mut v);
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(report_id) = report_id else {
+            return Err(tonic::Status::internal("validated id missing"));
+        };
+        let report = self.decide(&caller, report_id, Decision::Hold { reason }).await?;
+        Ok(Response::new(pb::HoldReportResponse {
+            report: Some(to_item(report)),
+        }))
+    }
+
+    async fn declare_not_authorized(
+        &self,
+        req: Request<pb::DeclareNotAuthorizedRequest>,
+    ) -> Result<Response<pb::DeclareNotAuthorizedResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        let reason = text("reason", &r.reason, 1000, &mut v);
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(report_id) = report_id else {
+            return Err(tonic::Status::internal("validated id missing"));
+        };
+        let report = self
+            .decide(&caller, report_id, Decision::NotAuthorized { reason })
+            .await?;
+        Ok(Response::new(pb::DeclareNotAuthorizedResponse {
+            report: Some(to_item(report)),
+        }))
+    }
+
+    async fn archive_report(
+        &self,
+        req: Request<pb::ArchiveReportRequest>,
+    ) -> Result<Response<pb::ArchiveReportResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        let note = text("note", &r.note, 1000, &mut v);
+        let reason = self
+            .desk
+            .config
+            .archive_reasons
+            .iter()
+            .find(|a| a.code == r.reason_code.trim());
+        if reason.is_none() {
+            let codes: Vec<&str> = self
+                .desk
+                .config
+                .archive_reasons
+                .iter()
+                .map(|a| a.code.as_str())
+                .collect();
+            v.add("reason_code", format!("must be one of: {}", codes.join(", ")));
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let (Some(report_id), Some(reason)) = (report_id, reason) else {
+            return Err(tonic::Status::internal("validated fields missing"));
+        };
+        let text = if note.is_empty() {
+            reason.label.clone()
+        } else {
+            format!("{}: {note}", reason.label)
+        };
+        let decision = Decision::Archive {
+            code: reason.code.clone(),
+            reason: text,
+        };
+        let report = self.decide(&caller, report_id, decision).await?;
+        Ok(Response::new(pb::ArchiveReportResponse {
+            report: Some(to_item(report)),
+        }))
+    }
+
+    async fn list_archive_reasons(
+        &self,
+        req: Request<pb::ListArchiveReasonsRequest>,
+    ) -> Result<Response<pb::ListArchiveReasonsResponse>, tonic::Status> {
+        Caller::of(&req)?;
+        let reasons = self
+            .desk
+            .config
+            .archive_reasons
+            .iter()
+            .map(|a| pb::ArchiveReason {
+                code: a.code.clone(),
+                label: a.label.clone(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListArchiveReasonsResponse { reasons }))
+    }
+
+    async fn list_audit(
+        &self,
+        req: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, tonic::Status> {
+        Caller::of(&req)?.require(&[Role::Auditor, Role::Supervisor, Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let limit = page_size(r.page_size, 100, 500)
+            .map_err(|e| v.0.extend(violations(e)))
+            .unwrap_or(100);
+        let mut q = report_history::Entity::find();
+        if !r.report_id.is_empty()
+            && let Some(id) = v.check("report_id", r.report_id.parse::<ReportId>())
+        {
+            q = q.filter(report_history::Column::ReportId.eq(id.as_uuid()));
+        }
+        if !r.page_token.is_empty() {
+            match r.page_token.parse::<i64>() {
+                Ok(before) => q = q.filter(report_history::Column::Id.lt(before)),
+                Err(_) => v.add("page_token", "not a page token from this API"),
+            }
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let rows = q
+            .order_by_desc(report_history::Column::Id)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?;
+        let more = rows.len() as u64 > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => last.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAuditResponse {
+            entries: rows.into_iter().map(to_entry).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+fn violations(e: Error) -> Vec<lapor_domain::FieldViolation> {
+    match e {
+        Error::InvalidArgument(v) => v.0,
+        other => vec![lapor_domain::FieldViolation {
+            field: String::new(),
+            description: other.to_string(),
+        }],
     }
 }

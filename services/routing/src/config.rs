@@ -44,6 +44,15 @@ pub struct RuleSpec {
     pub priority: i32,
 }
 
+/// A reason an operator may archive a report for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveReasonSpec {
+    /// Stable code.
+    pub code: String,
+    /// Label.
+    pub label: String,
+}
+
 /// Routing configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -61,6 +70,8 @@ pub struct Config {
     pub categories: Vec<CategorySpec>,
     /// Routing rules.
     pub rules: Vec<RuleSpec>,
+    /// Reasons ArchiveReport accepts.
+    pub archive_reasons: Vec<ArchiveReasonSpec>,
 }
 
 impl Default for Config {
@@ -75,6 +86,21 @@ impl Default for Config {
             opds: Vec::new(),
             categories: Vec::new(),
             rules: Vec::new(),
+            archive_reasons: [
+                ("terlalu-umum", "Terlalu umum atau tidak jelas"),
+                (
+                    "bukan-pelayanan-publik",
+                    "Bukan tentang pelayanan publik atau pemerintahan",
+                ),
+                ("tidak-dilengkapi", "Tidak dilengkapi pelapor setelah ditunda"),
+                ("spam", "Spam, uji coba, atau berisi SARA/ujaran kebencian"),
+            ]
+            .into_iter()
+            .map(|(code, label)| ArchiveReasonSpec {
+                code: code.into(),
+                label: label.into(),
+            })
+            .collect(),
         }
     }
 }

@@ -5,7 +5,7 @@ pub mod queue_report {
     use sea_orm::entity::prelude::*;
 
     /// A report as routing holds it.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "queue_reports")]
     pub struct Model {
         /// Report id.
@@ -50,6 +50,67 @@ pub mod queue_report {
         pub rule_id: Option<String>,
         /// Operator who dispatched it.
         pub dispatched_by: Option<String>,
+        /// Complaint sub-type set at verification.
+        pub needs_examination: bool,
+        /// When the operator verified it.
+        pub verified_at: Option<DateTimeUtc>,
+        /// Who verified it.
+        pub verified_by: Option<String>,
+        /// The reporter's title, when the operator rewrote it.
+        pub original_title: Option<String>,
+        /// What the reporter must complete (Tunda).
+        pub hold_reason: Option<String>,
+        /// Since when it is on hold.
+        pub hold_since: Option<DateTimeUtc>,
+        /// Why it was declared not the city's authority or archived.
+        pub close_reason: Option<String>,
+        /// OPD that sent it back with a transfer request.
+        pub returned_from_opd: Option<String>,
+        /// That OPD's reason.
+        pub return_reason: Option<String>,
+        /// Optimistic-concurrency version, bumped by every decision.
+        pub version: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `report_history`: every decision on a report (the audit trail and the OPD spans).
+pub mod report_history {
+    use sea_orm::entity::prelude::*;
+
+    /// One decision.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "report_history")]
+    pub struct Model {
+        /// Insertion order.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// Report.
+        #[sea_orm(indexed)]
+        pub report_id: Uuid,
+        /// When.
+        pub at: DateTimeUtc,
+        /// Actor subject (`rule:<id>` for a routing rule).
+        pub actor: String,
+        /// Actor role.
+        pub role: String,
+        /// Action name.
+        pub action: String,
+        /// Status before.
+        pub from_status: String,
+        /// Status after.
+        pub to_status: String,
+        /// OPD concerned.
+        pub opd_id: Option<String>,
+        /// Reason given.
+        pub reason: Option<String>,
+        /// Changed fields as JSON `{"field": [before, after]}`.
+        pub changes: Json,
     }
 
     /// No relations.

@@ -3,7 +3,7 @@
 
 mod api;
 pub mod config;
-mod dispatch;
+mod decisions;
 mod entities;
 mod error;
 mod migration;
@@ -41,7 +41,7 @@ impl Service {
         rules::validate(&config).map_err(|e| anyhow::anyhow!("routing rules: {e}"))?;
         let calendar = Calendar::from_spec(&config.calendar)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "routing").await?;
-        let dispatcher = Arc::new(dispatch::Dispatcher {
+        let desk = Arc::new(decisions::Desk {
             config: config.clone(),
             calendar,
             bus: rt.bus.clone(),
@@ -51,11 +51,11 @@ impl Service {
                 durable: CONSUMER_SUBMITTED.into(),
                 filter_suffix: subjects::REPORT_SUBMITTED,
             },
-            Arc::new(dispatch::SubmittedHandler(dispatcher.clone())),
+            Arc::new(decisions::SubmittedHandler(desk.clone())),
         );
         let api = api::Api {
             db: rt.db.clone(),
-            dispatcher,
+            desk,
             relay_wake: rt.relay_waker(),
         };
         Ok(Self {

@@ -3,7 +3,8 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::queue_report;
+mod m0002;
+mod v1;
 
 /// Routing's migrator.
 pub struct Migrator;
@@ -11,7 +12,11 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(EventTables), Box::new(M0001Queue)]
+        vec![
+            Box::new(EventTables),
+            Box::new(M0001Queue),
+            Box::new(m0002::Decisions),
+        ]
     }
 }
 
@@ -26,6 +31,6 @@ impl MigrationName for M0001Queue {
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for M0001Queue {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create_table(manager, queue_report::Entity).await
+        create_table(manager, v1::queue_report::Entity).await
     }
 }

@@ -1,0 +1,532 @@
+//! Every change to a report in routing goes through here: a rule's dispatch and each operator
+//! decision (verify, Tunda, Bukan Wewenang, Arsip, dispatch). Each is checked by the domain's
+//! `decide`, written with optimistic concurrency (the row's `version`), recorded in
+//! `report_history` with actor, role, reason and the changed fields, and announced through the
+//! outbox, all in the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use lapor_domain::content::{Location, Privacy, ReportContent};
+use lapor_domain::events::{
+    Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportPutOnHold,
+    ReportSubmitted, ReportVerified,
+};
+use lapor_domain::lifecycle::{Closer, Context, ReturnedFrom, TransitionError, apply, decide};
+use lapor_domain::{
+    Calendar, CategoryId, Command, EventId, Lifecycle, OpdId, ReportId, ReportKind, ReporterRef, Status,
+    TrackingId, Violations,
+};
+use lapor_events::{Bus, enqueue};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::entities::{queue_report, report_history};
+use crate::error::Error;
+use crate::rules::{Routing, route};
+
+/// Who decides.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Subject (`rule:<id>` for a routing rule).
+    pub subject: String,
+    /// Role name.
+    pub role: String,
+}
+
+/// What is decided.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Classify (stays Belum Terverifikasi).
+    Verify {
+        /// Kind.
+        kind: ReportKind,
+        /// Complaint sub-type.
+        needs_examination: bool,
+        /// Category.
+        category: CategoryId,
+        /// Privacy flags.
+        privacy: Privacy,
+        /// New summary title, if rewritten.
+        title: Option<String>,
+    },
+    /// Tunda.
+    Hold {
+        /// What is missing.
+        reason: String,
+    },
+    /// Bukan Wewenang.
+    NotAuthorized {
+        /// Why.
+        reason: String,
+    },
+    /// Arsip.
+    Archive {
+        /// Configured reason code.
+        code: String,
+        /// Label plus note.
+        reason: String,
+    },
+    /// Disposisi to an OPD.
+    Dispatch {
+        /// Target.
+        opd: OpdId,
+        /// Rule that decided, if any.
+        rule_id: Option<String>,
+    },
+}
+
+impl Decision {
+    fn action(&self) -> &'static str {
+        match self {
+            Self::Verify { .. } => "verify",
+            Self::Hold { .. } => "hold",
+            Self::NotAuthorized { .. } => "declare_not_authorized",
+            Self::Archive { .. } => "archive",
+            Self::Dispatch { .. } => "dispatch",
+        }
+    }
+
+    fn command(&self) -> Command {
+        match self {
+            Self::Verify { .. } => Command::Verify,
+            Self::Hold { reason } => Command::Hold {
+                reason: reason.clone(),
+            },
+            Self::NotAuthorized { reason } => Command::DeclareNotAuthorized {
+                reason: reason.clone(),
+            },
+            Self::Archive { reason, .. } => Command::Archive {
+                reason: reason.clone(),
+            },
+            Self::Dispatch { opd, .. } => Command::Dispatch { opd: opd.clone() },
+        }
+    }
+}
+
+/// Routing's decision desk: configuration, calendar and bus.
+pub struct Desk {
+    pub config: Config,
+    pub calendar: Calendar,
+    pub bus: Bus,
+}
+
+/// Rebuilds the lifecycle state from the stored row. Routing does not see OPD follow-ups, so a
+/// report at an OPD is `Dispatched` here until it comes back.
+pub fn lifecycle_of(row: &queue_report::Model) -> Lifecycle {
+    let opd = row.opd_id.as_deref().and_then(|o| o.parse::<OpdId>().ok());
+    let reason = || row.close_reason.clone().unwrap_or_default();
+    match Status::from_code(&row.status) {
+        Some(Status::Submitted) => Lifecycle::Submitted {
+            verified: row.verified_at.is_some(),
+            returned_from: match (
+                row.returned_from_opd.as_deref().and_then(|o| o.parse().ok()),
+                &row.return_reason,
+            ) {
+                (Some(opd), Some(reason)) => Some(ReturnedFrom {
+                    opd,
+                    reason: reason.clone(),
+                }),
+                _ => None,
+            },
+        },
+        Some(Status::OnHold) => Lifecycle::OnHold {
+            reason: row.hold_reason.clone().unwrap_or_default(),
+            since: row.hold_since.unwrap_or(row.submitted_at),
+        },
+        Some(Status::NotAuthorized) => Lifecycle::NotAuthorized { reason: reason() },
+        Some(Status::Archived) => Lifecycle::Archived { reason: reason() },
+        Some(Status::Dispatched | Status::InProgress) => match (opd, row.dispatched_at) {
+            (Some(opd), Some(since)) => Lifecycle::Dispatched { opd, since },
+            _ => Lifecycle::Completed { by: Closer::System },
+        },
+        Some(Status::Completed) | None => Lifecycle::Completed { by: Closer::System },
+    }
+}
+
+/// Writes a lifecycle state into the row's status columns.
+fn project(row: &mut queue_report::Model, state: &Lifecycle) {
+    if let Some(status) = state.status() {
+        row.status = status.code().to_owned();
+    }
+    match state {
+        Lifecycle::Submitted { returned_from, .. } => {
+            row.hold_reason = None;
+            row.hold_since = None;
+            row.returned_from_opd = returned_from.as_ref().map(|r| r.opd.to_string());
+            row.return_reason = returned_from.as_ref().map(|r| r.reason.clone());
+        }
+        Lifecycle::OnHold { reason, since } => {
+            row.hold_reason = Some(reason.clone());
+            row.hold_since = Some(*since);
+        }
+        Lifecycle::NotAuthorized { reason } | Lifecycle::Archived { reason } => {
+            row.close_reason = Some(reason.clone());
+            row.hold_reason = None;
+            row.hold_since = None;
+        }
+        Lifecycle::Dispatched { opd, since } => {
+            row.opd_id = Some(opd.to_string());
+            row.dispatched_at = Some(*since);
+            row.returned_from_opd = None;
+            row.return_reason = None;
+            row.routing_note = String::new();
+        }
+        Lifecycle::New | Lifecycle::InProgress { .. } | Lifecycle::Completed { .. } => {}
+    }
+}
+
+fn bad(what: &str) -> Error {
+    Error::FailedPrecondition(format!("stored report has a bad {what}"))
+}
+
+/// The report's content as stored.
+pub fn content_of(row: &queue_report::Model) -> Result<ReportContent, Error> {
+    Ok(ReportContent {
+        kind: ReportKind::from_code(&row.kind).ok_or_else(|| bad("kind"))?,
+        title: row.title.clone(),
+        body: row.body.clone(),
+        category: row
+            .category_id
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| bad("category"))?,
+        incident_date: row.incident_date,
+        location: row
+            .location
+            .clone()
+            .map(serde_json::from_value::<Location>)
+            .transpose()
+            .map_err(|_| bad("location"))?,
+        privacy: Privacy {
+            anonim: row.anonim,
+            rahasia: row.rahasia,
+        },
+    })
+}
+
+/// `{"field": [before, after]}` for every field that changed (the version aside).
+fn changes(before: &queue_report::Model, after: &queue_report::Model) -> serde_json::Value {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return serde_json::Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for (k, va) in &a {
+        if k == "version" {
+            continue;
+        }
+        let vb = b.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        if *va != vb {
+            out.insert(k.clone(), serde_json::json!([va, vb]));
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+fn transition_error(e: TransitionError) -> Error {
+    match e {
+        TransitionError::ReasonRequired => {
+            let mut v = Violations::new();
+            v.add("reason", "a reason is required");
+            Error::InvalidArgument(v)
+        }
+        other => Error::FailedPrecondition(other.to_string()),
+    }
+}
+
+impl Desk {
+    /// Applies `decision` to `row` as `actor` at `now`; returns the updated row.
+    pub async fn decide<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        row: queue_report::Model,
+        decision: Decision,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<queue_report::Model, Error> {
+        let state = lifecycle_of(&row);
+        let ctx = Context {
+            now,
+            calendar: &self.calendar,
+            policy: &self.config.policy,
+        };
+        let event = decide(&state, &decision.command(), &ctx).map_err(transition_error)?;
+        let mut next = row.clone();
+        project(&mut next, &apply(state, &event));
+        next.version = row.version + 1;
+        let (tracking_id, reporter_ref) = (
+            row.tracking_id
+                .parse::<TrackingId>()
+                .map_err(|_| bad("tracking id"))?,
+            ReporterRef::from_uuid(row.reporter_ref),
+        );
+        let report_id = ReportId::from_uuid(row.report_id);
+        let mut reason = None;
+        let bus_event = match &decision {
+            Decision::Verify {
+                kind,
+                needs_examination,
+                category,
+                privacy,
+                title,
+            } => {
+                next.kind = kind.code().to_owned();
+                next.needs_examination = *needs_examination;
+                next.category_id = Some(category.to_string());
+                next.anonim = privacy.anonim;
+                next.rahasia = privacy.rahasia;
+                if let Some(t) = title.as_ref().filter(|t| **t != row.title) {
+                    next.original_title =
+                        Some(row.original_title.clone().unwrap_or_else(|| row.title.clone()));
+                    next.title = t.clone();
+                }
+                next.verified_at = Some(now);
+                next.verified_by = Some(actor.subject.clone());
+                Event::ReportVerified(ReportVerified {
+                    report_id,
+                    tracking_id,
+                    kind: *kind,
+                    needs_examination: *needs_examination,
+                    category: category.clone(),
+                    privacy: *privacy,
+                    title: next.title.clone(),
+                    reporter_ref,
+                    verified_at: now,
+                    verified_by: actor.subject.clone(),
+                })
+            }
+            Decision::Hold { reason: r } => {
+                reason = Some(r.trim().to_owned());
+                Event::ReportPutOnHold(ReportPutOnHold {
+                    report_id,
+                    tracking_id,
+                    reason: r.trim().to_owned(),
+                    reporter_ref,
+                    held_at: now,
+                    held_by: actor.subject.clone(),
+                })
+            }
+            Decision::NotAuthorized { reason: r } => {
+                reason = Some(r.trim().to_owned());
+                Event::ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized {
+                    report_id,
+                    tracking_id,
+                    reason: r.trim().to_owned(),
+                    reporter_ref,
+                    declared_at: now,
+                    declared_by: actor.subject.clone(),
+                })
+            }
+            Decision::Archive { code, reason: r } => {
+                reason = Some(r.trim().to_owned());
+                Event::ReportArchived(ReportArchived {
+                    report_id,
+                    tracking_id,
+                    reason_code: code.clone(),
+                    reason: r.trim().to_owned(),
+                    reporter_ref,
+                    archived_at: now,
+                    archived_by: actor.subject.clone(),
+                })
+            }
+            Decision::Dispatch { opd, rule_id } => {
+                next.rule_id = rule_id.clone();
+                next.dispatched_by = rule_id.is_none().then(|| actor.subject.clone());
+                Event::ReportDispatched(ReportDispatched {
+                    report_id,
+                    tracking_id,
+                    opd_id: opd.clone(),
+                    content: content_of(&next)?,
+                    reporter_ref,
+                    submitted_at: row.submitted_at,
+                    dispatched_at: now,
+                    rule_id: rule_id.clone(),
+                    dispatched_by: next.dispatched_by.clone(),
+                })
+            }
+        };
+        let res = queue_report::Entity::update_many()
+            .set(next.clone().into_active_model().reset_all())
+            .filter(queue_report::Column::ReportId.eq(row.report_id))
+            .filter(queue_report::Column::Version.eq(row.version))
+            .exec(db)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::FailedPrecondition(
+                "the report was changed by someone else meanwhile; reload it and decide again".into(),
+            ));
+        }
+        self.record(
+            db,
+            &row.status,
+            &next,
+            decision.action(),
+            actor,
+            reason,
+            changes(&row, &next),
+            now,
+        )
+        .await?;
+        enqueue(
+            db,
+            &self.bus,
+            &Envelope {
+                id: EventId::from_uuid(Uuid::now_v7()),
+                occurred_at: now,
+                event: bus_event,
+            },
+        )
+        .await?;
+        tracing::info!(report_id = %row.report_id, action = decision.action(), status = %next.status, opd_id = next.opd_id.as_deref().unwrap_or(""), "report decided");
+        Ok(next)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        from: &str,
+        next: &queue_report::Model,
+        action: &str,
+        actor: &Actor,
+        reason: Option<String>,
+        changes: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        report_history::ActiveModel {
+            report_id: Set(next.report_id),
+            at: Set(now),
+            actor: Set(actor.subject.clone()),
+            role: Set(actor.role.clone()),
+            action: Set(action.to_owned()),
+            from_status: Set(from.to_owned()),
+            to_status: Set(next.status.clone()),
+            opd_id: Set(next.opd_id.clone()),
+            reason: Set(reason),
+            changes: Set(changes),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a newly submitted report and dispatches it when a rule says so.
+    pub async fn receive<C: ConnectionTrait>(&self, db: &C, e: &ReportSubmitted) -> Result<(), Error> {
+        if queue_report::Entity::find_by_id(e.report_id.as_uuid())
+            .one(db)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let due = self
+            .calendar
+            .add_working_days(e.submitted_at, self.config.policy.verification_days);
+        let known = |c: &CategoryId| {
+            self.config.categories.is_empty() || self.config.categories.iter().any(|k| &k.id == c)
+        };
+        let routing = match &e.content.category {
+            Some(c) if !known(c) => Routing::Queue(format!(
+                "category {c} is not in the category tree: the operator classifies it"
+            )),
+            category => route(&self.config.rules, e.content.kind, category.as_ref()),
+        };
+        let note = match &routing {
+            Routing::Queue(n) => n.clone(),
+            Routing::Dispatch(_) => String::new(),
+        };
+        let row = queue_report::ActiveModel {
+            report_id: Set(e.report_id.as_uuid()),
+            tracking_id: Set(e.tracking_id.to_string()),
+            kind: Set(e.content.kind.code().to_owned()),
+            title: Set(e.content.title.clone()),
+            body: Set(e.content.body.clone()),
+            category_id: Set(e.content.category.as_ref().map(ToString::to_string)),
+            incident_date: Set(e.content.incident_date),
+            location: Set(e
+                .content
+                .location
+                .as_ref()
+                .and_then(|l| serde_json::to_value(l).ok())),
+            anonim: Set(e.content.privacy.anonim),
+            rahasia: Set(e.content.privacy.rahasia),
+            reporter_ref: Set(e.reporter_ref.as_uuid()),
+            submitted_at: Set(e.submitted_at),
+            status: Set(Status::Submitted.code().to_owned()),
+            verification_due_at: Set(due),
+            routing_note: Set(note.clone()),
+            opd_id: Set(None),
+            dispatched_at: Set(None),
+            rule_id: Set(None),
+            dispatched_by: Set(None),
+            needs_examination: Set(false),
+            verified_at: Set(None),
+            verified_by: Set(None),
+            original_title: Set(None),
+            hold_reason: Set(None),
+            hold_since: Set(None),
+            close_reason: Set(None),
+            returned_from_opd: Set(None),
+            return_reason: Set(None),
+            version: Set(0),
+        }
+        .insert(db)
+        .await?;
+        let intake = Actor {
+            subject: "intake".into(),
+            role: "service".into(),
+        };
+        self.record(
+            db,
+            "",
+            &row,
+            "submit",
+            &intake,
+            None,
+            serde_json::json!({}),
+            e.submitted_at,
+        )
+        .await?;
+        match routing {
+            Routing::Dispatch(rule) => {
+                let actor = Actor {
+                    subject: format!("rule:{}", rule.id),
+                    role: "system".into(),
+                };
+                let decision = Decision::Dispatch {
+                    opd: rule.opd.clone(),
+                    rule_id: Some(rule.id.clone()),
+                };
+                self.decide(db, row, decision, &actor, Utc::now()).await?;
+            }
+            Routing::Queue(_) => {
+                tracing::info!(report_id = %e.report_id, %note, "report queued for the operator");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The consumer of `ReportSubmitted`.
+pub struct SubmittedHandler(pub std::sync::Arc<Desk>);
+
+impl lapor_events::Handler for SubmittedHandler {
+    async fn handle(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        env: &Envelope,
+    ) -> Result<(), lapor_events::HandlerError> {
+        match &env.event {
+            Event::ReportSubmitted(e) => Ok(self.0.receive(txn, e).await?),
+            other => Err(lapor_events::HandlerError::Permanent(format!(
+                "routing does not consume {}",
+                other.type_name()
+            ))),
+        }
+    }
+}
