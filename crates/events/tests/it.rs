@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
-use lapor_domain::events::{CaseOpened, Envelope, Event, ReportDispatched, ReportSubmitted};
+use lapor_domain::events::{
+    CaseOpened, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched,
+    ReportPutOnHold, ReportSubmitted, ReportVerified,
+};
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
 use lapor_events::consumer::ConsumerSpec;
 use lapor_events::entities::{dead_letter, outbox};
@@ -101,6 +104,71 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     kind: ReportKind::Pengaduan,
                     reporter_ref: reporter,
                     opened_at: t,
+                }),
+            },
+        ),
+        (
+            "report_verified",
+            Envelope {
+                id: EventId::from_uuid(id(13)),
+                occurred_at: t,
+                event: Event::ReportVerified(ReportVerified {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    kind: ReportKind::Pengaduan,
+                    needs_examination: true,
+                    category: "lingkungan-hidup.sampah".parse().unwrap(),
+                    privacy: Privacy { anonim: true, rahasia: true },
+                    title: "Sampah tidak diangkut di TPS Awang Long".into(),
+                    reporter_ref: reporter,
+                    verified_at: t,
+                    verified_by: "operator-1".into(),
+                }),
+            },
+        ),
+        (
+            "report_put_on_hold",
+            Envelope {
+                id: EventId::from_uuid(id(14)),
+                occurred_at: t,
+                event: Event::ReportPutOnHold(ReportPutOnHold {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    reason: "Mohon sebutkan lokasi TPS yang tepat".into(),
+                    reporter_ref: reporter,
+                    held_at: t,
+                    held_by: "operator-1".into(),
+                }),
+            },
+        ),
+        (
+            "report_declared_not_authorized",
+            Envelope {
+                id: EventId::from_uuid(id(15)),
+                occurred_at: t,
+                event: Event::ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    reason: "Kewenangan Pemerintah Provinsi Kalimantan Timur".into(),
+                    reporter_ref: reporter,
+                    declared_at: t,
+                    declared_by: "operator-1".into(),
+                }),
+            },
+        ),
+        (
+            "report_archived",
+            Envelope {
+                id: EventId::from_uuid(id(16)),
+                occurred_at: t,
+                event: Event::ReportArchived(ReportArchived {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    reason_code: "terlalu-umum".into(),
+                    reason: "Terlalu umum atau tidak jelas".into(),
+                    reporter_ref: reporter,
+                    archived_at: t,
+                    archived_by: "operator-1".into(),
                 }),
             },
         ),
