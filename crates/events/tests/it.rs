@@ -118,7 +118,10 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     kind: ReportKind::Pengaduan,
                     needs_examination: true,
                     category: "lingkungan-hidup.sampah".parse().unwrap(),
-                    privacy: Privacy { anonim: true, rahasia: true },
+                    privacy: Privacy {
+                        anonim: true,
+                        rahasia: true,
+                    },
                     title: "Sampah tidak diangkut di TPS Awang Long".into(),
                     reporter_ref: reporter,
                     verified_at: t,

@@ -168,3 +168,516 @@ async fn an_undecodable_event_is_dead_lettered_and_the_next_one_still_flows() {
     db.close().await.unwrap();
     svc.stop().await;
 }
+
+/// Publishes a report with no category (so it waits in the queue) and returns its id once queued.
+async fn queued(
+    env: &TestEnv,
+    c: &mut RoutingServiceClient<tonic::transport::Channel>,
+    kind: ReportKind,
+) -> String {
+    let e = fixtures::submitted(kind, "", Utc::now());
+    env.publish(subjects::REPORT_SUBMITTED, &e.id.to_string(), codec::encode(&e))
+        .await;
+    let id = e.event.report_id().to_string();
+    let op = env.token("op", Role::Operator, None);
+    eventually("queued", Duration::from_secs(20), || {
+        let mut c = c.clone();
+        let (op, id) = (op.clone(), id.clone());
+        async move {
+            c.get_report(authed(pr::GetReportRequest { report_id: id }, &op))
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    id
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    Verify,
+    Hold,
+    NotAuthorized,
+    Archive,
+    Dispatch,
+}
+
+const ACTS: [Act; 5] = [
+    Act::Verify,
+    Act::Hold,
+    Act::NotAuthorized,
+    Act::Archive,
+    Act::Dispatch,
+];
+
+async fn act(
+    c: &mut RoutingServiceClient<tonic::transport::Channel>,
+    token: &str,
+    id: &str,
+    a: Act,
+) -> Result<(), tonic::Status> {
+    let id = id.to_owned();
+    match a {
+        Act::Verify => c
+            .verify_report(authed(
+                pr::VerifyReportRequest {
+                    report_id: id,
+                    kind: lapor_proto::common::v1::ReportKind::Pengaduan as i32,
+                    needs_examination: true,
+                    category_id: "infrastruktur.jalan".into(),
+                    anonim: true,
+                    rahasia: false,
+                    title: "Jalan rusak di Jl. Pattimura".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        Act::Hold => c
+            .hold_report(authed(
+                pr::HoldReportRequest {
+                    report_id: id,
+                    reason: "Lokasi belum jelas".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        Act::NotAuthorized => c
+            .declare_not_authorized(authed(
+                pr::DeclareNotAuthorizedRequest {
+                    report_id: id,
+                    reason: "Kewenangan Pemprov Kaltim".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        Act::Archive => c
+            .archive_report(authed(
+                pr::ArchiveReportRequest {
+                    report_id: id,
+                    reason_code: "terlalu-umum".into(),
+                    note: String::new(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        Act::Dispatch => c
+            .dispatch(authed(
+                pr::DispatchRequest {
+                    report_id: id,
+                    opd_id: "dinas-pupr".into(),
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operator_transition_and_every_illegal_one_through_the_rpcs() {
+    use tonic::Code;
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let op = env.token("op-1", Role::Operator, None);
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+    let mut ok = std::collections::BTreeMap::<&str, usize>::new();
+
+    // From Belum Terverifikasi every decision is allowed.
+    for a in ACTS {
+        let id = queued(&env, &mut c, ReportKind::Pengaduan).await;
+        act(&mut c, &op, &id, a)
+            .await
+            .unwrap_or_else(|e| panic!("{a:?} from SUBMITTED: {e:?}"));
+        *ok.entry(format!("{a:?}").leak()).or_default() += 1;
+        // Verification keeps it in the queue and may be repeated.
+        if matches!(a, Act::Verify) {
+            act(&mut c, &op, &id, a).await.unwrap();
+            *ok.entry("Verify").or_default() += 1;
+        }
+    }
+    // From each other state: (state reached by, allowed next decisions).
+    let cases: [(Act, &[Act]); 4] = [
+        (Act::Hold, &[Act::Archive]),
+        (Act::NotAuthorized, &[]),
+        (Act::Archive, &[]),
+        (Act::Dispatch, &[]),
+    ];
+    for (reach, allowed) in cases {
+        for a in ACTS {
+            let id = queued(&env, &mut c, ReportKind::Pengaduan).await;
+            act(&mut c, &op, &id, reach).await.unwrap();
+            *ok.entry(format!("{reach:?}").leak()).or_default() += 1;
+            let r = act(&mut c, &op, &id, a).await;
+            if allowed
+                .iter()
+                .any(|x| std::mem::discriminant(x) == std::mem::discriminant(&a))
+            {
+                r.unwrap_or_else(|e| panic!("{a:?} after {reach:?}: {e:?}"));
+                *ok.entry(format!("{a:?}").leak()).or_default() += 1;
+            } else {
+                let e = r.expect_err(&format!("{a:?} after {reach:?} must be refused"));
+                assert_eq!(e.code(), Code::FailedPrecondition, "{a:?} after {reach:?}: {e:?}");
+            }
+        }
+    }
+    // Each accepted decision published exactly one event on its subject.
+    let count = |s: &'static str| {
+        let env = &env;
+        async move { env.messages_on(s).await.len() }
+    };
+    eventually("events relayed", Duration::from_secs(20), || async {
+        (count(subjects::REPORT_ARCHIVED).await == ok["Archive"]).then_some(())
+    })
+    .await;
+    assert_eq!(count(subjects::REPORT_VERIFIED).await, ok["Verify"]);
+    assert_eq!(count(subjects::REPORT_PUT_ON_HOLD).await, ok["Hold"]);
+    assert_eq!(count(subjects::REPORT_NOT_AUTHORIZED).await, ok["NotAuthorized"]);
+    assert_eq!(count(subjects::REPORT_DISPATCHED).await, ok["Dispatch"]);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_validate_authorize_and_leave_an_audit_trail() {
+    use tonic::Code;
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let op = env.token("op-7", Role::Operator, None);
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+    let id = queued(&env, &mut c, ReportKind::Aspirasi).await;
+
+    // Only operators decide.
+    for (role, opd) in [
+        (Role::OpdOfficer, Some("dinkes")),
+        (Role::Supervisor, None),
+        (Role::Auditor, None),
+        (Role::Reporter, None),
+    ] {
+        let t = env.token("x", role, opd);
+        for a in ACTS {
+            let e = act(&mut c, &t, &id, a).await.unwrap_err();
+            assert_eq!(e.code(), Code::PermissionDenied, "{role:?} {a:?}");
+        }
+    }
+    // Field violations, all at once.
+    let bad = pr::VerifyReportRequest {
+        report_id: id.clone(),
+        kind: lapor_proto::common::v1::ReportKind::Aspirasi as i32,
+        needs_examination: true,
+        category_id: "infrastruktur.bandara".into(),
+        title: "abc".into(),
+        ..Default::default()
+    };
+    let e = c.verify_report(authed(bad, &op)).await.unwrap_err();
+    assert_eq!(
+        lapor_platform::status::violated_fields(&e),
+        ["needs_examination", "category_id", "title"]
+    );
+    let e = c
+        .verify_report(authed(
+            pr::VerifyReportRequest {
+                report_id: id.clone(),
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lapor_platform::status::violated_fields(&e),
+        ["kind", "category_id"]
+    );
+    let e = c
+        .hold_report(authed(
+            pr::HoldReportRequest {
+                report_id: id.clone(),
+                reason: " ".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["reason"]);
+    let e = c
+        .archive_report(authed(
+            pr::ArchiveReportRequest {
+                report_id: id.clone(),
+                reason_code: "bosan".into(),
+                note: String::new(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["reason_code"]);
+    let e = c
+        .hold_report(authed(
+            pr::HoldReportRequest {
+                report_id: uuid::Uuid::new_v4().to_string(),
+                reason: "x".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Verify (rewriting the title and setting anonim), hold, then archive from hold.
+    let v = c
+        .verify_report(authed(
+            pr::VerifyReportRequest {
+                report_id: id.clone(),
+                kind: lapor_proto::common::v1::ReportKind::Pengaduan as i32,
+                needs_examination: true,
+                category_id: "kesehatan.puskesmas".into(),
+                anonim: true,
+                rahasia: true,
+                title: "Antrean panjang di Puskesmas Bontang Utara".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert!(v.verified && v.anonim && v.rahasia && v.needs_examination);
+    assert_eq!(v.original_title, "Lampu jalan padam");
+    assert_eq!(v.category_id, "kesehatan.puskesmas");
+    let h = c
+        .hold_report(authed(
+            pr::HoldReportRequest {
+                report_id: id.clone(),
+                reason: "Jam kejadian?".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(h.into_inner().report.unwrap().hold_reason, "Jam kejadian?");
+    let a = c
+        .archive_report(authed(
+            pr::ArchiveReportRequest {
+                report_id: id.clone(),
+                reason_code: "tidak-dilengkapi".into(),
+                note: "tidak dijawab 10 hari".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(a.status, lapor_proto::common::v1::ReportStatus::Archived as i32);
+    assert_eq!(
+        a.close_reason,
+        "Tidak dilengkapi pelapor setelah ditunda: tidak dijawab 10 hari"
+    );
+
+    // The audit trail: auditors read it, newest first, with actor, role, reason and changes.
+    let auditor = env.token("inspektorat", Role::Auditor, None);
+    let entries = c
+        .list_audit(authed(
+            pr::ListAuditRequest {
+                report_id: id.clone(),
+                ..Default::default()
+            },
+            &auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["archive", "hold", "verify", "submit"]);
+    assert!(
+        entries[..3]
+            .iter()
+            .all(|e| e.actor == "op-7" && e.role == "operator")
+    );
+    assert_eq!(entries[1].reason, "Jam kejadian?");
+    let changes: serde_json::Value = serde_json::from_str(&entries[2].changes_json).unwrap();
+    assert_eq!(changes["anonim"], serde_json::json!([false, true]));
+    assert_eq!(changes["title"][1], "Antrean panjang di Puskesmas Bontang Utara");
+    let reporter = env.token("warga", Role::Reporter, None);
+    let e = c
+        .list_audit(authed(pr::ListAuditRequest::default(), &reporter))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // GetReport shows the same history oldest first.
+    let got = c
+        .get_report(authed(
+            pr::GetReportRequest {
+                report_id: id.clone(),
+            },
+            &auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.history.len(), 4);
+    assert_eq!(got.history[0].action, "submit");
+    // The verification event carries the new classification and flags.
+    let verified = eventually("ReportVerified", Duration::from_secs(20), || async {
+        env.messages_on(subjects::REPORT_VERIFIED)
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    let Event::ReportVerified(ev) = codec::decode(&verified).unwrap().event else {
+        panic!()
+    };
+    assert!(ev.needs_examination && ev.privacy.anonim && ev.privacy.rahasia);
+    assert_eq!(ev.verified_by, "op-7");
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_filters_by_status_kind_category_age_deadline_and_text() {
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let op = env.token("op", Role::Operator, None);
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+    let old = Utc::now() - chrono::Duration::days(20);
+    let mk = |kind, cat: &str, title: &str, at| {
+        let mut e = fixtures::submitted(kind, cat, at);
+        if let Event::ReportSubmitted(s) = &mut e.event {
+            s.content.title = title.to_owned();
+        }
+        e
+    };
+    // Categories with auto-dispatch off or unknown keep them queued: use "ketertiban".
+    let reports = [
+        mk(
+            ReportKind::Pengaduan,
+            "ketertiban",
+            "Parkir liar di depan sekolah",
+            Utc::now(),
+        ),
+        mk(ReportKind::Aspirasi, "ketertiban", "Usul patroli malam", old),
+        mk(
+            ReportKind::Pengaduan,
+            "",
+            "Pedagang di trotoar Jl. Bhayangkara",
+            Utc::now(),
+        ),
+    ];
+    for e in &reports {
+        env.publish(subjects::REPORT_SUBMITTED, &e.id.to_string(), codec::encode(e))
+            .await;
+    }
+    let lister = c.clone();
+    let list = |req: pr::ListQueueRequest| {
+        let mut c = lister.clone();
+        let op = op.clone();
+        async move {
+            let mut ids: Vec<String> = c
+                .list_queue(authed(req, &op))
+                .await
+                .unwrap()
+                .into_inner()
+                .items
+                .into_iter()
+                .map(|i| i.title)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    eventually("three queued", Duration::from_secs(20), || async {
+        (list(pr::ListQueueRequest::default()).await.len() == 3).then_some(())
+    })
+    .await;
+    let pk = lapor_proto::common::v1::ReportKind::Aspirasi as i32;
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            kind: pk,
+            ..Default::default()
+        })
+        .await,
+        ["Usul patroli malam"]
+    );
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            category_id: "ketertiban".into(),
+            ..Default::default()
+        })
+        .await,
+        ["Parkir liar di depan sekolah", "Usul patroli malam"]
+    );
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            query: "TROTOAR".into(),
+            ..Default::default()
+        })
+        .await,
+        ["Pedagang di trotoar Jl. Bhayangkara"]
+    );
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            query: "100%".into(),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    let week_ago = lapor_events::codec::ts(Utc::now() - chrono::Duration::days(7));
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            submitted_before: Some(week_ago),
+            ..Default::default()
+        })
+        .await,
+        ["Usul patroli malam"]
+    );
+    // The 20-day-old report's verification deadline has passed: "time left" below zero.
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            verification_due_before: Some(lapor_events::codec::ts(Utc::now())),
+            ..Default::default()
+        })
+        .await,
+        ["Usul patroli malam"]
+    );
+    // Statuses: hold one, then it leaves the default queue and appears under ON_HOLD.
+    let held = reports[2].event.report_id().to_string();
+    c.hold_report(authed(
+        pr::HoldReportRequest {
+            report_id: held,
+            reason: "Foto?".into(),
+        },
+        &op,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(list(pr::ListQueueRequest::default()).await.len(), 2);
+    let on_hold = lapor_proto::common::v1::ReportStatus::OnHold as i32;
+    assert_eq!(
+        list(pr::ListQueueRequest {
+            statuses: vec![on_hold],
+            ..Default::default()
+        })
+        .await,
+        ["Pedagang di trotoar Jl. Bhayangkara"]
+    );
+    let e = c
+        .list_queue(authed(
+            pr::ListQueueRequest {
+                statuses: vec![42],
+                kind: 9,
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["statuses", "kind"]);
+    svc.stop().await;
+}
