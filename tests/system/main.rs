@@ -4,6 +4,7 @@
 
 mod flow;
 mod guards;
+mod operator;
 mod privacy;
 mod restart;
 mod sqlite;
