@@ -20,6 +20,8 @@ use tonic::{Request, Response};
 use crate::decisions::{Actor, Decision, Desk};
 use crate::entities::{queue_report, report_history};
 use crate::error::Error;
+use crate::rule_store;
+use crate::rules::{RuleSpec, Subject, explain};
 
 /// The API state.
 pub struct Api {
@@ -307,7 +309,7 @@ impl RoutingService for Api {
                 report_id,
                 Decision::Dispatch {
                     opd: opd.clone(),
-                    rule_id: None,
+                    rule: None,
                 },
             )
             .await?;
@@ -571,6 +573,152 @@ impl RoutingService for Api {
             next_page_token,
         }))
     }
+
+    async fn list_rules(
+        &self,
+        req: Request<pb::ListRulesRequest>,
+    ) -> Result<Response<pb::ListRulesResponse>, tonic::Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor])?;
+        let rules = rule_store::load(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| rule_to_proto(&r.spec, r.version, Some(r.updated_at), &r.updated_by))
+            .collect();
+        Ok(Response::new(pb::ListRulesResponse { rules }))
+    }
+
+    async fn get_rule(
+        &self,
+        req: Request<pb::GetRuleRequest>,
+    ) -> Result<Response<pb::GetRuleResponse>, tonic::Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor])?;
+        let id = req.into_inner().rule_id;
+        let versions = rule_store::history(&self.db, &id).await?;
+        if versions.is_empty() {
+            return Err(Error::NotFound(format!("no rule {id}")).into());
+        }
+        let current = rule_store::load(&self.db)
+            .await?
+            .into_iter()
+            .find(|r| r.spec.id == id);
+        let versions = versions
+            .into_iter()
+            .map(|v| pb::RuleVersion {
+                version: v.version,
+                change: v.change,
+                rule: serde_json::from_value::<RuleSpec>(v.spec)
+                    .ok()
+                    .map(|spec| rule_to_proto(&spec, v.version, Some(v.changed_at), &v.changed_by)),
+                changed_at: Some(ts(v.changed_at)),
+                changed_by: v.changed_by,
+            })
+            .collect();
+        Ok(Response::new(pb::GetRuleResponse {
+            rule: current.map(|r| rule_to_proto(&r.spec, r.version, Some(r.updated_at), &r.updated_by)),
+            versions,
+        }))
+    }
+
+    async fn put_rule(
+        &self,
+        req: Request<pb::PutRuleRequest>,
+    ) -> Result<Response<pb::PutRuleResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator, Role::Supervisor])?;
+        let r = req.into_inner();
+        let Some(rule) = r.rule else {
+            return Err(invalid("rule", "rule is required").into());
+        };
+        let spec = rule_from_proto(&rule)?;
+        if r.expected_version < 0 {
+            return Err(invalid("expected_version", "must be 0 (create) or the current version").into());
+        }
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        let stored =
+            rule_store::put(&txn, &self.desk.config, spec, r.expected_version, &caller.subject).await?;
+        txn.commit().await.map_err(Error::from)?;
+        tracing::info!(rule_id = %stored.spec.id, version = stored.version, by = %caller.subject, "routing rule saved");
+        Ok(Response::new(pb::PutRuleResponse {
+            rule: Some(rule_to_proto(
+                &stored.spec,
+                stored.version,
+                Some(stored.updated_at),
+                &stored.updated_by,
+            )),
+        }))
+    }
+
+    async fn delete_rule(
+        &self,
+        req: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator, Role::Supervisor])?;
+        let r = req.into_inner();
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        let version = rule_store::delete(&txn, &r.rule_id, r.expected_version, &caller.subject).await?;
+        txn.commit().await.map_err(Error::from)?;
+        tracing::info!(rule_id = %r.rule_id, version, by = %caller.subject, "routing rule deleted");
+        Ok(Response::new(pb::DeleteRuleResponse { version }))
+    }
+
+    async fn explain_routing(
+        &self,
+        req: Request<pb::ExplainRoutingRequest>,
+    ) -> Result<Response<pb::ExplainRoutingResponse>, tonic::Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor])?;
+        let id = parse_report_id(&req.get_ref().report_id)?;
+        let row = queue_report::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(format!("no report {id}")))?;
+        let content = crate::decisions::content_of(&row)?;
+        let stored = rule_store::load(&self.db).await?;
+        let specs: Vec<RuleSpec> = stored.iter().map(|r| r.spec.clone()).collect();
+        let subject = Subject {
+            kind: content.kind,
+            category: content.category.as_ref(),
+            title: &content.title,
+            body: &content.body,
+            location: content.location.as_ref(),
+        };
+        let (winner, verdicts) = explain(&specs, &subject);
+        let version_of = |id: &str| stored.iter().find(|s| s.spec.id == id).map_or(0, |s| s.version);
+        let summary = match winner {
+            Some(w) if w.auto_dispatch => format!(
+                "rule {} (v{}) dispatches to {} automatically",
+                w.id,
+                version_of(&w.id),
+                w.opd
+            ),
+            Some(w) => format!(
+                "rule {} (v{}) suggests {}; the operator decides",
+                w.id,
+                version_of(&w.id),
+                w.opd
+            ),
+            None => "no rule matches: the report waits for the operator".to_owned(),
+        };
+        Ok(Response::new(pb::ExplainRoutingResponse {
+            rule_id: winner.map(|w| w.id.clone()).unwrap_or_default(),
+            opd_id: winner.map(|w| w.opd.to_string()).unwrap_or_default(),
+            auto_dispatch: winner.is_some_and(|w| w.auto_dispatch),
+            summary,
+            verdicts: verdicts
+                .into_iter()
+                .map(|v| pb::RuleVerdict {
+                    rule_id: v.rule.id.clone(),
+                    version: version_of(&v.rule.id),
+                    opd_id: v.rule.opd.to_string(),
+                    matched: v.matched,
+                    reasons: v.reasons,
+                })
+                .collect(),
+            dispatched_by_rule_id: row.rule_id.unwrap_or_default(),
+            dispatched_by_rule_version: row.rule_version.unwrap_or_default(),
+        }))
+    }
 }
 
 fn violations(e: Error) -> Vec<lapor_domain::FieldViolation> {
@@ -581,4 +729,64 @@ fn violations(e: Error) -> Vec<lapor_domain::FieldViolation> {
             description: other.to_string(),
         }],
     }
+}
+
+fn rule_to_proto(r: &RuleSpec, version: i64, at: Option<DateTime<Utc>>, by: &str) -> pb::RoutingRule {
+    pb::RoutingRule {
+        rule_id: r.id.clone(),
+        opd_id: r.opd.to_string(),
+        category_id: r.category.as_ref().map(ToString::to_string).unwrap_or_default(),
+        kinds: r.kinds.iter().map(|k| kind_to_proto(*k) as i32).collect(),
+        keywords: r.keywords.clone(),
+        kecamatan: r.kecamatan.clone(),
+        kelurahan: r.kelurahan.clone(),
+        polygon: r
+            .polygon
+            .iter()
+            .map(|(latitude, longitude)| pb::GeoPoint {
+                latitude: *latitude,
+                longitude: *longitude,
+            })
+            .collect(),
+        auto_dispatch: r.auto_dispatch,
+        priority: r.priority,
+        enabled: r.enabled,
+        version,
+        updated_at: at.map(ts),
+        updated_by: by.to_owned(),
+    }
+}
+
+fn rule_from_proto(p: &pb::RoutingRule) -> Result<RuleSpec, Error> {
+    let mut v = Violations::new();
+    let opd = v.check("rule.opd_id", p.opd_id.parse::<OpdId>());
+    let category = if p.category_id.is_empty() {
+        None
+    } else {
+        v.check("rule.category_id", p.category_id.parse::<CategoryId>())
+    };
+    let mut kinds = Vec::new();
+    for k in &p.kinds {
+        match kind_from_proto(*k) {
+            Some(k) => kinds.push(k),
+            None => v.add("rule.kinds", format!("unknown kind {k}")),
+        }
+    }
+    v.into_result().map_err(Error::InvalidArgument)?;
+    let Some(opd) = opd else {
+        return Err(invalid("rule.opd_id", "required"));
+    };
+    Ok(RuleSpec {
+        id: p.rule_id.trim().to_owned(),
+        opd,
+        category,
+        kinds,
+        keywords: p.keywords.iter().map(|k| k.trim().to_owned()).collect(),
+        kecamatan: p.kecamatan.iter().map(|k| k.trim().to_owned()).collect(),
+        kelurahan: p.kelurahan.iter().map(|k| k.trim().to_owned()).collect(),
+        polygon: p.polygon.iter().map(|g| (g.latitude, g.longitude)).collect(),
+        auto_dispatch: p.auto_dispatch,
+        priority: p.priority,
+        enabled: p.enabled,
+    })
 }

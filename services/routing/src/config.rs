@@ -2,7 +2,9 @@
 //! queue), the OPD registry, the category tree and the routing rules.
 
 use lapor_domain::calendar::CalendarSpec;
-use lapor_domain::{CategoryId, OpdId, ReportKind, SlaPolicy};
+use lapor_domain::{CategoryId, OpdId, SlaPolicy};
+
+pub use crate::rules::RuleSpec;
 use lapor_platform::CommonConfig;
 use serde::{Deserialize, Serialize};
 
@@ -22,26 +24,6 @@ pub struct CategorySpec {
     pub id: CategoryId,
     /// Display name.
     pub name: String,
-}
-
-/// A routing rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleSpec {
-    /// Stable id, recorded with each dispatch it makes.
-    pub id: String,
-    /// Category it covers (with its descendants).
-    pub category: CategoryId,
-    /// Target OPD.
-    pub opd: OpdId,
-    /// Kinds it applies to; empty for all.
-    #[serde(default)]
-    pub kinds: Vec<ReportKind>,
-    /// Dispatch without the operator when it matches.
-    #[serde(default)]
-    pub auto_dispatch: bool,
-    /// Higher wins among rules on the same category.
-    #[serde(default)]
-    pub priority: i32,
 }
 
 /// A reason an operator may archive a report for.
@@ -68,7 +50,7 @@ pub struct Config {
     pub opds: Vec<OpdSpec>,
     /// Category tree.
     pub categories: Vec<CategorySpec>,
-    /// Routing rules.
+    /// Routing rules used to seed an empty rule store (afterwards rules are managed over gRPC).
     pub rules: Vec<RuleSpec>,
     /// Reasons ArchiveReport accepts.
     pub archive_reasons: Vec<ArchiveReasonSpec>,

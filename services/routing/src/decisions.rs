@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::entities::{queue_report, report_history};
 use crate::error::Error;
-use crate::rules::{Routing, route};
+use crate::rules::{Routing, RuleSpec, Subject, route};
 
 /// Who decides.
 #[derive(Debug, Clone)]
@@ -72,8 +72,8 @@ pub enum Decision {
     Dispatch {
         /// Target.
         opd: OpdId,
-        /// Rule that decided, if any.
-        rule_id: Option<String>,
+        /// Rule (id, version) that decided, if any.
+        rule: Option<(String, i64)>,
     },
 }
 
@@ -333,9 +333,11 @@ impl Desk {
                     archived_by: actor.subject.clone(),
                 })
             }
-            Decision::Dispatch { opd, rule_id } => {
+            Decision::Dispatch { opd, rule } => {
+                let rule_id = rule.as_ref().map(|r| r.0.clone());
                 next.rule_id = rule_id.clone();
-                next.dispatched_by = rule_id.is_none().then(|| actor.subject.clone());
+                next.rule_version = rule.as_ref().map(|r| r.1);
+                next.dispatched_by = rule.is_none().then(|| actor.subject.clone());
                 Event::ReportDispatched(ReportDispatched {
                     report_id,
                     tracking_id,
@@ -344,7 +346,7 @@ impl Desk {
                     reporter_ref,
                     submitted_at: row.submitted_at,
                     dispatched_at: now,
-                    rule_id: rule_id.clone(),
+                    rule_id,
                     dispatched_by: next.dispatched_by.clone(),
                 })
             }
@@ -430,11 +432,20 @@ impl Desk {
         let known = |c: &CategoryId| {
             self.config.categories.is_empty() || self.config.categories.iter().any(|k| &k.id == c)
         };
+        let stored = crate::rule_store::load(db).await?;
+        let rules: Vec<RuleSpec> = stored.iter().map(|r| r.spec.clone()).collect();
+        let subject = Subject {
+            kind: e.content.kind,
+            category: e.content.category.as_ref(),
+            title: &e.content.title,
+            body: &e.content.body,
+            location: e.content.location.as_ref(),
+        };
         let routing = match &e.content.category {
             Some(c) if !known(c) => Routing::Queue(format!(
                 "category {c} is not in the category tree: the operator classifies it"
             )),
-            category => route(&self.config.rules, e.content.kind, category.as_ref()),
+            _ => route(&rules, &subject),
         };
         let note = match &routing {
             Routing::Queue(n) => n.clone(),
@@ -474,6 +485,7 @@ impl Desk {
             returned_from_opd: Set(None),
             return_reason: Set(None),
             version: Set(0),
+            rule_version: Set(None),
         }
         .insert(db)
         .await?;
@@ -494,13 +506,17 @@ impl Desk {
         .await?;
         match routing {
             Routing::Dispatch(rule) => {
+                let version = stored
+                    .iter()
+                    .find(|s| s.spec.id == rule.id)
+                    .map_or(0, |s| s.version);
                 let actor = Actor {
                     subject: format!("rule:{}", rule.id),
                     role: "system".into(),
                 };
                 let decision = Decision::Dispatch {
                     opd: rule.opd.clone(),
-                    rule_id: Some(rule.id.clone()),
+                    rule: Some((rule.id.clone(), version)),
                 };
                 self.decide(db, row, decision, &actor, Utc::now()).await?;
             }

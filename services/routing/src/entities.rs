@@ -70,6 +70,8 @@ pub mod queue_report {
         pub return_reason: Option<String>,
         /// Optimistic-concurrency version, bumped by every decision.
         pub version: i64,
+        /// Version of the rule that dispatched it.
+        pub rule_version: Option<i64>,
     }
 
     /// No relations.
@@ -111,6 +113,67 @@ pub mod report_history {
         pub reason: Option<String>,
         /// Changed fields as JSON `{"field": [before, after]}`.
         pub changes: Json,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `routing_rules`: the rules in force, one row per rule id.
+pub mod routing_rule {
+    use sea_orm::entity::prelude::*;
+
+    /// A rule in force.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "routing_rules")]
+    pub struct Model {
+        /// Rule id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The `RuleSpec` as JSON.
+        pub spec: Json,
+        /// Current version (1 for a new rule).
+        pub version: i64,
+        /// When this version was made.
+        pub updated_at: DateTimeUtc,
+        /// Who made it.
+        pub updated_by: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `routing_rule_versions`: every version of every rule, never rewritten.
+pub mod routing_rule_version {
+    use sea_orm::entity::prelude::*;
+
+    /// One version of a rule.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "routing_rule_versions")]
+    pub struct Model {
+        /// Insertion order.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// Rule id.
+        #[sea_orm(indexed)]
+        pub rule_id: String,
+        /// Version number.
+        pub version: i64,
+        /// `created`, `updated` or `deleted`.
+        pub change: String,
+        /// The `RuleSpec` as JSON (the last one, for a deletion).
+        pub spec: Json,
+        /// When.
+        pub changed_at: DateTimeUtc,
+        /// Who.
+        pub changed_by: String,
     }
 
     /// No relations.

@@ -7,6 +7,7 @@ mod decisions;
 mod entities;
 mod error;
 mod migration;
+mod rule_store;
 pub mod rules;
 
 use std::future::Future;
@@ -38,9 +39,14 @@ pub struct Service {
 impl Service {
     /// Validates configuration, connects, migrates and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        rules::validate(&config).map_err(|e| anyhow::anyhow!("routing rules: {e}"))?;
         let calendar = Calendar::from_spec(&config.calendar)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "routing").await?;
+        let seeded = rule_store::seed(&rt.db, &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("routing rules: {e}"))?;
+        if seeded > 0 {
+            tracing::info!(rules = seeded, "routing rules seeded from configuration");
+        }
         let desk = Arc::new(decisions::Desk {
             config: config.clone(),
             calendar,

@@ -4,6 +4,7 @@ use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
 mod m0002;
+mod m0003;
 mod v1;
 
 /// Routing's migrator.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventTables),
             Box::new(M0001Queue),
             Box::new(m0002::Decisions),
+            Box::new(m0003::Rules),
         ]
     }
 }
