@@ -681,3 +681,322 @@ async fn the_queue_filters_by_status_kind_category_age_deadline_and_text() {
     assert_eq!(lapor_platform::status::violated_fields(&e), ["statuses", "kind"]);
     svc.stop().await;
 }
+
+fn proto_rule(id: &str, opd: &str) -> pr::RoutingRule {
+    pr::RoutingRule {
+        rule_id: id.into(),
+        opd_id: opd.into(),
+        enabled: true,
+        auto_dispatch: true,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_versioned_data_and_a_change_never_rewrites_past_dispatches() {
+    use tonic::Code;
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let op = env.token("op-rules", Role::Operator, None);
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+
+    // Seeded from configuration at version 1.
+    let rules = c
+        .list_rules(authed(pr::ListRulesRequest {}, &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    let lights = rules
+        .iter()
+        .find(|r| r.rule_id == "r-penerangan")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (lights.version, lights.opd_id.as_str(), lights.updated_by.as_str()),
+        (1, "dishub", "seed:configuration")
+    );
+
+    // Report A goes to Dishub by r-penerangan v1.
+    let a = fixtures::submitted(ReportKind::Pengaduan, "infrastruktur.penerangan", Utc::now());
+    env.publish(subjects::REPORT_SUBMITTED, "a", codec::encode(&a))
+        .await;
+    dispatched(&env, 1).await;
+
+    // The rule moves to Dinas PUPR (v2); report B follows the new version.
+    let mut changed = lights.clone();
+    changed.opd_id = "dinas-pupr".into();
+    let saved = c
+        .put_rule(authed(
+            pr::PutRuleRequest {
+                rule: Some(changed.clone()),
+                expected_version: 1,
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rule
+        .unwrap();
+    assert_eq!((saved.version, saved.updated_by.as_str()), (2, "op-rules"));
+    let stale = c
+        .put_rule(authed(
+            pr::PutRuleRequest {
+                rule: Some(changed),
+                expected_version: 1,
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::FailedPrecondition);
+    let b = fixtures::submitted(ReportKind::Pengaduan, "infrastruktur.penerangan", Utc::now());
+    env.publish(subjects::REPORT_SUBMITTED, "b", codec::encode(&b))
+        .await;
+    let d = dispatched(&env, 2).await;
+    let opd_of = |id| {
+        d.iter()
+            .find(|x| x.report_id == id)
+            .map(|x| x.opd_id.to_string())
+            .unwrap()
+    };
+    assert_eq!(opd_of(a.event.report_id()), "dishub");
+    assert_eq!(opd_of(b.event.report_id()), "dinas-pupr");
+
+    // A's record and explanation keep v1; the live explanation shows v2.
+    let explainer = c.clone();
+    let explain = |id: String| {
+        let mut c = explainer.clone();
+        let op = op.clone();
+        async move {
+            c.explain_routing(authed(pr::ExplainRoutingRequest { report_id: id }, &op))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let ea = explain(a.event.report_id().to_string()).await;
+    assert_eq!(
+        (ea.dispatched_by_rule_id.as_str(), ea.dispatched_by_rule_version),
+        ("r-penerangan", 1)
+    );
+    assert_eq!(
+        (ea.rule_id.as_str(), ea.opd_id.as_str()),
+        ("r-penerangan", "dinas-pupr")
+    );
+    assert!(ea.summary.contains("(v2)"), "{}", ea.summary);
+    let general = ea.verdicts.iter().find(|v| v.rule_id == "r-jalan").unwrap();
+    assert!(
+        general.matched,
+        "the parent rule matches too, but loses on specificity"
+    );
+    let health = ea.verdicts.iter().find(|v| v.rule_id == "r-kesehatan").unwrap();
+    assert!(
+        !health.matched && health.reasons[0].contains("is not kesehatan"),
+        "{:?}",
+        health.reasons
+    );
+    let eb = explain(b.event.report_id().to_string()).await;
+    assert_eq!(eb.dispatched_by_rule_version, 2);
+
+    // Delete: history stays, the rule is gone from the rules in force.
+    c.delete_rule(authed(
+        pr::DeleteRuleRequest {
+            rule_id: "r-penerangan".into(),
+            expected_version: 2,
+        },
+        &op,
+    ))
+    .await
+    .unwrap();
+    let got = c
+        .get_rule(authed(
+            pr::GetRuleRequest {
+                rule_id: "r-penerangan".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(got.rule.is_none());
+    let changes: Vec<(i64, &str)> = got
+        .versions
+        .iter()
+        .map(|v| (v.version, v.change.as_str()))
+        .collect();
+    assert_eq!(changes, [(1, "created"), (2, "updated"), (3, "deleted")]);
+    assert_eq!(got.versions[0].rule.as_ref().unwrap().opd_id, "dishub");
+    // Now street lighting falls back to the parent rule.
+    assert_eq!(explain(a.event.report_id().to_string()).await.rule_id, "r-jalan");
+    let missing = c
+        .get_rule(authed(
+            pr::GetRuleRequest {
+                rule_id: "nope".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyword_area_and_polygon_rules_route_through_the_service() {
+    use tonic::Code;
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let op = env.token("op", Role::Operator, None);
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+    let putter = c.clone();
+    let put = |rule: pr::RoutingRule| {
+        let mut c = putter.clone();
+        let op = op.clone();
+        async move {
+            c.put_rule(authed(
+                pr::PutRuleRequest {
+                    rule: Some(rule),
+                    expected_version: 0,
+                },
+                &op,
+            ))
+            .await
+        }
+    };
+    // Floods go to BPBD whatever the category (priority 10).
+    put(pr::RoutingRule {
+        keywords: vec!["banjir".into()],
+        priority: 10,
+        ..proto_rule("r-banjir", "bpbd")
+    })
+    .await
+    .unwrap();
+    // Complaints inside a box around Bontang Utara go to Satpol PP.
+    let area = [(0.13, 117.47), (0.13, 117.51), (0.17, 117.51), (0.17, 117.47)]
+        .map(|(latitude, longitude)| pr::GeoPoint { latitude, longitude })
+        .to_vec();
+    put(pr::RoutingRule {
+        category_id: "ketertiban".into(),
+        polygon: area,
+        priority: 5,
+        ..proto_rule("r-utara", "satpol-pp")
+    })
+    .await
+    .unwrap();
+    // Kelurahan Berbas Tengah's waste goes to DLH by name.
+    put(pr::RoutingRule {
+        kelurahan: vec!["berbas tengah".into()],
+        category_id: "lingkungan-hidup".into(),
+        priority: 5,
+        ..proto_rule("r-berbas", "dlh")
+    })
+    .await
+    .unwrap();
+
+    let mk = |cat: &str, body: &str, point: Option<(f64, f64)>, kel: &str| {
+        let mut e = fixtures::submitted(ReportKind::Pengaduan, cat, Utc::now());
+        if let Event::ReportSubmitted(s) = &mut e.event {
+            s.content.body = body.to_owned();
+            s.content.location = Some(lapor_domain::content::Location {
+                point,
+                kelurahan: kel.to_owned(),
+                ..Default::default()
+            });
+        }
+        e
+    };
+    let flood = mk(
+        "infrastruktur.drainase",
+        "Banjir setinggi lutut di Jl. KS Tubun",
+        None,
+        "",
+    );
+    let inside = mk("ketertiban", "Balap liar tiap malam", Some((0.15, 117.49)), "");
+    let outside = mk("ketertiban", "Balap liar tiap malam", Some((0.10, 117.49)), "");
+    let waste = mk(
+        "lingkungan-hidup.sampah",
+        "Sampah menumpuk",
+        None,
+        "Berbas Tengah",
+    );
+    for (i, e) in [&flood, &inside, &outside, &waste].into_iter().enumerate() {
+        env.publish(subjects::REPORT_SUBMITTED, &format!("m{i}"), codec::encode(e))
+            .await;
+    }
+    let d = dispatched(&env, 3).await;
+    let opd_of = |e: &lapor_domain::events::Envelope| {
+        d.iter()
+            .find(|x| x.report_id == e.event.report_id())
+            .map(|x| x.opd_id.to_string())
+    };
+    assert_eq!(opd_of(&flood).as_deref(), Some("bpbd"));
+    assert_eq!(opd_of(&inside).as_deref(), Some("satpol-pp"));
+    assert_eq!(opd_of(&waste).as_deref(), Some("dlh"));
+    // Outside the polygon only the seed rule (auto-dispatch off) matches: it waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(opd_of(&outside), None);
+    let why = c
+        .explain_routing(authed(
+            pr::ExplainRoutingRequest {
+                report_id: outside.event.report_id().to_string(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(why.rule_id, "r-ketertiban");
+    assert!(!why.auto_dispatch);
+    let utara = why.verdicts.iter().find(|v| v.rule_id == "r-utara").unwrap();
+    assert!(
+        !utara.matched
+            && utara
+                .reasons
+                .iter()
+                .any(|r| r.contains("outside the rule's area")),
+        "{:?}",
+        utara.reasons
+    );
+
+    // Validation and authorization.
+    let e = put(pr::RoutingRule {
+        polygon: vec![pr::GeoPoint::default(); 2],
+        category_id: "nope".into(),
+        ..proto_rule("bad", "dinas-fiktif")
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        lapor_platform::status::violated_fields(&e),
+        ["rule.opd_id", "rule.category_id", "rule.polygon"]
+    );
+    let e = put(proto_rule("r-banjir", "bpbd")).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "creating an existing rule");
+    for (role, opd) in [
+        (Role::OpdOfficer, Some("bpbd")),
+        (Role::Auditor, None),
+        (Role::Reporter, None),
+    ] {
+        let t = env.token("x", role, opd);
+        let e = c
+            .put_rule(authed(
+                pr::PutRuleRequest {
+                    rule: Some(proto_rule("x", "bpbd")),
+                    expected_version: 0,
+                },
+                &t,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{role:?}");
+    }
+    let auditor = env.token("inspektorat", Role::Auditor, None);
+    assert!(
+        c.list_rules(authed(pr::ListRulesRequest {}, &auditor))
+            .await
+            .is_ok()
+    );
+    svc.stop().await;
+}
