@@ -325,18 +325,49 @@ impl RoutingService for Api {
         req: Request<pb::ListOpdsRequest>,
     ) -> Result<Response<pb::ListOpdsResponse>, tonic::Status> {
         Caller::of(&req)?;
-        let mut opds: Vec<pb::Opd> = self
+        let mut opds: Vec<pb::Opd> = self.desk.config.opds.iter().map(opd_to_proto).collect();
+        opds.sort_by(|a, b| a.opd_id.cmp(&b.opd_id));
+        Ok(Response::new(pb::ListOpdsResponse { opds }))
+    }
+
+    async fn get_opd(
+        &self,
+        req: Request<pb::GetOpdRequest>,
+    ) -> Result<Response<pb::GetOpdResponse>, tonic::Status> {
+        Caller::of(&req)?;
+        let id = req.into_inner().opd_id;
+        let opd = self
             .desk
             .config
             .opds
             .iter()
-            .map(|o| pb::Opd {
-                opd_id: o.id.to_string(),
-                name: o.name.clone(),
+            .find(|o| o.id.as_str() == id)
+            .ok_or_else(|| Error::NotFound(format!("no OPD {id} in the registry")))?;
+        let cfg = &self.desk.config.escalation;
+        let escalation = cfg
+            .levels
+            .iter()
+            .map(|level| pb::EscalationLevel {
+                level: level.clone(),
+                officials: match level.as_str() {
+                    "liaison" => opd.liaison_officers.iter().map(official).collect(),
+                    "head" => opd.head.iter().map(official).collect(),
+                    other => cfg
+                        .city
+                        .iter()
+                        .filter(|c| c.level == other)
+                        .map(|c| pb::Official {
+                            official_id: c.id.clone(),
+                            name: c.name.clone(),
+                        })
+                        .collect(),
+                },
             })
             .collect();
-        opds.sort_by(|a, b| a.opd_id.cmp(&b.opd_id));
-        Ok(Response::new(pb::ListOpdsResponse { opds }))
+        Ok(Response::new(pb::GetOpdResponse {
+            opd: Some(opd_to_proto(opd)),
+            escalation,
+        }))
     }
 
     async fn get_report(
@@ -789,4 +820,20 @@ fn rule_from_proto(p: &pb::RoutingRule) -> Result<RuleSpec, Error> {
         priority: p.priority,
         enabled: p.enabled,
     })
+}
+
+fn official(o: &crate::config::OfficialSpec) -> pb::Official {
+    pb::Official {
+        official_id: o.id.clone(),
+        name: o.name.clone(),
+    }
+}
+
+fn opd_to_proto(o: &crate::config::OpdSpec) -> pb::Opd {
+    pb::Opd {
+        opd_id: o.id.to_string(),
+        name: o.name.clone(),
+        liaison_officers: o.liaison_officers.iter().map(official).collect(),
+        head: o.head.as_ref().map(official),
+    }
 }

@@ -8,6 +8,15 @@ pub use crate::rules::RuleSpec;
 use lapor_platform::CommonConfig;
 use serde::{Deserialize, Serialize};
 
+/// An official (a position or a person) in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficialSpec {
+    /// Stable id: the subject of the official's token.
+    pub id: String,
+    /// Position or name.
+    pub name: String,
+}
+
 /// An OPD in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpdSpec {
@@ -15,6 +24,42 @@ pub struct OpdSpec {
     pub id: OpdId,
     /// Official name.
     pub name: String,
+    /// Head of the OPD.
+    #[serde(default)]
+    pub head: Option<OfficialSpec>,
+    /// Liaison officers (pejabat penghubung).
+    #[serde(default)]
+    pub liaison_officers: Vec<OfficialSpec>,
+}
+
+/// A city-level official of an escalation level (e.g. the Sekda, the mayor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CityOfficialSpec {
+    /// Level name.
+    pub level: String,
+    /// Stable id.
+    pub id: String,
+    /// Position or name.
+    pub name: String,
+}
+
+/// The escalation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EscalationSpec {
+    /// Levels, first to last; "liaison" and "head" come from the OPD, others from `city`.
+    pub levels: Vec<String>,
+    /// Officials of the city-level levels.
+    pub city: Vec<CityOfficialSpec>,
+}
+
+impl Default for EscalationSpec {
+    fn default() -> Self {
+        Self {
+            levels: ["liaison", "head", "sekda", "mayor"].map(String::from).to_vec(),
+            city: Vec::new(),
+        }
+    }
 }
 
 /// A node of the category tree.
@@ -54,6 +99,8 @@ pub struct Config {
     pub rules: Vec<RuleSpec>,
     /// Reasons ArchiveReport accepts.
     pub archive_reasons: Vec<ArchiveReasonSpec>,
+    /// Escalation chain.
+    pub escalation: EscalationSpec,
 }
 
 impl Default for Config {
@@ -83,6 +130,7 @@ impl Default for Config {
                 label: label.into(),
             })
             .collect(),
+            escalation: EscalationSpec::default(),
         }
     }
 }

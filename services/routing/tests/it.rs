@@ -1000,3 +1000,59 @@ async fn keyword_area_and_polygon_rules_route_through_the_service() {
     );
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opd_registry_gives_officers_heads_and_the_escalation_chain() {
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let officer = env.token("pj", Role::OpdOfficer, Some("dinkes"));
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+    let opds = c
+        .list_opds(authed(pr::ListOpdsRequest {}, &officer))
+        .await
+        .unwrap()
+        .into_inner()
+        .opds;
+    assert!(opds.len() >= 14, "Bontang's OPDs are seeded");
+    assert!(
+        opds.iter()
+            .all(|o| o.head.is_some() && !o.liaison_officers.is_empty()),
+        "every OPD has a head and a liaison"
+    );
+    let got = c
+        .get_opd(authed(
+            pr::GetOpdRequest {
+                opd_id: "dinkes".into(),
+            },
+            &officer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let chain: Vec<(String, Vec<String>)> = got
+        .escalation
+        .into_iter()
+        .map(|l| (l.level, l.officials.into_iter().map(|o| o.official_id).collect()))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("liaison".to_owned(), vec!["pj-dinkes".to_owned()]),
+            ("head".to_owned(), vec!["kepala-dinkes".to_owned()]),
+            ("sekda".to_owned(), vec!["sekda".to_owned()]),
+            ("mayor".to_owned(), vec!["walikota".to_owned()]),
+        ]
+    );
+    assert_eq!(got.opd.unwrap().head.unwrap().name, "Kepala Dinas Kesehatan");
+    let e = c
+        .get_opd(authed(
+            pr::GetOpdRequest {
+                opd_id: "dinas-fiktif".into(),
+            },
+            &officer,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    svc.stop().await;
+}
