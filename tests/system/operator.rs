@@ -111,3 +111,173 @@ async fn anonim_set_at_verification_reaches_the_opd_and_tunda_asks_the_reporter(
     assert!(asked.body.contains("Mohon lampirkan foto"), "{}", asked.body);
     sys.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_transferred_three_times_ends_dispatched_once_with_four_spans() {
+    let sys = System::start().await;
+    let op = sys.token(Role::Operator, None);
+    // The rule sends it to Dinas PUPR first.
+    let r = submit(
+        &sys,
+        submission("tr-1", ReportKind::Pengaduan as i32, "infrastruktur.drainase"),
+    )
+    .await;
+    let path = ["dinas-pupr", "dinkes", "dlh", "bpbd"];
+    for (i, opd) in path.iter().enumerate() {
+        let officer = sys.token(Role::OpdOfficer, Some(opd));
+        let case = eventually(
+            &format!("open case at {opd}"),
+            Duration::from_secs(30),
+            || async {
+                let cases = sys
+                    .cases()
+                    .await
+                    .list_cases(authed(
+                        pc::ListCasesRequest {
+                            tracking_id: r.tracking_id.clone(),
+                            ..Default::default()
+                        },
+                        &officer,
+                    ))
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .cases;
+                cases.into_iter().find(|c| c.transferred_at.is_none())
+            },
+        )
+        .await;
+        if i == path.len() - 1 {
+            break;
+        }
+        // Not ours: back to the operator with a reason, never closed.
+        let reason = format!("bukan kewenangan {opd}");
+        let ended = sys
+            .cases()
+            .await
+            .request_transfer(authed(
+                pc::RequestTransferRequest {
+                    case_id: case.case_id.clone(),
+                    reason: reason.clone(),
+                },
+                &officer,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .into_inner()
+            .case
+            .unwrap();
+        assert!(ended.transferred_at.is_some());
+        let again = sys
+            .cases()
+            .await
+            .request_transfer(authed(
+                pc::RequestTransferRequest {
+                    case_id: case.case_id.clone(),
+                    reason,
+                },
+                &officer,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+        // It waits in the queue, flagged with who returned it and why.
+        let flagged = eventually("returned to the queue", Duration::from_secs(30), || async {
+            let items = sys
+                .routing()
+                .await
+                .list_queue(authed(pr::ListQueueRequest::default(), &op))
+                .await
+                .ok()?
+                .into_inner()
+                .items;
+            items
+                .into_iter()
+                .find(|it| it.report_id == r.report_id && it.returned_from_opd == *opd)
+        })
+        .await;
+        assert!(
+            flagged.routing_note.contains("returned by"),
+            "{}",
+            flagged.routing_note
+        );
+        assert_eq!(
+            flagged.status,
+            lapor_proto::common::v1::ReportStatus::Submitted as i32
+        );
+        sys.routing()
+            .await
+            .dispatch(authed(
+                pr::DispatchRequest {
+                    report_id: r.report_id.clone(),
+                    opd_id: path[i + 1].into(),
+                },
+                &op,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let got = sys
+        .routing()
+        .await
+        .get_report(authed(
+            pr::GetReportRequest {
+                report_id: r.report_id.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let report = got.report.unwrap();
+    assert_eq!(
+        report.status,
+        lapor_proto::common::v1::ReportStatus::Dispatched as i32
+    );
+    assert_eq!(report.opd_id, "bpbd");
+    let spans: Vec<(String, bool, String)> = got
+        .spans
+        .iter()
+        .map(|s| (s.opd_id.clone(), s.until.is_some(), s.ended_by.clone()))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("dinas-pupr".to_owned(), true, "transfer".to_owned()),
+            ("dinkes".to_owned(), true, "transfer".to_owned()),
+            ("dlh".to_owned(), true, "transfer".to_owned()),
+            ("bpbd".to_owned(), false, String::new()),
+        ]
+    );
+    assert!(
+        got.spans
+            .windows(2)
+            .all(|w| w[0].until.as_ref().map(|t| (t.seconds, t.nanos))
+                <= w[1].from.as_ref().map(|t| (t.seconds, t.nanos)))
+    );
+    assert_eq!(got.spans[1].reason, "bukan kewenangan dinkes");
+    // Exactly one open case, at the last OPD; the earlier ones ended by transfer.
+    let auditor = sys.token(Role::Auditor, None);
+    let cases = sys
+        .cases()
+        .await
+        .list_cases(authed(
+            pc::ListCasesRequest {
+                tracking_id: r.tracking_id.clone(),
+                ..Default::default()
+            },
+            &auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(cases.len(), 4);
+    let open: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.transferred_at.is_none())
+        .map(|c| c.opd_id.as_str())
+        .collect();
+    assert_eq!(open, ["bpbd"]);
+    sys.stop().await;
+}

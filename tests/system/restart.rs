@@ -97,10 +97,19 @@ async fn two_routing_replicas_share_one_durable_consumer_and_dispatch_each_repor
     while let Some(n) = consumers.next().await {
         names.push(n.unwrap());
     }
+    let mut routing: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("routing-"))
+        .collect();
+    routing.sort_unstable();
     assert_eq!(
-        names.iter().filter(|n| n.starts_with("routing-")).count(),
-        1,
-        "{names:?}"
+        routing,
+        [
+            lapor_routing::CONSUMER_TRANSFERS,
+            lapor_routing::CONSUMER_SUBMITTED
+        ],
+        "one durable consumer per subscription, shared by both replicas: {names:?}"
     );
     sys.stop().await;
 }

@@ -143,6 +143,25 @@ pub struct ReportArchived {
     pub archived_by: String,
 }
 
+/// The OPD holding a case said it is not theirs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseTransferRequested {
+    /// Case that ends.
+    pub case_id: CaseId,
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// OPD that held it.
+    pub opd_id: OpdId,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// Officer.
+    pub requested_by: String,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -160,6 +179,8 @@ pub enum Event {
     ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized),
     /// See [`ReportArchived`].
     ReportArchived(ReportArchived),
+    /// See [`CaseTransferRequested`].
+    CaseTransferRequested(CaseTransferRequested),
 }
 
 impl Event {
@@ -173,6 +194,7 @@ impl Event {
             Self::ReportPutOnHold(e) => e.report_id,
             Self::ReportDeclaredNotAuthorized(e) => e.report_id,
             Self::ReportArchived(e) => e.report_id,
+            Self::CaseTransferRequested(e) => e.report_id,
         }
     }
 
@@ -186,6 +208,7 @@ impl Event {
             Self::ReportPutOnHold(_) => "ReportPutOnHold",
             Self::ReportDeclaredNotAuthorized(_) => "ReportDeclaredNotAuthorized",
             Self::ReportArchived(_) => "ReportArchived",
+            Self::CaseTransferRequested(_) => "CaseTransferRequested",
         }
     }
 }

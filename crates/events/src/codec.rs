@@ -4,8 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    CaseOpened, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched,
-    ReportPutOnHold, ReportSubmitted, ReportVerified,
+    CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized,
+    ReportDispatched, ReportPutOnHold, ReportSubmitted, ReportVerified,
 };
 use lapor_domain::ids::EventId;
 use lapor_proto::common::v1 as pc;
@@ -275,6 +275,15 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             archived_at: Some(ts(e.archived_at)),
             archived_by: e.archived_by.clone(),
         }),
+        Event::CaseTransferRequested(e) => Payload::CaseTransferRequested(pe::CaseTransferRequested {
+            case_id: e.case_id.to_string(),
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            opd_id: e.opd_id.to_string(),
+            reason: e.reason.clone(),
+            requested_at: Some(ts(e.requested_at)),
+            requested_by: e.requested_by.clone(),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -381,6 +390,15 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
             archived_at: req_ts(e.archived_at.as_ref(), "archived_at")?,
             archived_by: e.archived_by,
+        }),
+        Payload::CaseTransferRequested(e) => Event::CaseTransferRequested(CaseTransferRequested {
+            case_id: parse(&e.case_id, "case_id")?,
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            opd_id: parse(&e.opd_id, "opd_id")?,
+            reason: e.reason,
+            requested_at: req_ts(e.requested_at.as_ref(), "requested_at")?,
+            requested_by: e.requested_by,
         }),
     };
     Ok(Envelope {

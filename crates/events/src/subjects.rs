@@ -23,6 +23,8 @@ pub const REPORT_PUT_ON_HOLD: &str = "report.put_on_hold";
 pub const REPORT_NOT_AUTHORIZED: &str = "report.not_authorized";
 /// Subject suffix of `ReportArchived`.
 pub const REPORT_ARCHIVED: &str = "report.archived";
+/// Subject suffix of `CaseTransferRequested`.
+pub const CASE_TRANSFER_REQUESTED: &str = "case.transfer_requested";
 
 impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
@@ -71,6 +73,7 @@ impl Subjects {
             Event::ReportPutOnHold(_) => REPORT_PUT_ON_HOLD,
             Event::ReportDeclaredNotAuthorized(_) => REPORT_NOT_AUTHORIZED,
             Event::ReportArchived(_) => REPORT_ARCHIVED,
+            Event::CaseTransferRequested(_) => CASE_TRANSFER_REQUESTED,
         };
         self.subject(suffix)
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    CaseOpened, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched,
-    ReportPutOnHold, ReportSubmitted, ReportVerified,
+    CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized,
+    ReportDispatched, ReportPutOnHold, ReportSubmitted, ReportVerified,
 };
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
 use lapor_events::consumer::ConsumerSpec;
@@ -172,6 +172,22 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     reporter_ref: reporter,
                     archived_at: t,
                     archived_by: "operator-1".into(),
+                }),
+            },
+        ),
+        (
+            "case_transfer_requested",
+            Envelope {
+                id: EventId::from_uuid(id(17)),
+                occurred_at: t,
+                event: Event::CaseTransferRequested(CaseTransferRequested {
+                    case_id: CaseId::from_uuid(id(3)),
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    opd_id: "dlh".parse().unwrap(),
+                    reason: "Sampah TPS kewenangan Perumda".into(),
+                    requested_at: t,
+                    requested_by: "pj-dlh".into(),
                 }),
             },
         ),

@@ -87,7 +87,8 @@ impl<C: Channel> Notifier<C> {
             Event::ReportDispatched(_)
             | Event::ReportVerified(_)
             | Event::ReportDeclaredNotAuthorized(_)
-            | Event::ReportArchived(_) => Vec::new(),
+            | Event::ReportArchived(_)
+            | Event::CaseTransferRequested(_) => Vec::new(),
         }
     }
 }

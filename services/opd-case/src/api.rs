@@ -2,14 +2,28 @@
 //! indistinguishable from a missing one. Anonymous reporters appear only as "anonim".
 
 use lapor_domain::content::Location;
-use lapor_domain::{CaseId, ReportKind, Status, TrackingId, Violations};
+use std::sync::Arc;
+
+use chrono::Utc;
+use lapor_domain::calendar::CalendarSpec;
+use lapor_domain::events::{CaseTransferRequested, Envelope, Event};
+use lapor_domain::lifecycle::{Context, decide};
+use lapor_domain::{
+    Calendar, CaseId, Command, EventId, Lifecycle, ReportId, ReportKind, SlaPolicy, Status, TrackingId,
+    Violations,
+};
 use lapor_events::codec::{kind_to_proto, location_to_proto, ts};
+use lapor_events::{Bus, enqueue};
 use lapor_platform::{Caller, Role};
+use lapor_proto::cases::v1 as pc_transfer;
 use lapor_proto::cases::v1::{self as pb, case_service_server::CaseService};
 use lapor_proto::common::v1::ReportStatus;
+use sea_orm::TransactionTrait;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
+use tokio::sync::Notify;
 use tonic::{Request, Response};
 
 use crate::entities::case;
@@ -18,6 +32,8 @@ use crate::error::Error;
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
+    pub bus: Bus,
+    pub relay_wake: Arc<Notify>,
 }
 
 /// Restricts a query to what the caller may see; `None` when the role may see no case.
@@ -71,6 +87,8 @@ fn to_proto(m: case::Model) -> pb::Case {
         rahasia: m.rahasia,
         submitted_at: Some(ts(m.submitted_at)),
         opened_at: Some(ts(m.opened_at)),
+        transferred_at: m.transferred_at.map(ts),
+        transfer_reason: m.transfer_reason.unwrap_or_default(),
     }
 }
 
@@ -142,6 +160,108 @@ impl CaseService for Api {
             .ok_or(Error::NotFound)?;
         Ok(Response::new(pb::GetCaseResponse {
             case: Some(to_proto(row)),
+        }))
+    }
+
+    async fn request_transfer(
+        &self,
+        req: Request<pc_transfer::RequestTransferRequest>,
+    ) -> Result<Response<pc_transfer::RequestTransferResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::OpdOfficer])?;
+        let Some(opd) = caller.opd.clone() else {
+            return Err(tonic::Status::permission_denied("officer token without OPD"));
+        };
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let case_id = v.check("case_id", r.case_id.parse::<CaseId>());
+        let reason = r.reason.trim().to_owned();
+        if reason.is_empty() {
+            v.add("reason", "a reason is required");
+        } else if reason.chars().count() > 1000 {
+            v.add("reason", "must have at most 1000 characters");
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(case_id) = case_id else {
+            return Err(tonic::Status::internal("validated id missing"));
+        };
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        let row = case::Entity::find_by_id(case_id.as_uuid())
+            .filter(case::Column::OpdId.eq(opd.as_str()))
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound)?;
+        if row.transferred_at.is_some() {
+            return Err(tonic::Status::failed_precondition(
+                "the case already ended: its transfer was requested",
+            ));
+        }
+        // The lifecycle decides, as everywhere: only the holder of a dispatched or followed-up
+        // report may ask for its transfer.
+        let now = Utc::now();
+        let state = Lifecycle::Dispatched {
+            opd: opd.clone(),
+            since: row.opened_at,
+        };
+        let calendar = Calendar::from_spec(&CalendarSpec::default())
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        let policy = SlaPolicy::default();
+        let ctx = Context {
+            now,
+            calendar: &calendar,
+            policy: &policy,
+        };
+        decide(
+            &state,
+            &Command::RequestTransfer {
+                opd: opd.clone(),
+                reason: reason.clone(),
+            },
+            &ctx,
+        )
+        .map_err(|e| tonic::Status::failed_precondition(e.to_string()))?;
+        let res = case::Entity::update_many()
+            .col_expr(case::Column::TransferredAt, Expr::value(now))
+            .col_expr(case::Column::TransferReason, Expr::value(reason.clone()))
+            .col_expr(case::Column::TransferredBy, Expr::value(caller.subject.clone()))
+            .col_expr(case::Column::Status, Expr::value(Status::Submitted.code()))
+            .filter(case::Column::Id.eq(row.id))
+            .filter(case::Column::TransferredAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        if res.rows_affected != 1 {
+            return Err(tonic::Status::failed_precondition("the case changed meanwhile"));
+        }
+        let tracking_id = row
+            .tracking_id
+            .parse()
+            .map_err(|_| tonic::Status::internal("stored case has a bad tracking id"))?;
+        let env = Envelope {
+            id: EventId::from_uuid(uuid::Uuid::now_v7()),
+            occurred_at: now,
+            event: Event::CaseTransferRequested(CaseTransferRequested {
+                case_id,
+                report_id: ReportId::from_uuid(row.report_id),
+                tracking_id,
+                opd_id: opd.clone(),
+                reason: reason.clone(),
+                requested_at: now,
+                requested_by: caller.subject.clone(),
+            }),
+        };
+        enqueue(&txn, &self.bus, &env).await.map_err(Error::from)?;
+        let updated = case::Entity::find_by_id(row.id)
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound)?;
+        txn.commit().await.map_err(Error::from)?;
+        self.relay_wake.notify_one();
+        tracing::info!(case_id = %case_id, report_id = %row.report_id, opd_id = %opd, "transfer requested");
+        Ok(Response::new(pc_transfer::RequestTransferResponse {
+            case: Some(to_proto(updated)),
         }))
     }
 }

@@ -43,6 +43,12 @@ pub mod case {
         pub submitted_at: DateTimeUtc,
         /// When the case was opened.
         pub opened_at: DateTimeUtc,
+        /// When this OPD asked for a transfer (the case ended for it).
+        pub transferred_at: Option<DateTimeUtc>,
+        /// Its reason.
+        pub transfer_reason: Option<String>,
+        /// Officer who asked.
+        pub transferred_by: Option<String>,
     }
 
     /// No relations.

@@ -44,6 +44,9 @@ impl Handler for DispatchedHandler {
             status: Set(Status::Dispatched.code().to_owned()),
             submitted_at: Set(e.submitted_at),
             opened_at: Set(now),
+            transferred_at: Set(None),
+            transfer_reason: Set(None),
+            transferred_by: Set(None),
         }
         .insert(txn)
         .await?;

@@ -56,7 +56,11 @@ impl Service {
         let Self { rt, listener, config } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
-            CaseServiceServer::new(api::Api { db: rt.db.clone() }),
+            CaseServiceServer::new(api::Api {
+                db: rt.db.clone(),
+                bus: rt.bus.clone(),
+                relay_wake: rt.relay_waker(),
+            }),
             move |r| auth.intercept(r),
         ));
         lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);

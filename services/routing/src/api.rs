@@ -387,9 +387,11 @@ impl RoutingService for Api {
             .all(&self.db)
             .await
             .map_err(Error::from)?;
+        let spans = spans_of(&history);
         Ok(Response::new(pb::GetReportResponse {
             report: Some(to_item(row)),
             history: history.into_iter().map(to_entry).collect(),
+            spans,
         }))
     }
 
@@ -836,4 +838,29 @@ fn opd_to_proto(o: &crate::config::OpdSpec) -> pb::Opd {
         liaison_officers: o.liaison_officers.iter().map(official).collect(),
         head: o.head.as_ref().map(official),
     }
+}
+
+/// Every OPD span from the history: a dispatch opens one, a transfer closes it.
+fn spans_of(history: &[report_history::Model]) -> Vec<pb::OpdSpan> {
+    let mut spans: Vec<pb::OpdSpan> = Vec::new();
+    for h in history {
+        match h.action.as_str() {
+            "dispatch" => spans.push(pb::OpdSpan {
+                opd_id: h.opd_id.clone().unwrap_or_default(),
+                from: Some(ts(h.at)),
+                until: None,
+                ended_by: String::new(),
+                reason: String::new(),
+            }),
+            "transfer" => {
+                if let Some(open) = spans.iter_mut().rev().find(|s| s.until.is_none()) {
+                    open.until = Some(ts(h.at));
+                    open.ended_by = "transfer".into();
+                    open.reason = h.reason.clone().unwrap_or_default();
+                }
+            }
+            _ => {}
+        }
+    }
+    spans
 }

@@ -68,6 +68,13 @@ pub enum Decision {
         /// Label plus note.
         reason: String,
     },
+    /// The holding OPD said it is not theirs: back to the operator, flagged.
+    Return {
+        /// OPD that returned it.
+        opd: OpdId,
+        /// Its reason.
+        reason: String,
+    },
     /// Disposisi to an OPD.
     Dispatch {
         /// Target.
@@ -85,6 +92,7 @@ impl Decision {
             Self::NotAuthorized { .. } => "declare_not_authorized",
             Self::Archive { .. } => "archive",
             Self::Dispatch { .. } => "dispatch",
+            Self::Return { .. } => "transfer",
         }
     }
 
@@ -101,6 +109,10 @@ impl Decision {
                 reason: reason.clone(),
             },
             Self::Dispatch { opd, .. } => Command::Dispatch { opd: opd.clone() },
+            Self::Return { opd, reason } => Command::RequestTransfer {
+                opd: opd.clone(),
+                reason: reason.clone(),
+            },
         }
     }
 }
@@ -154,6 +166,8 @@ fn project(row: &mut queue_report::Model, state: &Lifecycle) {
         Lifecycle::Submitted { returned_from, .. } => {
             row.hold_reason = None;
             row.hold_since = None;
+            row.opd_id = None;
+            row.dispatched_at = None;
             row.returned_from_opd = returned_from.as_ref().map(|r| r.opd.to_string());
             row.return_reason = returned_from.as_ref().map(|r| r.reason.clone());
         }
@@ -265,7 +279,8 @@ impl Desk {
             ReporterRef::from_uuid(row.reporter_ref),
         );
         let report_id = ReportId::from_uuid(row.report_id);
-        let mut reason = None;
+        let mut reason: Option<String> = None;
+        let mut span_opd: Option<String> = None;
         let bus_event = match &decision {
             Decision::Verify {
                 kind,
@@ -286,7 +301,7 @@ impl Desk {
                 }
                 next.verified_at = Some(now);
                 next.verified_by = Some(actor.subject.clone());
-                Event::ReportVerified(ReportVerified {
+                Some(Event::ReportVerified(ReportVerified {
                     report_id,
                     tracking_id,
                     kind: *kind,
@@ -297,33 +312,33 @@ impl Desk {
                     reporter_ref,
                     verified_at: now,
                     verified_by: actor.subject.clone(),
-                })
+                }))
             }
             Decision::Hold { reason: r } => {
                 reason = Some(r.trim().to_owned());
-                Event::ReportPutOnHold(ReportPutOnHold {
+                Some(Event::ReportPutOnHold(ReportPutOnHold {
                     report_id,
                     tracking_id,
                     reason: r.trim().to_owned(),
                     reporter_ref,
                     held_at: now,
                     held_by: actor.subject.clone(),
-                })
+                }))
             }
             Decision::NotAuthorized { reason: r } => {
                 reason = Some(r.trim().to_owned());
-                Event::ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized {
+                Some(Event::ReportDeclaredNotAuthorized(ReportDeclaredNotAuthorized {
                     report_id,
                     tracking_id,
                     reason: r.trim().to_owned(),
                     reporter_ref,
                     declared_at: now,
                     declared_by: actor.subject.clone(),
-                })
+                }))
             }
             Decision::Archive { code, reason: r } => {
                 reason = Some(r.trim().to_owned());
-                Event::ReportArchived(ReportArchived {
+                Some(Event::ReportArchived(ReportArchived {
                     report_id,
                     tracking_id,
                     reason_code: code.clone(),
@@ -331,14 +346,25 @@ impl Desk {
                     reporter_ref,
                     archived_at: now,
                     archived_by: actor.subject.clone(),
-                })
+                }))
+            }
+            Decision::Return { opd, reason: r } => {
+                reason = Some(r.trim().to_owned());
+                span_opd = Some(opd.to_string());
+                next.routing_note = format!("returned by {opd}: {}", r.trim());
+                // The operator's step starts again: re-dispatch within the verification days.
+                next.verification_due_at = self
+                    .calendar
+                    .add_working_days(now, self.config.policy.verification_days);
+                // opd-case published the transfer request; routing has nothing more to announce.
+                None
             }
             Decision::Dispatch { opd, rule } => {
                 let rule_id = rule.as_ref().map(|r| r.0.clone());
                 next.rule_id = rule_id.clone();
                 next.rule_version = rule.as_ref().map(|r| r.1);
                 next.dispatched_by = rule.is_none().then(|| actor.subject.clone());
-                Event::ReportDispatched(ReportDispatched {
+                Some(Event::ReportDispatched(ReportDispatched {
                     report_id,
                     tracking_id,
                     opd_id: opd.clone(),
@@ -348,7 +374,7 @@ impl Desk {
                     dispatched_at: now,
                     rule_id,
                     dispatched_by: next.dispatched_by.clone(),
-                })
+                }))
             }
         };
         let res = queue_report::Entity::update_many()
@@ -362,10 +388,12 @@ impl Desk {
                 "the report was changed by someone else meanwhile; reload it and decide again".into(),
             ));
         }
+        let opd = span_opd.or_else(|| next.opd_id.clone());
         self.record(
             db,
             &row.status,
             &next,
+            opd,
             decision.action(),
             actor,
             reason,
@@ -373,16 +401,18 @@ impl Desk {
             now,
         )
         .await?;
-        enqueue(
-            db,
-            &self.bus,
-            &Envelope {
-                id: EventId::from_uuid(Uuid::now_v7()),
-                occurred_at: now,
-                event: bus_event,
-            },
-        )
-        .await?;
+        if let Some(event) = bus_event {
+            enqueue(
+                db,
+                &self.bus,
+                &Envelope {
+                    id: EventId::from_uuid(Uuid::now_v7()),
+                    occurred_at: now,
+                    event,
+                },
+            )
+            .await?;
+        }
         tracing::info!(report_id = %row.report_id, action = decision.action(), status = %next.status, opd_id = next.opd_id.as_deref().unwrap_or(""), "report decided");
         Ok(next)
     }
@@ -393,6 +423,7 @@ impl Desk {
         db: &C,
         from: &str,
         next: &queue_report::Model,
+        opd: Option<String>,
         action: &str,
         actor: &Actor,
         reason: Option<String>,
@@ -407,7 +438,7 @@ impl Desk {
             action: Set(action.to_owned()),
             from_status: Set(from.to_owned()),
             to_status: Set(next.status.clone()),
-            opd_id: Set(next.opd_id.clone()),
+            opd_id: Set(opd),
             reason: Set(reason),
             changes: Set(changes),
             ..Default::default()
@@ -497,6 +528,7 @@ impl Desk {
             db,
             "",
             &row,
+            None,
             "submit",
             &intake,
             None,
@@ -544,5 +576,38 @@ impl lapor_events::Handler for SubmittedHandler {
                 other.type_name()
             ))),
         }
+    }
+}
+
+/// The consumer of `CaseTransferRequested`: the report comes back to the queue, flagged.
+pub struct TransferHandler(pub std::sync::Arc<Desk>);
+
+impl lapor_events::Handler for TransferHandler {
+    async fn handle(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        env: &Envelope,
+    ) -> Result<(), lapor_events::HandlerError> {
+        let Event::CaseTransferRequested(e) = &env.event else {
+            return Err(lapor_events::HandlerError::Permanent(format!(
+                "routing's transfer consumer does not take {}",
+                env.event.type_name()
+            )));
+        };
+        let row = queue_report::Entity::find_by_id(e.report_id.as_uuid())
+            .one(txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(format!("no report {}", e.report_id)))?;
+        let actor = Actor {
+            subject: e.requested_by.clone(),
+            role: "opd_officer".into(),
+        };
+        let decision = Decision::Return {
+            opd: e.opd_id.clone(),
+            reason: e.reason.clone(),
+        };
+        self.0.decide(txn, row, decision, &actor, e.requested_at).await?;
+        Ok(())
     }
 }

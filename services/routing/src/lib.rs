@@ -27,6 +27,8 @@ pub use config::Config;
 pub const GRPC_SERVICE: &str = "lapor.routing.v1.RoutingService";
 /// Durable consumer of submitted reports.
 pub const CONSUMER_SUBMITTED: &str = "routing-report-submitted";
+/// Durable consumer of OPDs' transfer requests.
+pub const CONSUMER_TRANSFERS: &str = "routing-case-transfer-requested";
 
 /// A built routing service, ready to run.
 pub struct Service {
@@ -58,6 +60,13 @@ impl Service {
                 filter_suffix: subjects::REPORT_SUBMITTED,
             },
             Arc::new(decisions::SubmittedHandler(desk.clone())),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_TRANSFERS.into(),
+                filter_suffix: subjects::CASE_TRANSFER_REQUESTED,
+            },
+            Arc::new(decisions::TransferHandler(desk.clone())),
         );
         let api = api::Api {
             db: rt.db.clone(),
