@@ -145,6 +145,9 @@ impl System {
                         .unwrap_or_else(|e| panic!("routing config: {e}"));
                 cfg.common = self.common("routing", "routing");
                 cfg.calendar = self.calendar.clone();
+                if let Some(intake) = self.running.iter().find(|r| r.name == "intake") {
+                    cfg.intake_url = format!("http://{}", intake.addr);
+                }
                 let s = lapor_routing::Service::build(cfg, listener).await;
                 tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
             }

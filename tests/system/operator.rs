@@ -281,3 +281,155 @@ async fn a_report_transferred_three_times_ends_dispatched_once_with_four_spans()
     assert_eq!(open, ["bpbd"]);
     sys.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revealing_an_identity_needs_a_reason_a_role_and_is_audited_twice() {
+    use lapor_proto::intake::v1 as pi;
+    let sys = System::start().await;
+    let op = sys.token(Role::Operator, None);
+    let mut req = submission("reveal-1", ReportKind::Pengaduan as i32, "");
+    req.anonim = true;
+    let r = submit(&sys, req).await;
+    eventually("queued", Duration::from_secs(30), || async {
+        sys.routing()
+            .await
+            .get_report(authed(
+                pr::GetReportRequest {
+                    report_id: r.report_id.clone(),
+                },
+                &op,
+            ))
+            .await
+            .ok()
+    })
+    .await;
+    let ask = |token: String, reason: &str| {
+        let (sys, id, reason) = (&sys, r.report_id.clone(), reason.to_owned());
+        async move {
+            sys.routing()
+                .await
+                .reveal_identity(authed(
+                    pr::RevealIdentityRequest {
+                        report_id: id,
+                        reason,
+                    },
+                    &token,
+                ))
+                .await
+        }
+    };
+    // Roles other than the configured ones, and a missing reason, are refused.
+    for (role, opd) in [
+        (Role::OpdOfficer, Some("dinkes")),
+        (Role::Supervisor, None),
+        (Role::Auditor, None),
+        (Role::Reporter, None),
+    ] {
+        let e = ask(sys.token(role, opd), "perlu konfirmasi lapangan")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{role:?}");
+    }
+    let e = ask(op.clone(), "cek").await.unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["reason"]);
+
+    let who = ask(op.clone(), "pelapor perlu dihubungi untuk verifikasi lokasi")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (who.name.as_str(), who.email.as_str()),
+        ("Budi Santoso", "budi@example.org")
+    );
+    assert!(who.anonim);
+
+    // Audited in routing (before the fetch) and in intake (the access itself).
+    let got = sys
+        .routing()
+        .await
+        .get_report(authed(
+            pr::GetReportRequest {
+                report_id: r.report_id.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let reveal = got
+        .history
+        .iter()
+        .find(|h| h.action == "reveal_identity")
+        .unwrap();
+    assert_eq!(reveal.reason, "pelapor perlu dihubungi untuk verifikasi lokasi");
+    assert_eq!(reveal.role, "operator");
+    let log = sys
+        .sql("SELECT caller || '|' || on_behalf_of_role || '|' || outcome FROM intake.identity_access_log ORDER BY id")
+        .await;
+    assert_eq!(log, ["routing|operator|revealed"]);
+
+    // Intake answers only allow-listed services, and logs refusals too.
+    let direct = pi::ResolveIdentityRequest {
+        report_id: r.report_id.clone(),
+        reason: "ingin tahu".into(),
+        ..Default::default()
+    };
+    let e = sys
+        .intake()
+        .await
+        .resolve_identity(authed(direct.clone(), &op))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    let stranger = sys.env.token("some-other-system", Role::Service, None);
+    let e = sys
+        .intake()
+        .await
+        .resolve_identity(authed(direct, &stranger))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM intake.identity_access_log WHERE outcome = 'refused'")
+            .await,
+        2
+    );
+
+    // A report submitted without any identity: NOT_FOUND, still on the record.
+    let mut bare = submission("reveal-2", ReportKind::Aspirasi as i32, "");
+    bare.anonim = true;
+    bare.reporter = None;
+    let b = submit(&sys, bare).await;
+    eventually("queued", Duration::from_secs(30), || async {
+        sys.routing()
+            .await
+            .get_report(authed(
+                pr::GetReportRequest {
+                    report_id: b.report_id.clone(),
+                },
+                &op,
+            ))
+            .await
+            .ok()
+    })
+    .await;
+    let e = sys
+        .routing()
+        .await
+        .reveal_identity(authed(
+            pr::RevealIdentityRequest {
+                report_id: b.report_id.clone(),
+                reason: "pelapor perlu dihubungi".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert_eq!(
+        sys.count("SELECT count(*)::text FROM intake.identity_access_log WHERE outcome = 'no_identity'")
+            .await,
+        1
+    );
+    sys.stop().await;
+}

@@ -117,3 +117,12 @@ pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
 pub fn set_parent_from_metadata(span: &tracing::Span, md: &tonic::metadata::MetadataMap) {
     set_parent(span, md.get("traceparent").and_then(|v| v.to_str().ok()));
 }
+
+/// Adds the current span's W3C `traceparent` to outgoing gRPC metadata, if it is traced.
+pub fn inject_into_metadata(md: &mut tonic::metadata::MetadataMap) {
+    if let Some(tp) = current_traceparent()
+        && let Ok(v) = tp.parse()
+    {
+        md.insert("traceparent", v);
+    }
+}

@@ -22,13 +22,14 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::entities::{identity, report};
+use crate::entities::{identity, identity_access, report};
 use crate::error::Error;
 use crate::identity::{Identity, IdentityCipher};
 use crate::token;
 
 /// The API state.
 pub struct Api {
+    identity_readers: Vec<String>,
     db: DatabaseConnection,
     bus: Bus,
     relay_wake: Arc<Notify>,
@@ -53,6 +54,7 @@ impl Api {
             );
         }
         Ok(Self {
+            identity_readers: cfg.identity_readers.clone(),
             db,
             bus,
             relay_wake,
@@ -369,6 +371,81 @@ impl IntakeService for Api {
             anonim: row.anonim,
             rahasia: row.rahasia,
             submitted_at: Some(ts(row.submitted_at)),
+        }))
+    }
+
+    async fn resolve_identity(
+        &self,
+        req: Request<pb::ResolveIdentityRequest>,
+    ) -> Result<Response<pb::ResolveIdentityResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        let r = req.into_inner();
+        let allowed = caller.role == Role::Service && self.identity_readers.contains(&caller.subject);
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        if r.reason.trim().is_empty() {
+            v.add("reason", "a reason is required");
+        }
+        let outcome = if !allowed {
+            "refused"
+        } else if !v.is_empty() {
+            "invalid"
+        } else {
+            ""
+        };
+        let log = |outcome: &str| identity_access::ActiveModel {
+            report_ref: Set(r.report_id.chars().take(64).collect()),
+            caller: Set(caller.subject.clone()),
+            caller_role: Set(caller.role.as_str().to_owned()),
+            on_behalf_of: Set(r.on_behalf_of.chars().take(200).collect()),
+            on_behalf_of_role: Set(r.on_behalf_of_role.chars().take(50).collect()),
+            reason: Set(r.reason.chars().take(1000).collect()),
+            outcome: Set(outcome.to_owned()),
+            at: Set(Utc::now()),
+            ..Default::default()
+        };
+        if !outcome.is_empty() {
+            log(outcome).insert(&self.db).await.map_err(Error::from)?;
+            tracing::warn!(caller = %caller.subject, %outcome, "identity request not answered");
+            if !allowed {
+                return Err(Status::permission_denied(
+                    "only allow-listed lapor services may resolve identities",
+                ));
+            }
+            return Err(Error::InvalidArgument(v).into());
+        }
+        let Some(report_id) = report_id else {
+            return Err(Status::internal("validated id missing"));
+        };
+        let row = report::Entity::find_by_id(report_id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?;
+        let found = match &row {
+            Some(rep) => identity::Entity::find_by_id(rep.reporter_ref)
+                .one(&self.db)
+                .await
+                .map_err(Error::from)?,
+            None => None,
+        };
+        let (Some(rep), Some(stored)) = (row, found) else {
+            log("no_identity").insert(&self.db).await.map_err(Error::from)?;
+            return Err(Error::NotFound("no identity is stored for that report").into());
+        };
+        let id = self
+            .cipher
+            .open(stored.reporter_ref, &stored.nonce, &stored.ciphertext)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        log("revealed").insert(&self.db).await.map_err(Error::from)?;
+        tracing::info!(report_id = %report_id, caller = %caller.subject, on_behalf_of = %r.on_behalf_of, "identity revealed");
+        Ok(Response::new(pb::ResolveIdentityResponse {
+            reporter: Some(pb::ReporterContact {
+                name: id.name,
+                nik: id.nik,
+                phone: id.phone,
+                email: id.email,
+            }),
+            anonim: rep.anonim,
         }))
     }
 }

@@ -29,6 +29,8 @@ pub struct Config {
     pub token_key: String,
     /// IANA time zone of the city (bounds incident dates).
     pub time_zone: String,
+    /// Subjects of the services (role `service`) that may call ResolveIdentity.
+    pub identity_readers: Vec<String>,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             identity_key_id: "dev".into(),
             token_key: DEV_TOKEN_KEY.into(),
             time_zone: "Asia/Makassar".into(),
+            identity_readers: vec!["routing".into(), "notification".into()],
         }
     }
 }

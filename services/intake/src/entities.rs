@@ -80,3 +80,40 @@ pub mod identity {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `identity_access_log`: every request for a reporter's identity, answered or refused.
+pub mod identity_access {
+    use sea_orm::entity::prelude::*;
+
+    /// One access.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "identity_access_log")]
+    pub struct Model {
+        /// Insertion order.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// Report whose reporter was asked for (the raw value when it did not parse).
+        #[sea_orm(indexed)]
+        pub report_ref: String,
+        /// Calling subject.
+        pub caller: String,
+        /// Calling role.
+        pub caller_role: String,
+        /// Person the caller acts for.
+        pub on_behalf_of: String,
+        /// That person's role.
+        pub on_behalf_of_role: String,
+        /// Reason given.
+        pub reason: String,
+        /// `revealed`, `no_identity`, `refused` or `invalid`.
+        pub outcome: String,
+        /// When.
+        pub at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -17,6 +17,8 @@ use sea_orm::{
 use tokio::sync::Notify;
 use tonic::{Request, Response};
 
+use lapor_proto::intake::v1::{ResolveIdentityRequest, intake_service_client::IntakeServiceClient};
+
 use crate::decisions::{Actor, Decision, Desk};
 use crate::entities::{queue_report, report_history};
 use crate::error::Error;
@@ -28,6 +30,8 @@ pub struct Api {
     pub db: DatabaseConnection,
     pub desk: Arc<Desk>,
     pub relay_wake: Arc<Notify>,
+    /// Intake, for identity reveals (connected lazily).
+    pub intake: IntakeServiceClient<tonic::transport::Channel>,
 }
 
 /// Maps a status code to the wire enum.
@@ -750,6 +754,69 @@ impl RoutingService for Api {
                 .collect(),
             dispatched_by_rule_id: row.rule_id.unwrap_or_default(),
             dispatched_by_rule_version: row.rule_version.unwrap_or_default(),
+        }))
+    }
+
+    async fn reveal_identity(
+        &self,
+        req: Request<pb::RevealIdentityRequest>,
+    ) -> Result<Response<pb::RevealIdentityResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&self.desk.config.identity_reveal_roles)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        let reason = r.reason.trim().to_owned();
+        if !(10..=1000).contains(&reason.chars().count()) {
+            v.add("reason", "a reason of 10 to 1000 characters is required");
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(report_id) = report_id else {
+            return Err(tonic::Status::internal("validated id missing"));
+        };
+        let row = queue_report::Entity::find_by_id(report_id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(format!("no report {report_id}")))?;
+        // The reveal is on the record before anything is revealed.
+        self.desk
+            .audit_only(&self.db, &row, "reveal_identity", &caller, &reason)
+            .await?;
+        let token =
+            lapor_platform::auth::mint(&self.desk.config.common.auth, "routing", Role::Service, None, 60)
+                .map_err(|e| tonic::Status::internal(format!("minting a service token: {e}")))?;
+        let mut call = tonic::Request::new(ResolveIdentityRequest {
+            report_id: report_id.to_string(),
+            reason,
+            on_behalf_of: caller.subject.clone(),
+            on_behalf_of_role: caller.role.as_str().to_owned(),
+        });
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| tonic::Status::internal("bad token"))?;
+        call.metadata_mut().insert("authorization", bearer);
+        lapor_platform::telemetry::inject_into_metadata(call.metadata_mut());
+        let answer = self
+            .intake
+            .clone()
+            .resolve_identity(call)
+            .await
+            .map_err(|e| match e.code() {
+                tonic::Code::NotFound => tonic::Status::not_found("no identity is stored for this report"),
+                _ => {
+                    tracing::warn!(error = %e, "intake did not resolve the identity");
+                    tonic::Status::unavailable("the identity store is unavailable; try again")
+                }
+            })?;
+        let a = answer.into_inner();
+        let c = a.reporter.unwrap_or_default();
+        Ok(Response::new(pb::RevealIdentityResponse {
+            name: c.name,
+            nik: c.nik,
+            phone: c.phone,
+            email: c.email,
+            anonim: a.anonim,
         }))
     }
 }

@@ -101,6 +101,10 @@ pub struct Config {
     pub archive_reasons: Vec<ArchiveReasonSpec>,
     /// Escalation chain.
     pub escalation: EscalationSpec,
+    /// Intake's gRPC address, for RevealIdentity.
+    pub intake_url: String,
+    /// Roles that may reveal a reporter's identity (with a reason, audited).
+    pub identity_reveal_roles: Vec<lapor_platform::Role>,
 }
 
 impl Default for Config {
@@ -131,6 +135,8 @@ impl Default for Config {
             })
             .collect(),
             escalation: EscalationSpec::default(),
+            intake_url: "http://127.0.0.1:50051".into(),
+            identity_reveal_roles: vec![lapor_platform::Role::Operator],
         }
     }
 }

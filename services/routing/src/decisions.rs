@@ -448,6 +448,33 @@ impl Desk {
         Ok(())
     }
 
+    /// Records an action that changes nothing (e.g. an identity reveal) in the audit trail.
+    pub async fn audit_only<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        row: &queue_report::Model,
+        action: &str,
+        caller: &lapor_platform::Caller,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let actor = Actor {
+            subject: caller.subject.clone(),
+            role: caller.role.as_str().to_owned(),
+        };
+        self.record(
+            db,
+            &row.status,
+            row,
+            row.opd_id.clone(),
+            action,
+            &actor,
+            Some(reason.to_owned()),
+            serde_json::json!({}),
+            Utc::now(),
+        )
+        .await
+    }
+
     /// Stores a newly submitted report and dispatches it when a rule says so.
     pub async fn receive<C: ConnectionTrait>(&self, db: &C, e: &ReportSubmitted) -> Result<(), Error> {
         if queue_report::Entity::find_by_id(e.report_id.as_uuid())

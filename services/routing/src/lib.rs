@@ -68,7 +68,13 @@ impl Service {
             },
             Arc::new(decisions::TransferHandler(desk.clone())),
         );
+        let intake = tonic::transport::Endpoint::from_shared(config.intake_url.clone())
+            .map_err(|e| anyhow::anyhow!("intake_url: {e}"))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(10))
+            .connect_lazy();
         let api = api::Api {
+            intake: lapor_proto::intake::v1::intake_service_client::IntakeServiceClient::new(intake),
             db: rt.db.clone(),
             desk,
             relay_wake: rt.relay_waker(),
