@@ -274,6 +274,7 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             reporter_ref: e.reporter_ref.to_string(),
             archived_at: Some(ts(e.archived_at)),
             archived_by: e.archived_by.clone(),
+            duplicate_of: e.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
         }),
         Event::CaseTransferRequested(e) => Payload::CaseTransferRequested(pe::CaseTransferRequested {
             case_id: e.case_id.to_string(),
@@ -390,6 +391,11 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
             archived_at: req_ts(e.archived_at.as_ref(), "archived_at")?,
             archived_by: e.archived_by,
+            duplicate_of: if e.duplicate_of.is_empty() {
+                None
+            } else {
+                Some(parse(&e.duplicate_of, "duplicate_of")?)
+            },
         }),
         Payload::CaseTransferRequested(e) => Event::CaseTransferRequested(CaseTransferRequested {
             case_id: parse(&e.case_id, "case_id")?,

@@ -172,6 +172,7 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     reporter_ref: reporter,
                     archived_at: t,
                     archived_by: "operator-1".into(),
+                    duplicate_of: None,
                 }),
             },
         ),

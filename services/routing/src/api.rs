@@ -117,7 +117,40 @@ pub fn to_item(row: queue_report::Model) -> pb::QueueItem {
         opd_id: row.opd_id.unwrap_or_default(),
         returned_from_opd: row.returned_from_opd.unwrap_or_default(),
         return_reason: row.return_reason.unwrap_or_default(),
+        duplicate_candidates: Vec::new(),
+        duplicate_of: row.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
     }
+}
+
+/// Fills in the duplicate candidates of listed reports (one query), best first.
+async fn with_candidates(
+    db: &DatabaseConnection,
+    mut items: Vec<pb::QueueItem>,
+) -> Result<Vec<pb::QueueItem>, Error> {
+    use crate::entities::duplicate_candidate;
+    let ids: Vec<uuid::Uuid> = items.iter().filter_map(|i| i.report_id.parse().ok()).collect();
+    if ids.is_empty() {
+        return Ok(items);
+    }
+    let rows = duplicate_candidate::Entity::find()
+        .filter(duplicate_candidate::Column::ReportId.is_in(ids))
+        .order_by_desc(duplicate_candidate::Column::Score)
+        .order_by_asc(duplicate_candidate::Column::Pair)
+        .all(db)
+        .await?;
+    for item in &mut items {
+        item.duplicate_candidates = rows
+            .iter()
+            .filter(|r| r.report_id.to_string() == item.report_id)
+            .map(|r| pb::DuplicateCandidate {
+                report_id: r.candidate_id.to_string(),
+                tracking_id: r.candidate_tracking_id.clone(),
+                score: r.score,
+                reason: r.reason.clone(),
+            })
+            .collect();
+    }
+    Ok(items)
 }
 
 fn to_entry(h: report_history::Model) -> pb::AuditEntry {
@@ -284,8 +317,9 @@ impl RoutingService for Api {
             (true, Some(last)) => cursor_encode(last.verification_due_at, last.report_id),
             _ => String::new(),
         };
+        let items = with_candidates(&self.db, rows.into_iter().map(to_item).collect()).await?;
         Ok(Response::new(pb::ListQueueResponse {
-            items: rows.into_iter().map(to_item).collect(),
+            items,
             next_page_token,
         }))
     }
@@ -393,7 +427,7 @@ impl RoutingService for Api {
             .map_err(Error::from)?;
         let spans = spans_of(&history);
         Ok(Response::new(pb::GetReportResponse {
-            report: Some(to_item(row)),
+            report: with_candidates(&self.db, vec![to_item(row)]).await?.pop(),
             history: history.into_iter().map(to_entry).collect(),
             spans,
         }))
@@ -543,6 +577,7 @@ impl RoutingService for Api {
             format!("{}: {note}", reason.label)
         };
         let decision = Decision::Archive {
+            duplicate_of: None,
             code: reason.code.clone(),
             reason: text,
         };
@@ -817,6 +852,45 @@ impl RoutingService for Api {
             phone: c.phone,
             email: c.email,
             anonim: a.anonim,
+        }))
+    }
+
+    async fn mark_duplicate(
+        &self,
+        req: Request<pb::MarkDuplicateRequest>,
+    ) -> Result<Response<pb::MarkDuplicateResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
+        let original = v.check("duplicate_of", r.duplicate_of.parse::<ReportId>());
+        if report_id.is_some() && report_id == original {
+            v.add("duplicate_of", "a report cannot duplicate itself");
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let (Some(report_id), Some(original)) = (report_id, original) else {
+            return Err(tonic::Status::internal("validated ids missing"));
+        };
+        let orig = queue_report::Entity::find_by_id(original.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(format!("no report {original}")))?;
+        if let Some(first) = orig.duplicate_of {
+            return Err(Error::FailedPrecondition(format!(
+                "{original} is itself a duplicate of {first}: mark it as a duplicate of {first}"
+            ))
+            .into());
+        }
+        let decision = Decision::Archive {
+            code: "duplikat".into(),
+            reason: format!("Duplikat dari laporan {}", orig.tracking_id),
+            duplicate_of: Some(orig.report_id),
+        };
+        let report = self.decide(&caller, report_id, decision).await?;
+        Ok(Response::new(pb::MarkDuplicateResponse {
+            report: Some(to_item(report)),
         }))
     }
 }

@@ -105,6 +105,8 @@ pub struct Config {
     pub intake_url: String,
     /// Roles that may reveal a reporter's identity (with a reason, audited).
     pub identity_reveal_roles: Vec<lapor_platform::Role>,
+    /// Duplicate detection.
+    pub duplicates: crate::duplicates::DuplicateSpec,
 }
 
 impl Default for Config {
@@ -137,6 +139,7 @@ impl Default for Config {
             escalation: EscalationSpec::default(),
             intake_url: "http://127.0.0.1:50051".into(),
             identity_reveal_roles: vec![lapor_platform::Role::Operator],
+            duplicates: crate::duplicates::DuplicateSpec::default(),
         }
     }
 }

@@ -67,6 +67,8 @@ pub enum Decision {
         code: String,
         /// Label plus note.
         reason: String,
+        /// For a duplicate: the original.
+        duplicate_of: Option<uuid::Uuid>,
     },
     /// The holding OPD said it is not theirs: back to the operator, flagged.
     Return {
@@ -336,8 +338,13 @@ impl Desk {
                     declared_by: actor.subject.clone(),
                 }))
             }
-            Decision::Archive { code, reason: r } => {
+            Decision::Archive {
+                code,
+                reason: r,
+                duplicate_of,
+            } => {
                 reason = Some(r.trim().to_owned());
+                next.duplicate_of = *duplicate_of;
                 Some(Event::ReportArchived(ReportArchived {
                     report_id,
                     tracking_id,
@@ -346,6 +353,7 @@ impl Desk {
                     reporter_ref,
                     archived_at: now,
                     archived_by: actor.subject.clone(),
+                    duplicate_of: duplicate_of.map(ReportId::from_uuid),
                 }))
             }
             Decision::Return { opd, reason: r } => {
@@ -448,6 +456,81 @@ impl Desk {
         Ok(())
     }
 
+    /// Stores the possible duplicates of a newly received report, in both directions.
+    async fn find_duplicates<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        row: &queue_report::Model,
+    ) -> Result<(), Error> {
+        use crate::duplicates::{Item, compare, trigrams};
+        use crate::entities::duplicate_candidate;
+        use sea_orm::{QueryOrder, QuerySelect};
+        let spec = self.config.duplicates;
+        let window = chrono::Duration::days(i64::from(spec.window_days));
+        let mut q = queue_report::Entity::find()
+            .filter(queue_report::Column::ReportId.ne(row.report_id))
+            .filter(queue_report::Column::SubmittedAt.gte(row.submitted_at - window))
+            .filter(queue_report::Column::SubmittedAt.lte(row.submitted_at + window));
+        q = match &row.category_id {
+            Some(c) => q.filter(queue_report::Column::CategoryId.eq(c.clone())),
+            None => q.filter(queue_report::Column::CategoryId.is_null()),
+        };
+        let others = q
+            .order_by_desc(queue_report::Column::SubmittedAt)
+            .limit(spec.max_scan)
+            .all(db)
+            .await?;
+        let point = |r: &queue_report::Model| {
+            r.location
+                .clone()
+                .and_then(|l| serde_json::from_value::<Location>(l).ok())
+                .and_then(|l| l.point)
+        };
+        let text = |r: &queue_report::Model| {
+            format!("{} {}", r.original_title.as_deref().unwrap_or(&r.title), r.body)
+        };
+        let mine = text(row);
+        let me = Item {
+            text: &mine,
+            point: point(row),
+        };
+        let my_trigrams = trigrams(&mine);
+        let now = Utc::now();
+        for other in &others {
+            let their = text(other);
+            let Some(m) = compare(
+                &spec,
+                &me,
+                &Item {
+                    text: &their,
+                    point: point(other),
+                },
+                &my_trigrams,
+            ) else {
+                continue;
+            };
+            for (a, b) in [(row, other), (other, row)] {
+                duplicate_candidate::Entity::insert(duplicate_candidate::ActiveModel {
+                    pair: Set(format!("{}:{}", a.report_id, b.report_id)),
+                    report_id: Set(a.report_id),
+                    candidate_id: Set(b.report_id),
+                    candidate_tracking_id: Set(b.tracking_id.clone()),
+                    score: Set(m.score),
+                    reason: Set(m.reason.clone()),
+                    found_at: Set(now),
+                })
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(duplicate_candidate::Column::Pair)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Records an action that changes nothing (e.g. an identity reveal) in the audit trail.
     pub async fn audit_only<C: ConnectionTrait>(
         &self,
@@ -544,6 +627,7 @@ impl Desk {
             return_reason: Set(None),
             version: Set(0),
             rule_version: Set(None),
+            duplicate_of: Set(None),
         }
         .insert(db)
         .await?;
@@ -563,6 +647,7 @@ impl Desk {
             e.submitted_at,
         )
         .await?;
+        self.find_duplicates(db, &row).await?;
         match routing {
             Routing::Dispatch(rule) => {
                 let version = stored

@@ -72,6 +72,8 @@ pub mod queue_report {
         pub version: i64,
         /// Version of the rule that dispatched it.
         pub rule_version: Option<i64>,
+        /// The original this report duplicates.
+        pub duplicate_of: Option<Uuid>,
     }
 
     /// No relations.
@@ -174,6 +176,39 @@ pub mod routing_rule_version {
         pub changed_at: DateTimeUtc,
         /// Who.
         pub changed_by: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `duplicate_candidates`: possible duplicates, stored in both directions.
+pub mod duplicate_candidate {
+    use sea_orm::entity::prelude::*;
+
+    /// One candidate pair (report -> candidate).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "duplicate_candidates")]
+    pub struct Model {
+        /// `report_id:candidate_id`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pair: String,
+        /// The report.
+        #[sea_orm(indexed)]
+        pub report_id: Uuid,
+        /// The possible duplicate.
+        pub candidate_id: Uuid,
+        /// Its tracking id.
+        pub candidate_tracking_id: String,
+        /// 0-1.
+        pub score: f64,
+        /// Why.
+        pub reason: String,
+        /// When found.
+        pub found_at: DateTimeUtc,
     }
 
     /// No relations.

@@ -4,6 +4,7 @@
 mod api;
 pub mod config;
 mod decisions;
+pub mod duplicates;
 mod entities;
 mod error;
 mod migration;

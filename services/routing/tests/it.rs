@@ -1056,3 +1056,290 @@ async fn the_opd_registry_gives_officers_heads_and_the_escalation_chain() {
     assert_eq!(e.code(), tonic::Code::NotFound);
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let op = env.token("op", Role::Operator, None);
+    let mut c = RoutingServiceClient::new(svc.channel().await);
+    let now = Utc::now();
+    let base = (0.1336, 117.5005);
+    let m = |north_m: f64| (base.0 + north_m / 111_195.0, base.1);
+    // Ten known pairs, each in its own category, texts varied, close in time and place (or no point).
+    let pairs: [(&str, &str, &str, bool); 10] = [
+        (
+            "infrastruktur.jalan",
+            "Jalan berlubang besar di Jl. Pattimura depan pasar",
+            "Jl Pattimura depan pasar berlubang besar, bahaya",
+            true,
+        ),
+        (
+            "infrastruktur.drainase",
+            "Drainase tersumbat sampah di Jl. KS Tubun",
+            "Saluran drainase Jl KS Tubun tersumbat sampah",
+            true,
+        ),
+        (
+            "infrastruktur.penerangan",
+            "Lampu penerangan jalan padam di Jl. Ahmad Yani",
+            "PJU padam sepanjang Jl Ahmad Yani malam hari",
+            true,
+        ),
+        (
+            "kesehatan.puskesmas",
+            "Antrean Puskesmas Bontang Utara sangat panjang",
+            "Puskesmas Bontang Utara antrean sangat panjang sekali",
+            false,
+        ),
+        (
+            "kesehatan.rumah-sakit",
+            "Ruang IGD RSUD penuh pasien menunggu di lorong",
+            "IGD RSUD penuh, pasien menunggu di lorong",
+            false,
+        ),
+        (
+            "pendidikan",
+            "Atap kelas SDN 005 bocor saat hujan",
+            "Kelas SDN 005 bocor ketika hujan turun",
+            true,
+        ),
+        (
+            "adminduk.ktp-el",
+            "Blangko KTP-el habis di Disdukcapil",
+            "Blangko KTP el habis di kantor Disdukcapil",
+            false,
+        ),
+        (
+            "perizinan",
+            "Pengurusan izin usaha mikro lambat di DPMPTSP",
+            "Izin usaha mikro di DPMPTSP sangat lambat",
+            false,
+        ),
+        (
+            "lingkungan-hidup.sampah",
+            "Sampah menumpuk di TPS Jl. Awang Long",
+            "TPS Jl Awang Long sampah menumpuk berhari-hari",
+            true,
+        ),
+        (
+            "perhubungan",
+            "Lampu lalu lintas simpang Bontang Kuala mati",
+            "Traffic light simpang Bontang Kuala mati total",
+            true,
+        ),
+    ];
+    let mut reports = Vec::new(); // (label, envelope)
+    let mk = |cat: &str, text: &str, point: Option<(f64, f64)>, at| {
+        let mut e = fixtures::submitted(ReportKind::Pengaduan, cat, at);
+        if let Event::ReportSubmitted(s) = &mut e.event {
+            s.content.title = text.to_owned();
+            s.content.body = text.to_owned();
+            s.content.location = point.map(|p| lapor_domain::content::Location {
+                point: Some(p),
+                ..Default::default()
+            });
+        }
+        e
+    };
+    for (i, (cat, a, b, with_point)) in pairs.iter().enumerate() {
+        let (pa, pb) = if *with_point {
+            (Some(m(0.0)), Some(m(120.0)))
+        } else {
+            (None, None)
+        };
+        reports.push((
+            format!("pair{i}a"),
+            mk(cat, a, pa, now - chrono::Duration::days(2)),
+        ));
+        reports.push((format!("pair{i}b"), mk(cat, b, pb, now)));
+    }
+    // Distractors: same text, other category; same text and category but 3 km away; same text,
+    // category and place but 60 days earlier; same category, unrelated text.
+    for (i, cat) in ["sosial", "ketertiban", "air-minum"].into_iter().enumerate() {
+        reports.push((format!("othercat{i}"), mk(cat, pairs[i].1, Some(m(0.0)), now)));
+    }
+    for i in 0..3 {
+        reports.push((
+            format!("far{i}"),
+            mk(pairs[i].0, pairs[i].1, Some(m(3000.0)), now),
+        ));
+    }
+    for i in 3..5 {
+        reports.push((
+            format!("old{i}"),
+            mk(pairs[i].0, pairs[i].1, None, now - chrono::Duration::days(60)),
+        ));
+    }
+    for i in 5..7 {
+        reports.push((
+            format!("unrelated{i}"),
+            mk(
+                pairs[i].0,
+                "Permohonan salinan dokumen anggaran tahunan",
+                None,
+                now,
+            ),
+        ));
+    }
+    assert_eq!(reports.len(), 30);
+    for (label, e) in &reports {
+        env.publish(subjects::REPORT_SUBMITTED, label, codec::encode(e))
+            .await;
+    }
+    let label_of: BTreeMap<String, String> = reports
+        .iter()
+        .map(|(l, e)| (e.event.report_id().to_string(), l.clone()))
+        .collect();
+    let found = |id: String| {
+        let mut c = c.clone();
+        let (op, label_of) = (op.clone(), label_of.clone());
+        async move {
+            let r = c
+                .get_report(authed(pr::GetReportRequest { report_id: id }, &op))
+                .await
+                .ok()?
+                .into_inner()
+                .report?;
+            Some(
+                r.duplicate_candidates
+                    .iter()
+                    .map(|d| label_of[&d.report_id].clone())
+                    .collect::<BTreeSet<String>>(),
+            )
+        }
+    };
+    // Wait until all thirty were received.
+    eventually("thirty received", Duration::from_secs(30), || async {
+        let mut n = 0;
+        for (_, e) in &reports {
+            n += usize::from(found(e.event.report_id().to_string()).await.is_some());
+        }
+        (n == 30).then_some(())
+    })
+    .await;
+    for (label, e) in &reports {
+        let got = found(e.event.report_id().to_string()).await.unwrap();
+        let want: BTreeSet<String> = if let Some(rest) = label.strip_prefix("pair") {
+            let partner = if rest.ends_with('a') {
+                rest.replace('a', "b")
+            } else {
+                rest.replace('b', "a")
+            };
+            BTreeSet::from([format!("pair{partner}")])
+        } else {
+            BTreeSet::new()
+        };
+        assert_eq!(got, want, "{label}");
+    }
+    // The queue shows them too, with a reason.
+    let items = c
+        .list_queue(authed(
+            pr::ListQueueRequest {
+                statuses: vec![5, 1],
+                page_size: 200,
+                ..Default::default()
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let with = items
+        .iter()
+        .filter(|i| !i.duplicate_candidates.is_empty())
+        .count();
+    assert_eq!(with, 20);
+    assert!(
+        items
+            .iter()
+            .flat_map(|i| &i.duplicate_candidates)
+            .all(|d| !d.reason.is_empty() && d.score > 0.0)
+    );
+
+    // MarkDuplicate links the later report to the earlier one; chains and self-links are refused.
+    let id = |label: &str| {
+        reports
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap()
+            .1
+            .event
+            .report_id()
+            .to_string()
+    };
+    // The fixture's reports were dispatched by rules; mark among reports still waiting.
+    let q1 = queued(&env, &mut c, ReportKind::Aspirasi).await;
+    let q2 = queued(&env, &mut c, ReportKind::Aspirasi).await;
+    let q3 = queued(&env, &mut c, ReportKind::Aspirasi).await;
+    let marked = c
+        .mark_duplicate(authed(
+            pr::MarkDuplicateRequest {
+                report_id: q2.clone(),
+                duplicate_of: q1.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(marked.duplicate_of, q1);
+    assert_eq!(
+        marked.status,
+        lapor_proto::common::v1::ReportStatus::Archived as i32
+    );
+    let e = c
+        .mark_duplicate(authed(
+            pr::MarkDuplicateRequest {
+                report_id: q3.clone(),
+                duplicate_of: q2.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    let e = c
+        .mark_duplicate(authed(
+            pr::MarkDuplicateRequest {
+                report_id: q3.clone(),
+                duplicate_of: q3.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["duplicate_of"]);
+    let e = c
+        .mark_duplicate(authed(
+            pr::MarkDuplicateRequest {
+                report_id: id("pair0b"),
+                duplicate_of: id("pair0a"),
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        tonic::Code::FailedPrecondition,
+        "a dispatched report cannot be archived as a duplicate"
+    );
+    let archived = eventually("ReportArchived", Duration::from_secs(20), || async {
+        env.messages_on(subjects::REPORT_ARCHIVED)
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    let Event::ReportArchived(a) = codec::decode(&archived).unwrap().event else {
+        panic!()
+    };
+    assert_eq!(a.reason_code, "duplikat");
+    assert_eq!(a.duplicate_of.map(|d| d.to_string()), Some(q1));
+    svc.stop().await;
+}

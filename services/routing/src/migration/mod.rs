@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0002;
 mod m0003;
+mod m0004;
 mod v1;
 
 /// Routing's migrator.
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Queue),
             Box::new(m0002::Decisions),
             Box::new(m0003::Rules),
+            Box::new(m0004::Duplicates),
         ]
     }
 }
