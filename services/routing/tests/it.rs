@@ -1160,18 +1160,16 @@ async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
     for (i, cat) in ["sosial", "ketertiban", "air-minum"].into_iter().enumerate() {
         reports.push((format!("othercat{i}"), mk(cat, pairs[i].1, Some(m(0.0)), now)));
     }
-    for i in 0..3 {
-        reports.push((
-            format!("far{i}"),
-            mk(pairs[i].0, pairs[i].1, Some(m(3000.0)), now),
-        ));
+    for (i, p) in pairs.iter().enumerate().take(3) {
+        reports.push((format!("far{i}"), mk(p.0, p.1, Some(m(3000.0)), now)));
     }
-    for i in 3..5 {
+    for (i, p) in pairs.iter().enumerate().skip(3).take(2) {
         reports.push((
             format!("old{i}"),
-            mk(pairs[i].0, pairs[i].1, None, now - chrono::Duration::days(60)),
+            mk(p.0, p.1, None, now - chrono::Duration::days(60)),
         ));
     }
+    #[allow(clippy::needless_range_loop)]
     for i in 5..7 {
         reports.push((
             format!("unrelated{i}"),
