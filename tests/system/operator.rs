@@ -433,3 +433,169 @@ async fn revealing_an_identity_needs_a_reason_a_role_and_is_audited_twice() {
     );
     sys.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunda_round_trip_reporter_completes_and_the_clock_shows_the_pause() {
+    use lapor_proto::intake::v1 as pi;
+    use lapor_proto::sla::v1 as ps;
+    let sys = System::start().await;
+    let op = sys.token(Role::Operator, None);
+    let reporter = sys.token(Role::Reporter, None);
+    let r = submit(&sys, submission("tunda-1", ReportKind::Aspirasi as i32, "")).await;
+    let complete = |addition: &str, token: &str| {
+        let (sys, r, addition, token) = (&sys, &r, addition.to_owned(), token.to_owned());
+        async move {
+            let req = pi::CompleteReportRequest {
+                tracking_id: r.tracking_id.clone(),
+                access_token: token,
+                addition,
+            };
+            sys.intake()
+                .await
+                .complete_report(authed(req, &sys.token(Role::Reporter, None)))
+                .await
+        }
+    };
+    // Nothing to complete before the operator asks.
+    eventually("queued", Duration::from_secs(30), || async {
+        sys.routing()
+            .await
+            .get_report(authed(
+                pr::GetReportRequest {
+                    report_id: r.report_id.clone(),
+                },
+                &op,
+            ))
+            .await
+            .ok()
+    })
+    .await;
+    let e = complete("Kejadian pukul 20.00 WITA di depan sekolah", &r.access_token)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    sys.routing()
+        .await
+        .hold_report(authed(
+            pr::HoldReportRequest {
+                report_id: r.report_id.clone(),
+                reason: "Jam dan lokasi kejadian?".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+    // The reporter sees what is asked.
+    let asked = eventually("intake knows the hold", Duration::from_secs(30), || async {
+        let s = sys
+            .intake()
+            .await
+            .get_submission(authed(
+                pi::GetSubmissionRequest {
+                    tracking_id: r.tracking_id.clone(),
+                    access_token: r.access_token.clone(),
+                },
+                &reporter,
+            ))
+            .await
+            .ok()?
+            .into_inner();
+        (!s.hold_reason.is_empty()).then_some(s.hold_reason)
+    })
+    .await;
+    assert_eq!(asked, "Jam dan lokasi kejadian?");
+    // The SLA clock is paused.
+    let paused = eventually("paused deadline", Duration::from_secs(30), || async {
+        let d = sys
+            .sla()
+            .await
+            .list_deadlines(authed(
+                ps::ListDeadlinesRequest {
+                    report_id: r.report_id.clone(),
+                },
+                &op,
+            ))
+            .await
+            .ok()?
+            .into_inner()
+            .deadlines;
+        d.into_iter()
+            .find(|d| d.state == ps::DeadlineState::Paused as i32)
+    })
+    .await;
+    assert_eq!(paused.pauses.len(), 1);
+    // Wrong token, too short, then the real completion.
+    assert_eq!(
+        complete("Kejadian pukul 20.00 WITA", "salah")
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound
+    );
+    assert_eq!(
+        lapor_platform::status::violated_fields(&complete("singkat", &r.access_token).await.unwrap_err()),
+        ["addition"]
+    );
+    complete("Kejadian pukul 20.00 WITA di depan SDN 005", &r.access_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        complete("Sekali lagi tambahan keterangan", &r.access_token)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::FailedPrecondition
+    );
+    // Back in the operator's queue with the addition; the history says so.
+    let back = eventually("back in the queue", Duration::from_secs(30), || async {
+        let got = sys
+            .routing()
+            .await
+            .get_report(authed(
+                pr::GetReportRequest {
+                    report_id: r.report_id.clone(),
+                },
+                &op,
+            ))
+            .await
+            .ok()?
+            .into_inner();
+        let report = got.report?;
+        (report.status == lapor_proto::common::v1::ReportStatus::Submitted as i32)
+            .then_some((report, got.history))
+    })
+    .await;
+    assert!(
+        back.0.body.contains("Kejadian pukul 20.00 WITA di depan SDN 005"),
+        "{}",
+        back.0.body
+    );
+    assert!(
+        back.1
+            .iter()
+            .any(|h| h.action == "complete_hold" && h.role == "reporter")
+    );
+    // The SLA monitor shows the paused interval, closed.
+    let resumed = eventually("resumed deadline", Duration::from_secs(30), || async {
+        let d = sys
+            .sla()
+            .await
+            .list_deadlines(authed(
+                ps::ListDeadlinesRequest {
+                    report_id: r.report_id.clone(),
+                },
+                &op,
+            ))
+            .await
+            .ok()?
+            .into_inner()
+            .deadlines;
+        d.into_iter()
+            .find(|d| d.pauses.first().is_some_and(|p| p.resumed_at.is_some()))
+    })
+    .await;
+    assert_eq!(resumed.state, ps::DeadlineState::Open as i32);
+    let p = &resumed.pauses[0];
+    assert!(p.held_at.as_ref().map(|t| t.seconds) <= p.resumed_at.as_ref().map(|t| t.seconds));
+    sys.stop().await;
+}

@@ -107,6 +107,7 @@ async fn two_routing_replicas_share_one_durable_consumer_and_dispatch_each_repor
         routing,
         [
             lapor_routing::CONSUMER_TRANSFERS,
+            lapor_routing::CONSUMER_HOLD_COMPLETED,
             lapor_routing::CONSUMER_SUBMITTED
         ],
         "one durable consumer per subscription, shared by both replicas: {names:?}"

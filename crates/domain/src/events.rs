@@ -164,6 +164,23 @@ pub struct CaseTransferRequested {
     pub requested_by: String,
 }
 
+/// The reporter completed a report on hold (Tunda).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportHoldCompleted {
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// What the reporter added.
+    pub addition: String,
+    /// When the hold began.
+    pub held_at: DateTime<Utc>,
+    /// When it was completed.
+    pub completed_at: DateTime<Utc>,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -183,6 +200,8 @@ pub enum Event {
     ReportArchived(ReportArchived),
     /// See [`CaseTransferRequested`].
     CaseTransferRequested(CaseTransferRequested),
+    /// See [`ReportHoldCompleted`].
+    ReportHoldCompleted(ReportHoldCompleted),
 }
 
 impl Event {
@@ -197,6 +216,7 @@ impl Event {
             Self::ReportDeclaredNotAuthorized(e) => e.report_id,
             Self::ReportArchived(e) => e.report_id,
             Self::CaseTransferRequested(e) => e.report_id,
+            Self::ReportHoldCompleted(e) => e.report_id,
         }
     }
 
@@ -211,6 +231,7 @@ impl Event {
             Self::ReportDeclaredNotAuthorized(_) => "ReportDeclaredNotAuthorized",
             Self::ReportArchived(_) => "ReportArchived",
             Self::CaseTransferRequested(_) => "CaseTransferRequested",
+            Self::ReportHoldCompleted(_) => "ReportHoldCompleted",
         }
     }
 }

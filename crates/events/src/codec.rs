@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
     CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized,
-    ReportDispatched, ReportPutOnHold, ReportSubmitted, ReportVerified,
+    ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted, ReportVerified,
 };
 use lapor_domain::ids::EventId;
 use lapor_proto::common::v1 as pc;
@@ -285,6 +285,14 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             requested_at: Some(ts(e.requested_at)),
             requested_by: e.requested_by.clone(),
         }),
+        Event::ReportHoldCompleted(e) => Payload::ReportHoldCompleted(pe::ReportHoldCompleted {
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            addition: e.addition.clone(),
+            held_at: Some(ts(e.held_at)),
+            completed_at: Some(ts(e.completed_at)),
+            reporter_ref: e.reporter_ref.to_string(),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -405,6 +413,14 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             reason: e.reason,
             requested_at: req_ts(e.requested_at.as_ref(), "requested_at")?,
             requested_by: e.requested_by,
+        }),
+        Payload::ReportHoldCompleted(e) => Event::ReportHoldCompleted(ReportHoldCompleted {
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            addition: e.addition,
+            held_at: req_ts(e.held_at.as_ref(), "held_at")?,
+            completed_at: req_ts(e.completed_at.as_ref(), "completed_at")?,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
         }),
     };
     Ok(Envelope {

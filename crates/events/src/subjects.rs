@@ -23,6 +23,8 @@ pub const REPORT_PUT_ON_HOLD: &str = "report.put_on_hold";
 pub const REPORT_NOT_AUTHORIZED: &str = "report.not_authorized";
 /// Subject suffix of `ReportArchived`.
 pub const REPORT_ARCHIVED: &str = "report.archived";
+/// Subject suffix of `ReportHoldCompleted`.
+pub const REPORT_HOLD_COMPLETED: &str = "report.hold_completed";
 /// Subject suffix of `CaseTransferRequested`.
 pub const CASE_TRANSFER_REQUESTED: &str = "case.transfer_requested";
 
@@ -74,6 +76,7 @@ impl Subjects {
             Event::ReportDeclaredNotAuthorized(_) => REPORT_NOT_AUTHORIZED,
             Event::ReportArchived(_) => REPORT_ARCHIVED,
             Event::CaseTransferRequested(_) => CASE_TRANSFER_REQUESTED,
+            Event::ReportHoldCompleted(_) => REPORT_HOLD_COMPLETED,
         };
         self.subject(suffix)
     }

@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
     CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized,
-    ReportDispatched, ReportPutOnHold, ReportSubmitted, ReportVerified,
+    ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted, ReportVerified,
 };
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
 use lapor_events::consumer::ConsumerSpec;
@@ -189,6 +189,21 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     reason: "Sampah TPS kewenangan Perumda".into(),
                     requested_at: t,
                     requested_by: "pj-dlh".into(),
+                }),
+            },
+        ),
+        (
+            "report_hold_completed",
+            Envelope {
+                id: EventId::from_uuid(id(18)),
+                occurred_at: t,
+                event: Event::ReportHoldCompleted(ReportHoldCompleted {
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    addition: "Lokasi tepatnya di TPS belakang pasar".into(),
+                    held_at: t,
+                    completed_at: t + chrono::Duration::days(3),
+                    reporter_ref: reporter,
                 }),
             },
         ),

@@ -218,6 +218,8 @@ impl Api {
             reporter_ref: Set(reporter_ref),
             submitted_by: Set(caller.subject.clone()),
             submitted_at: Set(now),
+            held_at: Set(None),
+            hold_reason: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -371,6 +373,10 @@ impl IntakeService for Api {
             anonim: row.anonim,
             rahasia: row.rahasia,
             submitted_at: Some(ts(row.submitted_at)),
+            hold_reason: row
+                .hold_reason
+                .filter(|_| row.held_at.is_some())
+                .unwrap_or_default(),
         }))
     }
 
@@ -446,6 +452,82 @@ impl IntakeService for Api {
                 email: id.email,
             }),
             anonim: rep.anonim,
+        }))
+    }
+
+    async fn complete_report(
+        &self,
+        req: Request<pb::CompleteReportRequest>,
+    ) -> Result<Response<pb::CompleteReportResponse>, Status> {
+        Caller::of(&req)?;
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let tracking = v.check("tracking_id", r.tracking_id.parse::<TrackingId>());
+        let addition = r.addition.trim().to_owned();
+        if !(10..=5000).contains(&addition.chars().count()) {
+            v.add("addition", "must have 10 to 5000 characters");
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(tracking) = tracking else {
+            return Err(Status::internal("validated id missing"));
+        };
+        let not_found = || {
+            Status::from(Error::NotFound(
+                "no report with that tracking id and access token",
+            ))
+        };
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        let row = report::Entity::find()
+            .filter(report::Column::TrackingId.eq(tracking.as_str()))
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(not_found)?;
+        if !token::verify(&self.token_key, row.id, &r.access_token) {
+            return Err(not_found());
+        }
+        let Some(held_at) = row.held_at else {
+            return Err(Status::failed_precondition(
+                "the report is not waiting for you to complete it",
+            ));
+        };
+        let now = Utc::now();
+        let local = now.with_timezone(&self.tz).format("%d-%m-%Y %H:%M");
+        let body = format!("{}\n\n[Tambahan pelapor {local}]\n{addition}", row.body);
+        let res = report::Entity::update_many()
+            .col_expr(report::Column::Body, sea_orm::sea_query::Expr::value(body))
+            .col_expr(
+                report::Column::HeldAt,
+                sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(report::Column::Id.eq(row.id))
+            .filter(report::Column::HeldAt.eq(held_at))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        if res.rows_affected != 1 {
+            return Err(Status::failed_precondition(
+                "the report changed meanwhile; try again",
+            ));
+        }
+        let env = Envelope {
+            id: EventId::from_uuid(Uuid::now_v7()),
+            occurred_at: now,
+            event: Event::ReportHoldCompleted(lapor_domain::events::ReportHoldCompleted {
+                report_id: ReportId::from_uuid(row.id),
+                tracking_id: tracking,
+                addition,
+                held_at,
+                completed_at: now,
+                reporter_ref: ReporterRef::from_uuid(row.reporter_ref),
+            }),
+        };
+        enqueue(&txn, &self.bus, &env).await.map_err(Error::from)?;
+        txn.commit().await.map_err(Error::from)?;
+        self.relay_wake.notify_one();
+        tracing::info!(report_id = %row.id, "held report completed by its reporter");
+        Ok(Response::new(pb::CompleteReportResponse {
+            completed_at: Some(ts(now)),
         }))
     }
 }

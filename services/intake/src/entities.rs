@@ -44,6 +44,10 @@ pub mod report {
         pub submitted_by: String,
         /// Acceptance time.
         pub submitted_at: DateTimeUtc,
+        /// When the operator put it on hold (Tunda), while it waits for the reporter.
+        pub held_at: Option<DateTimeUtc>,
+        /// What the reporter must complete.
+        pub hold_reason: Option<String>,
     }
 
     /// No relations.

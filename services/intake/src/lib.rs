@@ -5,6 +5,7 @@ mod api;
 pub mod config;
 mod entities;
 mod error;
+mod holds;
 mod identity;
 mod migration;
 mod token;
@@ -19,6 +20,9 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use config::Config;
 pub use identity::IdentityCipher;
+
+/// Durable consumer of reports put on hold (so the reporter can complete them).
+pub const CONSUMER_PUT_ON_HOLD: &str = "intake-report-put-on-hold";
 
 /// Name of the gRPC service, for health checks.
 pub const GRPC_SERVICE: &str = "lapor.intake.v1.IntakeService";
@@ -35,7 +39,14 @@ impl Service {
     /// Connects its database and the bus, applies migrations, and binds nothing new: the caller
     /// passes the listener (port 0 in tests).
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let rt = Runtime::start::<migration::Migrator>(&config.common, "intake").await?;
+        let mut rt = Runtime::start::<migration::Migrator>(&config.common, "intake").await?;
+        rt.spawn_consumer(
+            lapor_events::ConsumerSpec {
+                durable: CONSUMER_PUT_ON_HOLD.into(),
+                filter_suffix: lapor_events::subjects::REPORT_PUT_ON_HOLD,
+            },
+            std::sync::Arc::new(holds::HoldHandler),
+        );
         let api = api::Api::new(&config, rt.db.clone(), rt.bus.clone(), rt.relay_waker())?;
         Ok(Self {
             rt,

@@ -88,7 +88,8 @@ impl<C: Channel> Notifier<C> {
             | Event::ReportVerified(_)
             | Event::ReportDeclaredNotAuthorized(_)
             | Event::ReportArchived(_)
-            | Event::CaseTransferRequested(_) => Vec::new(),
+            | Event::CaseTransferRequested(_)
+            | Event::ReportHoldCompleted(_) => Vec::new(),
         }
     }
 }

@@ -70,6 +70,15 @@ pub enum Decision {
         /// For a duplicate: the original.
         duplicate_of: Option<uuid::Uuid>,
     },
+    /// The reporter completed a held report: back to the queue, the clock extended by the pause.
+    CompleteHold {
+        /// What the reporter added.
+        addition: String,
+        /// When the hold began.
+        held_at: DateTime<Utc>,
+        /// When it was completed.
+        completed_at: DateTime<Utc>,
+    },
     /// The holding OPD said it is not theirs: back to the operator, flagged.
     Return {
         /// OPD that returned it.
@@ -95,6 +104,7 @@ impl Decision {
             Self::Archive { .. } => "archive",
             Self::Dispatch { .. } => "dispatch",
             Self::Return { .. } => "transfer",
+            Self::CompleteHold { .. } => "complete_hold",
         }
     }
 
@@ -115,6 +125,7 @@ impl Decision {
                 opd: opd.clone(),
                 reason: reason.clone(),
             },
+            Self::CompleteHold { .. } => Command::CompleteHold,
         }
     }
 }
@@ -355,6 +366,22 @@ impl Desk {
                     archived_by: actor.subject.clone(),
                     duplicate_of: duplicate_of.map(ReportId::from_uuid),
                 }))
+            }
+            Decision::CompleteHold {
+                addition,
+                held_at,
+                completed_at,
+            } => {
+                next.body = format!("{}\n\n[Tambahan pelapor]\n{addition}", row.body);
+                // Time on hold does not count: the operator's deadline moves by the whole working
+                // days the report waited for its reporter.
+                let paused = self.calendar.working_days_between(*held_at, *completed_at);
+                if paused > 0 {
+                    next.verification_due_at =
+                        self.calendar.add_working_days(row.verification_due_at, paused);
+                }
+                reason = Some(format!("paused {paused} working day(s)"));
+                None
             }
             Decision::Return { opd, reason: r } => {
                 reason = Some(r.trim().to_owned());
@@ -720,6 +747,40 @@ impl lapor_events::Handler for TransferHandler {
             reason: e.reason.clone(),
         };
         self.0.decide(txn, row, decision, &actor, e.requested_at).await?;
+        Ok(())
+    }
+}
+
+/// The consumer of `ReportHoldCompleted`: the report returns to the queue.
+pub struct HoldCompletedHandler(pub std::sync::Arc<Desk>);
+
+impl lapor_events::Handler for HoldCompletedHandler {
+    async fn handle(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        env: &Envelope,
+    ) -> Result<(), lapor_events::HandlerError> {
+        let Event::ReportHoldCompleted(e) = &env.event else {
+            return Err(lapor_events::HandlerError::Permanent(format!(
+                "routing's hold consumer does not take {}",
+                env.event.type_name()
+            )));
+        };
+        let row = queue_report::Entity::find_by_id(e.report_id.as_uuid())
+            .one(txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::NotFound(format!("no report {}", e.report_id)))?;
+        let actor = Actor {
+            subject: format!("reporter:{}", e.reporter_ref),
+            role: "reporter".into(),
+        };
+        let decision = Decision::CompleteHold {
+            addition: e.addition.clone(),
+            held_at: e.held_at,
+            completed_at: e.completed_at,
+        };
+        self.0.decide(txn, row, decision, &actor, e.completed_at).await?;
         Ok(())
     }
 }

@@ -28,6 +28,8 @@ pub use config::Config;
 pub const GRPC_SERVICE: &str = "lapor.routing.v1.RoutingService";
 /// Durable consumer of submitted reports.
 pub const CONSUMER_SUBMITTED: &str = "routing-report-submitted";
+/// Durable consumer of reporters' completions of held reports.
+pub const CONSUMER_HOLD_COMPLETED: &str = "routing-report-hold-completed";
 /// Durable consumer of OPDs' transfer requests.
 pub const CONSUMER_TRANSFERS: &str = "routing-case-transfer-requested";
 
@@ -68,6 +70,13 @@ impl Service {
                 filter_suffix: subjects::CASE_TRANSFER_REQUESTED,
             },
             Arc::new(decisions::TransferHandler(desk.clone())),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_HOLD_COMPLETED.into(),
+                filter_suffix: subjects::REPORT_HOLD_COMPLETED,
+            },
+            Arc::new(decisions::HoldCompletedHandler(desk.clone())),
         );
         let intake = tonic::transport::Endpoint::from_shared(config.intake_url.clone())
             .map_err(|e| anyhow::anyhow!("intake_url: {e}"))?

@@ -13,10 +13,12 @@ use crate::entities::deadline;
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
+    pub calendar: lapor_domain::Calendar,
 }
 
-fn state(d: &deadline::Model, now: chrono::DateTime<Utc>) -> pb::DeadlineState {
+fn state(d: &deadline::Model, paused: bool, now: chrono::DateTime<Utc>) -> pb::DeadlineState {
     match d.met_at {
+        None if paused => pb::DeadlineState::Paused,
         Some(m) if m <= d.due_at => pb::DeadlineState::Met,
         Some(_) => pb::DeadlineState::MetLate,
         None if now > d.due_at => pb::DeadlineState::Breached,
@@ -56,6 +58,12 @@ impl SlaService for Api {
             .all(&self.db)
             .await
             .map_err(|e| lapor_platform::status::internal(&e))?;
+        let pauses = crate::entities::pause::Entity::find()
+            .filter(crate::entities::pause::Column::ReportId.eq(id.as_uuid()))
+            .order_by_asc(crate::entities::pause::Column::HeldAt)
+            .all(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?;
         let now = Utc::now();
         let deadlines = rows
             .iter()
@@ -70,7 +78,26 @@ impl SlaService for Api {
                 started_at: Some(ts(d.started_at)),
                 due_at: Some(ts(d.due_at)),
                 met_at: d.met_at.map(ts),
-                state: state(d, now) as i32,
+                state: {
+                    let verification = d.step == lapor_domain::Step::Verification.code();
+                    state(
+                        d,
+                        verification && pauses.iter().any(|p| p.resumed_at.is_none()),
+                        now,
+                    ) as i32
+                },
+                pauses: if d.step == lapor_domain::Step::Verification.code() {
+                    pauses
+                        .iter()
+                        .map(|p| pb::Pause {
+                            held_at: Some(ts(p.held_at)),
+                            resumed_at: p.resumed_at.map(ts),
+                            working_days: crate::handler::paused_days(&self.calendar, p),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 working_days: u32::try_from(d.working_days).unwrap_or(0),
             })
             .collect();

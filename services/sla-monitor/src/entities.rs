@@ -35,3 +35,30 @@ pub mod deadline {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `pauses`: intervals in which a report waited for its reporter (Tunda).
+pub mod pause {
+    use sea_orm::entity::prelude::*;
+
+    /// One pause.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pauses")]
+    pub struct Model {
+        /// `report_id:held_at` (microseconds).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Report.
+        #[sea_orm(indexed)]
+        pub report_id: Uuid,
+        /// When the hold began.
+        pub held_at: DateTimeUtc,
+        /// When the reporter completed it.
+        pub resumed_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,15 +1,19 @@
 //! Recording deadlines from events. Each deadline is a function of the events alone (their
-//! times, the calendar and the policy), and either delivery order gives the same rows.
+//! times, the calendar and the policy): the verification deadline is the policy's working days
+//! after submission plus the whole working days of every completed pause (Tunda). Any delivery
+//! order, and any number of deliveries, gives the same rows.
 
 use chrono::{DateTime, Utc};
 use lapor_domain::events::{Envelope, Event};
 use lapor_domain::{Calendar, ReportId, SlaPolicy, Step};
 use lapor_events::{Handler, HandlerError};
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
 
-use crate::entities::deadline;
+use crate::entities::{deadline, pause};
 
-/// The consumer of `ReportSubmitted` and `ReportDispatched`.
+/// The consumer of the events that start, pause, resume and meet deadlines.
 pub struct DeadlineRecorder {
     pub calendar: Calendar,
     pub policy: SlaPolicy,
@@ -19,7 +23,45 @@ fn key(report: ReportId, step: Step) -> String {
     format!("{report}:{}", step.code())
 }
 
+/// Whole working days a pause adds: the working days after the day it began, up to and including
+/// the day it ended.
+pub fn paused_days(calendar: &Calendar, p: &pause::Model) -> u32 {
+    p.resumed_at
+        .map_or(0, |r| calendar.working_days_between(p.held_at, r))
+}
+
 impl DeadlineRecorder {
+    async fn pauses(
+        &self,
+        txn: &DatabaseTransaction,
+        report: ReportId,
+    ) -> Result<Vec<pause::Model>, HandlerError> {
+        Ok(pause::Entity::find()
+            .filter(pause::Column::ReportId.eq(report.as_uuid()))
+            .all(txn)
+            .await?)
+    }
+
+    /// Due time of a step started at `started`, with the report's completed pauses (verification only).
+    async fn due(
+        &self,
+        txn: &DatabaseTransaction,
+        report: ReportId,
+        step: Step,
+        started: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, HandlerError> {
+        let mut days = self.policy.working_days(step);
+        if step == Step::Verification {
+            days += self
+                .pauses(txn, report)
+                .await?
+                .iter()
+                .map(|p| paused_days(&self.calendar, p))
+                .sum::<u32>();
+        }
+        Ok(self.calendar.add_working_days(started, days))
+    }
+
     /// Inserts the deadline if missing; marks it met at `met_at` if given and not yet met.
     async fn record(
         &self,
@@ -47,12 +89,54 @@ impl DeadlineRecorder {
                     step: Set(step.code().to_owned()),
                     opd_id: Set(opd),
                     started_at: Set(started_at),
-                    due_at: Set(self.calendar.add_working_days(started_at, days)),
+                    due_at: Set(self.due(txn, report, step, started_at).await?),
                     met_at: Set(met_at),
                     working_days: Set(i32::try_from(days).unwrap_or(i32::MAX)),
                 }
                 .insert(txn)
                 .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a pause (or its end) and recomputes the verification deadline.
+    async fn pause(
+        &self,
+        txn: &DatabaseTransaction,
+        report: ReportId,
+        held_at: DateTime<Utc>,
+        resumed_at: Option<DateTime<Utc>>,
+    ) -> Result<(), HandlerError> {
+        let id = format!("{report}:{}", held_at.timestamp_micros());
+        match pause::Entity::find_by_id(id.clone()).one(txn).await? {
+            Some(p) => {
+                if p.resumed_at.is_none() && resumed_at.is_some() {
+                    let mut m = p.into_active_model();
+                    m.resumed_at = Set(resumed_at);
+                    m.update(txn).await?;
+                }
+            }
+            None => {
+                pause::ActiveModel {
+                    id: Set(id),
+                    report_id: Set(report.as_uuid()),
+                    held_at: Set(held_at),
+                    resumed_at: Set(resumed_at),
+                }
+                .insert(txn)
+                .await?;
+            }
+        }
+        if let Some(d) = deadline::Entity::find_by_id(key(report, Step::Verification))
+            .one(txn)
+            .await?
+        {
+            let due = self.due(txn, report, Step::Verification, d.started_at).await?;
+            if due != d.due_at {
+                let mut m = d.into_active_model();
+                m.due_at = Set(due);
+                m.update(txn).await?;
             }
         }
         Ok(())
@@ -87,6 +171,11 @@ impl Handler for DeadlineRecorder {
                 .await?;
                 tracing::info!(report_id = %e.report_id, opd_id = %e.opd_id, "deadlines recorded");
                 Ok(())
+            }
+            Event::ReportPutOnHold(e) => self.pause(txn, e.report_id, e.held_at, None).await,
+            Event::ReportHoldCompleted(e) => {
+                self.pause(txn, e.report_id, e.held_at, Some(e.completed_at))
+                    .await
             }
             other => Err(HandlerError::Permanent(format!(
                 "sla-monitor does not consume {}",

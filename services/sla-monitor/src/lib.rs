@@ -27,6 +27,10 @@ pub const GRPC_SERVICE: &str = "lapor.sla.v1.SlaService";
 pub const CONSUMER_SUBMITTED: &str = "sla-report-submitted";
 /// Durable consumer of dispatched reports.
 pub const CONSUMER_DISPATCHED: &str = "sla-report-dispatched";
+/// Durable consumer of holds (the verification clock pauses).
+pub const CONSUMER_PUT_ON_HOLD: &str = "sla-report-put-on-hold";
+/// Durable consumer of completed holds (the verification clock resumes).
+pub const CONSUMER_HOLD_COMPLETED: &str = "sla-report-hold-completed";
 
 /// A built SLA monitor, ready to run.
 pub struct Service {
@@ -56,6 +60,20 @@ impl Service {
                 durable: CONSUMER_DISPATCHED.into(),
                 filter_suffix: subjects::REPORT_DISPATCHED,
             },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_PUT_ON_HOLD.into(),
+                filter_suffix: subjects::REPORT_PUT_ON_HOLD,
+            },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_HOLD_COMPLETED.into(),
+                filter_suffix: subjects::REPORT_HOLD_COMPLETED,
+            },
             handler,
         );
         Ok(Self { rt, listener, config })
@@ -71,7 +89,10 @@ impl Service {
         let Self { rt, listener, config } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
-            SlaServiceServer::new(api::Api { db: rt.db.clone() }),
+            SlaServiceServer::new(api::Api {
+                db: rt.db.clone(),
+                calendar: Calendar::from_spec(&config.calendar)?,
+            }),
             move |r| auth.intercept(r),
         ));
         lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);

@@ -141,3 +141,116 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
     assert_eq!(lapor_platform::status::violated_fields(&err), ["report_id"]);
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunda_pauses_the_verification_clock_in_any_delivery_order() {
+    use lapor_domain::events::{Envelope, Event, ReportHoldCompleted, ReportPutOnHold};
+    let env = TestEnv::new().await.unwrap();
+    let holidays = [(24, "Cuti bersama Natal"), (25, "Hari Raya Natal")]
+        .map(|(d, n)| Holiday {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap(),
+            name: n.into(),
+            source: "SKB".into(),
+        })
+        .to_vec();
+    let cfg = Config {
+        common: env.common("sla_monitor"),
+        calendar: CalendarSpec {
+            holidays,
+            ..CalendarSpec::default()
+        },
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let op = env.token("op", Role::Operator, None);
+    let c = SlaServiceClient::new(svc.channel().await);
+
+    // Submitted Fri 18 Dec 10:00; on hold Fri 18 12:00 until Tue 22 09:00 (Mon 21 and Tue 22 paused).
+    let events = |s: &Envelope| {
+        let Event::ReportSubmitted(sub) = &s.event else {
+            panic!()
+        };
+        let hold = Envelope {
+            id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+            occurred_at: wita(18, 12),
+            event: Event::ReportPutOnHold(ReportPutOnHold {
+                report_id: sub.report_id,
+                tracking_id: sub.tracking_id.clone(),
+                reason: "Jam kejadian?".into(),
+                reporter_ref: sub.reporter_ref,
+                held_at: wita(18, 12),
+                held_by: "op".into(),
+            }),
+        };
+        let done = Envelope {
+            id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+            occurred_at: wita(22, 9),
+            event: Event::ReportHoldCompleted(ReportHoldCompleted {
+                report_id: sub.report_id,
+                tracking_id: sub.tracking_id.clone(),
+                addition: "Pukul 20.00 WITA".into(),
+                held_at: wita(18, 12),
+                completed_at: wita(22, 9),
+                reporter_ref: sub.reporter_ref,
+            }),
+        };
+        (hold, done)
+    };
+    let in_order = fixtures::submitted(ReportKind::Aspirasi, "", wita(18, 10));
+    let reversed = fixtures::submitted(ReportKind::Aspirasi, "", wita(18, 10));
+    let (h1, d1) = events(&in_order);
+    let (h2, d2) = events(&reversed);
+    env.publish(subjects::REPORT_SUBMITTED, "s1", codec::encode(&in_order))
+        .await;
+    env.publish(subjects::REPORT_PUT_ON_HOLD, "h1", codec::encode(&h1))
+        .await;
+    // While on hold the clock is paused and the deadline has not moved yet.
+    let get = |id: String| {
+        let mut c = c.clone();
+        let op = op.clone();
+        async move {
+            c.list_deadlines(authed(ps::ListDeadlinesRequest { report_id: id }, &op))
+                .await
+                .ok()
+                .map(|r| r.into_inner().deadlines)
+        }
+    };
+    let paused = eventually("paused", Duration::from_secs(20), || async {
+        let d = get(in_order.event.report_id().to_string()).await?;
+        (d.len() == 1 && d[0].pauses.len() == 1).then_some(d)
+    })
+    .await;
+    assert_eq!(paused[0].state, ps::DeadlineState::Paused as i32);
+    assert_eq!(local(&paused[0].due_at), "Wed 2026-12-23 23:59:59");
+    env.publish(subjects::REPORT_HOLD_COMPLETED, "d1", codec::encode(&d1))
+        .await;
+    // The other report: completion first, then the hold, then the submission, each twice.
+    for (i, e) in [&d2, &h2, &reversed, &d2, &h2].into_iter().enumerate() {
+        let suffix = match &e.event {
+            Event::ReportHoldCompleted(_) => subjects::REPORT_HOLD_COMPLETED,
+            Event::ReportPutOnHold(_) => subjects::REPORT_PUT_ON_HOLD,
+            _ => subjects::REPORT_SUBMITTED,
+        };
+        env.publish(suffix, &format!("r{i}"), codec::encode(e)).await;
+    }
+    let mut views = Vec::new();
+    for e in [&in_order, &reversed] {
+        let d = eventually("resumed", Duration::from_secs(20), || async {
+            let d = get(e.event.report_id().to_string()).await?;
+            (d.len() == 1 && d[0].pauses.len() == 1 && d[0].pauses[0].resumed_at.is_some()).then_some(d)
+        })
+        .await;
+        // Wed 23 plus the two paused working days, skipping 24-25 Dec: Mon 28, Tue 29.
+        assert_eq!(local(&d[0].due_at), "Tue 2026-12-29 23:59:59");
+        assert_eq!(d[0].pauses[0].working_days, 2);
+        assert_eq!(local(&d[0].pauses[0].held_at), "Fri 2026-12-18 12:00:00");
+        assert_eq!(local(&d[0].pauses[0].resumed_at), "Tue 2026-12-22 09:00:00");
+        assert_ne!(d[0].state, ps::DeadlineState::Paused as i32);
+        views.push((local(&d[0].due_at), local(&d[0].started_at)));
+    }
+    assert_eq!(views[0], views[1]);
+    svc.stop().await;
+}

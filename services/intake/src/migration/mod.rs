@@ -1,0 +1,89 @@
+//! Intake's migrations.
+
+use lapor_events::migration::{EventTables, create_table};
+use sea_orm_migration::prelude::*;
+
+use crate::entities::identity_access;
+
+mod v1;
+
+/// Intake's migrator.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(EventTables),
+            Box::new(M0001Reports),
+            Box::new(M0002IdentityAccess),
+            Box::new(M0003Holds),
+        ]
+    }
+}
+
+struct M0001Reports;
+
+impl MigrationName for M0001Reports {
+    fn name(&self) -> &str {
+        "m0001_intake_reports"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0001Reports {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, v1::report::Entity).await?;
+        create_table(manager, v1::identity::Entity).await
+    }
+}
+
+struct M0002IdentityAccess;
+
+impl MigrationName for M0002IdentityAccess {
+    fn name(&self) -> &str {
+        "m0002_identity_access_log"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0002IdentityAccess {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, identity_access::Entity).await
+    }
+}
+
+struct M0003Holds;
+
+impl MigrationName for M0003Holds {
+    fn name(&self) -> &str {
+        "m0003_report_holds"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0003Holds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite's ALTER TABLE adds one at a time.
+        for mut c in [
+            ColumnDef::new(Alias::new("held_at"))
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Alias::new("hold_reason"))
+                .string()
+                .null()
+                .to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("reports"))
+                        .add_column(&mut c)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
