@@ -599,3 +599,83 @@ async fn tunda_round_trip_reporter_completes_and_the_clock_shows_the_pause() {
     assert!(p.held_at.as_ref().map(|t| t.seconds) <= p.resumed_at.as_ref().map(|t| t.seconds));
     sys.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicates_reporter_is_pointed_to_the_original() {
+    use lapor_proto::intake::v1 as pi;
+    let sys = System::start().await;
+    let op = sys.token(Role::Operator, None);
+    let reporter = sys.token(Role::Reporter, None);
+    let original = submit(&sys, submission("dup-a", ReportKind::Pengaduan as i32, "")).await;
+    let mut again = submission("dup-b", ReportKind::Pengaduan as i32, "");
+    again.title = "Jalan berlubang di depan pasar, sudah lama".into();
+    let dup = submit(&sys, again).await;
+    eventually("both queued", Duration::from_secs(30), || async {
+        let items = sys
+            .routing()
+            .await
+            .list_queue(authed(pr::ListQueueRequest::default(), &op))
+            .await
+            .ok()?
+            .into_inner()
+            .items;
+        (items.len() == 2).then_some(())
+    })
+    .await;
+    // Routing suggested it (same category none, similar text), the operator confirms.
+    let item = sys
+        .routing()
+        .await
+        .get_report(authed(
+            pr::GetReportRequest {
+                report_id: dup.report_id.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert!(
+        item.duplicate_candidates
+            .iter()
+            .any(|c| c.report_id == original.report_id),
+        "{:?}",
+        item.duplicate_candidates
+    );
+    sys.routing()
+        .await
+        .mark_duplicate(authed(
+            pr::MarkDuplicateRequest {
+                report_id: dup.report_id.clone(),
+                duplicate_of: original.report_id.clone(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+    let follow = eventually(
+        "reporter pointed to the original",
+        Duration::from_secs(30),
+        || async {
+            let s = sys
+                .intake()
+                .await
+                .get_submission(authed(
+                    pi::GetSubmissionRequest {
+                        tracking_id: dup.tracking_id.clone(),
+                        access_token: dup.access_token.clone(),
+                    },
+                    &reporter,
+                ))
+                .await
+                .ok()?
+                .into_inner();
+            (!s.duplicate_of_tracking_id.is_empty()).then_some(s.duplicate_of_tracking_id)
+        },
+    )
+    .await;
+    assert_eq!(follow, original.tracking_id);
+    sys.stop().await;
+}

@@ -141,8 +141,8 @@ pub struct ReportArchived {
     pub archived_at: DateTime<Utc>,
     /// Operator.
     pub archived_by: String,
-    /// For a duplicate: the original report.
-    pub duplicate_of: Option<ReportId>,
+    /// For a duplicate: the original report and its tracking id.
+    pub duplicate_of: Option<(ReportId, TrackingId)>,
 }
 
 /// The OPD holding a case said it is not theirs.

@@ -274,7 +274,16 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             reporter_ref: e.reporter_ref.to_string(),
             archived_at: Some(ts(e.archived_at)),
             archived_by: e.archived_by.clone(),
-            duplicate_of: e.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
+            duplicate_of: e
+                .duplicate_of
+                .as_ref()
+                .map(|d| d.0.to_string())
+                .unwrap_or_default(),
+            duplicate_of_tracking_id: e
+                .duplicate_of
+                .as_ref()
+                .map(|d| d.1.to_string())
+                .unwrap_or_default(),
         }),
         Event::CaseTransferRequested(e) => Payload::CaseTransferRequested(pe::CaseTransferRequested {
             case_id: e.case_id.to_string(),
@@ -402,7 +411,10 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             duplicate_of: if e.duplicate_of.is_empty() {
                 None
             } else {
-                Some(parse(&e.duplicate_of, "duplicate_of")?)
+                Some((
+                    parse(&e.duplicate_of, "duplicate_of")?,
+                    parse(&e.duplicate_of_tracking_id, "duplicate_of_tracking_id")?,
+                ))
             },
         }),
         Payload::CaseTransferRequested(e) => Event::CaseTransferRequested(CaseTransferRequested {

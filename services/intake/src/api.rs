@@ -220,6 +220,7 @@ impl Api {
             submitted_at: Set(now),
             held_at: Set(None),
             hold_reason: Set(None),
+            duplicate_of_tracking_id: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -377,6 +378,7 @@ impl IntakeService for Api {
                 .hold_reason
                 .filter(|_| row.held_at.is_some())
                 .unwrap_or_default(),
+            duplicate_of_tracking_id: row.duplicate_of_tracking_id.unwrap_or_default(),
         }))
     }
 

@@ -48,6 +48,8 @@ pub mod report {
         pub held_at: Option<DateTimeUtc>,
         /// What the reporter must complete.
         pub hold_reason: Option<String>,
+        /// The original's tracking id, when this report was marked a duplicate.
+        pub duplicate_of_tracking_id: Option<String>,
     }
 
     /// No relations.

@@ -23,6 +23,8 @@ pub use identity::IdentityCipher;
 
 /// Durable consumer of reports put on hold (so the reporter can complete them).
 pub const CONSUMER_PUT_ON_HOLD: &str = "intake-report-put-on-hold";
+/// Durable consumer of archived reports (a duplicate's reporter follows the original).
+pub const CONSUMER_ARCHIVED: &str = "intake-report-archived";
 
 /// Name of the gRPC service, for health checks.
 pub const GRPC_SERVICE: &str = "lapor.intake.v1.IntakeService";
@@ -44,6 +46,13 @@ impl Service {
             lapor_events::ConsumerSpec {
                 durable: CONSUMER_PUT_ON_HOLD.into(),
                 filter_suffix: lapor_events::subjects::REPORT_PUT_ON_HOLD,
+            },
+            std::sync::Arc::new(holds::HoldHandler),
+        );
+        rt.spawn_consumer(
+            lapor_events::ConsumerSpec {
+                durable: CONSUMER_ARCHIVED.into(),
+                filter_suffix: lapor_events::subjects::REPORT_ARCHIVED,
             },
             std::sync::Arc::new(holds::HoldHandler),
         );

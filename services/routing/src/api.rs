@@ -886,7 +886,7 @@ impl RoutingService for Api {
         let decision = Decision::Archive {
             code: "duplikat".into(),
             reason: format!("Duplikat dari laporan {}", orig.tracking_id),
-            duplicate_of: Some(orig.report_id),
+            duplicate_of: Some((orig.report_id, orig.tracking_id.clone())),
         };
         let report = self.decide(&caller, report_id, decision).await?;
         Ok(Response::new(pb::MarkDuplicateResponse {

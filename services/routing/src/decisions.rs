@@ -67,8 +67,8 @@ pub enum Decision {
         code: String,
         /// Label plus note.
         reason: String,
-        /// For a duplicate: the original.
-        duplicate_of: Option<uuid::Uuid>,
+        /// For a duplicate: the original and its tracking id.
+        duplicate_of: Option<(uuid::Uuid, String)>,
     },
     /// The reporter completed a held report: back to the queue, the clock extended by the pause.
     CompleteHold {
@@ -355,7 +355,14 @@ impl Desk {
                 duplicate_of,
             } => {
                 reason = Some(r.trim().to_owned());
-                next.duplicate_of = *duplicate_of;
+                next.duplicate_of = duplicate_of.as_ref().map(|d| d.0);
+                let duplicate_of = match duplicate_of {
+                    Some((id, t)) => Some((
+                        ReportId::from_uuid(*id),
+                        t.parse::<TrackingId>().map_err(|_| bad("tracking id"))?,
+                    )),
+                    None => None,
+                };
                 Some(Event::ReportArchived(ReportArchived {
                     report_id,
                     tracking_id,
@@ -364,7 +371,7 @@ impl Desk {
                     reporter_ref,
                     archived_at: now,
                     archived_by: actor.subject.clone(),
-                    duplicate_of: duplicate_of.map(ReportId::from_uuid),
+                    duplicate_of,
                 }))
             }
             Decision::CompleteHold {

@@ -1338,6 +1338,6 @@ async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
         panic!()
     };
     assert_eq!(a.reason_code, "duplikat");
-    assert_eq!(a.duplicate_of.map(|d| d.to_string()), Some(q1));
+    assert_eq!(a.duplicate_of.map(|d| d.0.to_string()), Some(q1));
     svc.stop().await;
 }

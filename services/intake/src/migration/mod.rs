@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Reports),
             Box::new(M0002IdentityAccess),
             Box::new(M0003Holds),
+            Box::new(M0004Duplicates),
         ]
     }
 }
@@ -85,5 +86,31 @@ impl MigrationTrait for M0003Holds {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct M0004Duplicates;
+
+impl MigrationName for M0004Duplicates {
+    fn name(&self) -> &str {
+        "m0004_report_duplicate_of"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0004Duplicates {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("reports"))
+                    .add_column(
+                        ColumnDef::new(Alias::new("duplicate_of_tracking_id"))
+                            .string()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await
     }
 }
