@@ -441,3 +441,37 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         event,
     })
 }
+
+/// Maps a domain status to the wire enum.
+pub fn status_to_proto(s: lapor_domain::Status) -> pc::ReportStatus {
+    use lapor_domain::Status;
+    match s {
+        Status::Submitted => pc::ReportStatus::Submitted,
+        Status::OnHold => pc::ReportStatus::OnHold,
+        Status::NotAuthorized => pc::ReportStatus::NotAuthorized,
+        Status::Archived => pc::ReportStatus::Archived,
+        Status::Dispatched => pc::ReportStatus::Dispatched,
+        Status::InProgress => pc::ReportStatus::InProgress,
+        Status::Completed => pc::ReportStatus::Completed,
+    }
+}
+
+/// Maps a stored status code to the wire enum value (UNSPECIFIED for an unknown code).
+pub fn status_code_to_proto(code: &str) -> i32 {
+    lapor_domain::Status::from_code(code).map_or(pc::ReportStatus::Unspecified, status_to_proto) as i32
+}
+
+/// Maps a wire status to the domain (`None` for unspecified or unknown values).
+pub fn status_from_proto(v: i32) -> Option<lapor_domain::Status> {
+    use lapor_domain::Status;
+    Some(match pc::ReportStatus::try_from(v).ok()? {
+        pc::ReportStatus::Submitted => Status::Submitted,
+        pc::ReportStatus::OnHold => Status::OnHold,
+        pc::ReportStatus::NotAuthorized => Status::NotAuthorized,
+        pc::ReportStatus::Archived => Status::Archived,
+        pc::ReportStatus::Dispatched => Status::Dispatched,
+        pc::ReportStatus::InProgress => Status::InProgress,
+        pc::ReportStatus::Completed => Status::Completed,
+        pc::ReportStatus::Unspecified => return None,
+    })
+}

@@ -78,3 +78,31 @@ impl Runtime {
         let _ = self.db.close().await;
     }
 }
+
+impl Runtime {
+    /// Serves `routes` (plus health and reflection) on `listener` until `shutdown` completes, then
+    /// stops the relay and consumers within the grace period. The body of every service's
+    /// `run_until`.
+    pub async fn serve(
+        self,
+        routes: tonic::service::Routes,
+        grpc_service: &'static str,
+        common: &CommonConfig,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
+        let served = lapor_platform::server::serve(
+            routes,
+            vec![grpc_service],
+            common,
+            listener,
+            Duration::from_millis(common.drain_ms),
+            shutdown,
+        )
+        .await;
+        self.shutdown(Duration::from_secs(common.shutdown_grace_secs))
+            .await;
+        served.map_err(Into::into)
+    }
+}

@@ -11,7 +11,6 @@ mod migration;
 mod token;
 
 use std::future::Future;
-use std::time::Duration;
 
 use lapor_events::Runtime;
 use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
@@ -83,18 +82,7 @@ impl Service {
             IntakeServiceServer::new(api).max_decoding_message_size(config.max_request_bytes),
             move |r| auth.intercept(r),
         ));
-        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
-        let served = lapor_platform::server::serve(
-            routes,
-            vec![GRPC_SERVICE],
-            &config.common,
-            listener,
-            Duration::from_millis(config.common.drain_ms),
-            shutdown,
-        )
-        .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
-            .await;
-        served.map_err(Into::into)
+        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+            .await
     }
 }

@@ -12,7 +12,6 @@ pub mod templates;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use lapor_events::consumer::ConsumerSpec;
 use lapor_events::{Runtime, subjects};
@@ -80,18 +79,7 @@ impl Service {
             NotificationServiceServer::new(api::Api { db: rt.db.clone() }),
             move |r| auth.intercept(r),
         ));
-        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
-        let served = lapor_platform::server::serve(
-            routes,
-            vec![GRPC_SERVICE],
-            &config.common,
-            listener,
-            Duration::from_millis(config.common.drain_ms),
-            shutdown,
-        )
-        .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
-            .await;
-        served.map_err(Into::into)
+        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+            .await
     }
 }

@@ -17,7 +17,6 @@ use lapor_events::{Bus, enqueue};
 use lapor_platform::{Caller, Role};
 use lapor_proto::cases::v1 as pc_transfer;
 use lapor_proto::cases::v1::{self as pb, case_service_server::CaseService};
-use lapor_proto::common::v1::ReportStatus;
 use sea_orm::TransactionTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -49,19 +48,6 @@ fn scoped(caller: &Caller) -> Result<Select<case::Entity>, tonic::Status> {
     })
 }
 
-fn status_to_proto(code: &str) -> i32 {
-    (match Status::from_code(code) {
-        Some(Status::Dispatched) => ReportStatus::Dispatched,
-        Some(Status::InProgress) => ReportStatus::InProgress,
-        Some(Status::Completed) => ReportStatus::Completed,
-        Some(Status::Submitted) => ReportStatus::Submitted,
-        Some(Status::OnHold) => ReportStatus::OnHold,
-        Some(Status::NotAuthorized) => ReportStatus::NotAuthorized,
-        Some(Status::Archived) => ReportStatus::Archived,
-        None => ReportStatus::Unspecified,
-    }) as i32
-}
-
 fn to_proto(m: case::Model) -> pb::Case {
     let reporter_display = if m.anonim {
         "anonim".to_owned()
@@ -81,7 +67,7 @@ fn to_proto(m: case::Model) -> pb::Case {
             .location
             .and_then(|l| serde_json::from_value::<Location>(l).ok())
             .map(|l| location_to_proto(&l)),
-        status: status_to_proto(&m.status),
+        status: lapor_events::codec::status_code_to_proto(&m.status),
         reporter_display,
         anonim: m.anonim,
         rahasia: m.rahasia,

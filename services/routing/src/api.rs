@@ -5,9 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use lapor_domain::content::Location;
 use lapor_domain::{CategoryId, OpdId, Privacy, ReportId, ReportKind, Status, Violations};
-use lapor_events::codec::{from_ts, kind_from_proto, kind_to_proto, location_to_proto, ts};
+use lapor_events::codec::{
+    from_ts, kind_from_proto, kind_to_proto, location_to_proto, status_code_to_proto, ts,
+};
 use lapor_platform::{Caller, Role};
-use lapor_proto::common::v1::ReportStatus;
 use lapor_proto::routing::v1::{self as pb, routing_service_server::RoutingService};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
@@ -32,33 +33,6 @@ pub struct Api {
     pub relay_wake: Arc<Notify>,
     /// Intake, for identity reveals (connected lazily).
     pub intake: IntakeServiceClient<tonic::transport::Channel>,
-}
-
-/// Maps a status code to the wire enum.
-pub fn status_to_proto(code: &str) -> i32 {
-    (match Status::from_code(code) {
-        Some(Status::Submitted) => ReportStatus::Submitted,
-        Some(Status::OnHold) => ReportStatus::OnHold,
-        Some(Status::NotAuthorized) => ReportStatus::NotAuthorized,
-        Some(Status::Archived) => ReportStatus::Archived,
-        Some(Status::Dispatched) => ReportStatus::Dispatched,
-        Some(Status::InProgress) => ReportStatus::InProgress,
-        Some(Status::Completed) => ReportStatus::Completed,
-        None => ReportStatus::Unspecified,
-    }) as i32
-}
-
-fn status_from_proto(v: i32) -> Option<Status> {
-    Some(match ReportStatus::try_from(v).ok()? {
-        ReportStatus::Submitted => Status::Submitted,
-        ReportStatus::OnHold => Status::OnHold,
-        ReportStatus::NotAuthorized => Status::NotAuthorized,
-        ReportStatus::Archived => Status::Archived,
-        ReportStatus::Dispatched => Status::Dispatched,
-        ReportStatus::InProgress => Status::InProgress,
-        ReportStatus::Completed => Status::Completed,
-        ReportStatus::Unspecified => return None,
-    })
 }
 
 fn invalid(field: &str, description: &str) -> Error {
@@ -98,7 +72,7 @@ pub fn to_item(row: queue_report::Model) -> pb::QueueItem {
         title: row.title,
         body: row.body,
         category_id: row.category_id.unwrap_or_default(),
-        status: status_to_proto(&row.status),
+        status: status_code_to_proto(&row.status),
         anonim: row.anonim,
         rahasia: row.rahasia,
         submitted_at: Some(ts(row.submitted_at)),
@@ -160,8 +134,8 @@ fn to_entry(h: report_history::Model) -> pb::AuditEntry {
         actor: h.actor,
         role: h.role,
         action: h.action,
-        from_status: status_to_proto(&h.from_status),
-        to_status: status_to_proto(&h.to_status),
+        from_status: status_code_to_proto(&h.from_status),
+        to_status: status_code_to_proto(&h.to_status),
         opd_id: h.opd_id.unwrap_or_default(),
         reason: h.reason.unwrap_or_default(),
         changes_json: h.changes.to_string(),
@@ -204,6 +178,27 @@ impl Api {
         Ok(next)
     }
 
+    /// An operator decision that needs only a report id and a reason (Tunda, Bukan Wewenang).
+    async fn reasoned(
+        &self,
+        caller: &Caller,
+        report_id: &str,
+        reason: &str,
+        decision: impl FnOnce(String) -> Decision,
+    ) -> Result<queue_report::Model, Error> {
+        caller
+            .require(&[Role::Operator])
+            .map_err(|e| Error::PermissionDenied(e.message().to_owned()))?;
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", report_id.parse::<ReportId>());
+        let reason = text("reason", reason, 1000, &mut v);
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(report_id) = report_id else {
+            return Err(invalid("report_id", "required"));
+        };
+        self.decide(caller, report_id, decision(reason)).await
+    }
+
     fn known_category(&self, c: &CategoryId) -> bool {
         let cats = &self.desk.config.categories;
         cats.is_empty() || cats.iter().any(|k| &k.id == c)
@@ -225,7 +220,7 @@ impl RoutingService for Api {
         let mut q = queue_report::Entity::find();
         let mut statuses = Vec::new();
         for s in &r.statuses {
-            match status_from_proto(*s) {
+            match lapor_events::codec::status_from_proto(*s) {
                 Some(st) => statuses.push(st.code()),
                 None => v.add("statuses", format!("unknown status {s}")),
             }
@@ -504,16 +499,12 @@ impl RoutingService for Api {
         req: Request<pb::HoldReportRequest>,
     ) -> Result<Response<pb::HoldReportResponse>, tonic::Status> {
         let caller = Caller::of(&req)?;
-        caller.require(&[Role::Operator])?;
         let r = req.into_inner();
-        let mut v = Violations::new();
-        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
-        let reason = text("reason", &r.reason, 1000, &mut v);
-        v.into_result().map_err(Error::InvalidArgument)?;
-        let Some(report_id) = report_id else {
-            return Err(tonic::Status::internal("validated id missing"));
-        };
-        let report = self.decide(&caller, report_id, Decision::Hold { reason }).await?;
+        let report = self
+            .reasoned(&caller, &r.report_id, &r.reason, |reason| Decision::Hold {
+                reason,
+            })
+            .await?;
         Ok(Response::new(pb::HoldReportResponse {
             report: Some(to_item(report)),
         }))
@@ -524,17 +515,11 @@ impl RoutingService for Api {
         req: Request<pb::DeclareNotAuthorizedRequest>,
     ) -> Result<Response<pb::DeclareNotAuthorizedResponse>, tonic::Status> {
         let caller = Caller::of(&req)?;
-        caller.require(&[Role::Operator])?;
         let r = req.into_inner();
-        let mut v = Violations::new();
-        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
-        let reason = text("reason", &r.reason, 1000, &mut v);
-        v.into_result().map_err(Error::InvalidArgument)?;
-        let Some(report_id) = report_id else {
-            return Err(tonic::Status::internal("validated id missing"));
-        };
         let report = self
-            .decide(&caller, report_id, Decision::NotAuthorized { reason })
+            .reasoned(&caller, &r.report_id, &r.reason, |reason| {
+                Decision::NotAuthorized { reason }
+            })
             .await?;
         Ok(Response::new(pb::DeclareNotAuthorizedResponse {
             report: Some(to_item(report)),

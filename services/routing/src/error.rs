@@ -14,6 +14,9 @@ pub enum Error {
     /// No such report or OPD.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The report's status does not allow this.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -28,6 +31,7 @@ impl From<Error> for Status {
             Error::InvalidArgument(v) => lapor_platform::status::invalid_argument(&v),
             Error::NotFound(m) => Status::not_found(m),
             Error::FailedPrecondition(m) => Status::failed_precondition(m),
+            Error::PermissionDenied(m) => Status::permission_denied(m),
             Error::Db(e) => lapor_platform::status::internal(&e),
         }
     }

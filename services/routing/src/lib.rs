@@ -13,7 +13,6 @@ pub mod rules;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use lapor_domain::Calendar;
 use lapor_events::consumer::ConsumerSpec;
@@ -115,18 +114,7 @@ impl Service {
             RoutingServiceServer::new(api),
             move |r| auth.intercept(r),
         ));
-        lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
-        let served = lapor_platform::server::serve(
-            routes,
-            vec![GRPC_SERVICE],
-            &config.common,
-            listener,
-            Duration::from_millis(config.common.drain_ms),
-            shutdown,
-        )
-        .await;
-        rt.shutdown(Duration::from_secs(config.common.shutdown_grace_secs))
-            .await;
-        served.map_err(Into::into)
+        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+            .await
     }
 }
