@@ -677,5 +677,39 @@ async fn a_duplicates_reporter_is_pointed_to_the_original() {
     )
     .await;
     assert_eq!(follow, original.tracking_id);
+    // The reporter follows the original's progress: waiting, then dispatched.
+    let view = || async {
+        sys.intake()
+            .await
+            .get_submission(authed(
+                pi::GetSubmissionRequest {
+                    tracking_id: dup.tracking_id.clone(),
+                    access_token: dup.access_token.clone(),
+                },
+                &reporter,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    use lapor_proto::common::v1::ReportStatus;
+    let v = view().await;
+    assert_eq!(v.status, ReportStatus::Archived as i32);
+    assert_eq!(v.duplicate_of_status, ReportStatus::Submitted as i32);
+    sys.routing()
+        .await
+        .dispatch(authed(
+            pr::DispatchRequest {
+                report_id: original.report_id.clone(),
+                opd_id: "dinas-pupr".into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap();
+    eventually("the original's progress", Duration::from_secs(30), || async {
+        (view().await.duplicate_of_status == ReportStatus::Dispatched as i32).then_some(())
+    })
+    .await;
     sys.stop().await;
 }

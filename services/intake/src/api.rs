@@ -221,6 +221,8 @@ impl Api {
             held_at: Set(None),
             hold_reason: Set(None),
             duplicate_of_tracking_id: Set(None),
+            status: Set(lapor_domain::Status::Submitted.code().to_owned()),
+            status_at: Set(now),
         }
         .insert(&txn)
         .await?;
@@ -366,6 +368,16 @@ impl IntakeService for Api {
         if !token::verify(&self.token_key, row.id, &r.access_token) {
             return Err(not_found());
         }
+        // A duplicate's reporter follows the original's progress.
+        let original_status = match &row.duplicate_of_tracking_id {
+            Some(t) => report::Entity::find()
+                .filter(report::Column::TrackingId.eq(t.as_str()))
+                .one(&self.db)
+                .await
+                .map_err(Error::from)?
+                .map_or(0, |o| codec::status_code_to_proto(&o.status)),
+            None => 0,
+        };
         Ok(Response::new(pb::GetSubmissionResponse {
             report_id: row.id.to_string(),
             tracking_id: row.tracking_id,
@@ -378,6 +390,8 @@ impl IntakeService for Api {
                 .hold_reason
                 .filter(|_| row.held_at.is_some())
                 .unwrap_or_default(),
+            status: codec::status_code_to_proto(&row.status),
+            duplicate_of_status: original_status,
             duplicate_of_tracking_id: row.duplicate_of_tracking_id.unwrap_or_default(),
         }))
     }
@@ -502,6 +516,11 @@ impl IntakeService for Api {
                 report::Column::HeldAt,
                 sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
             )
+            .col_expr(
+                report::Column::Status,
+                sea_orm::sea_query::Expr::value(lapor_domain::Status::Submitted.code()),
+            )
+            .col_expr(report::Column::StatusAt, sea_orm::sea_query::Expr::value(now))
             .filter(report::Column::Id.eq(row.id))
             .filter(report::Column::HeldAt.eq(held_at))
             .exec(&txn)

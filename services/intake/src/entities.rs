@@ -50,6 +50,10 @@ pub mod report {
         pub hold_reason: Option<String>,
         /// The original's tracking id, when this report was marked a duplicate.
         pub duplicate_of_tracking_id: Option<String>,
+        /// Status code as the reporter sees it.
+        pub status: String,
+        /// Time of the event that set the status (older events never override it).
+        pub status_at: DateTimeUtc,
     }
 
     /// No relations.

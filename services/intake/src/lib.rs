@@ -20,10 +20,26 @@ use tonic::service::interceptor::InterceptedService;
 pub use config::Config;
 pub use identity::IdentityCipher;
 
-/// Durable consumer of reports put on hold (so the reporter can complete them).
-pub const CONSUMER_PUT_ON_HOLD: &str = "intake-report-put-on-hold";
-/// Durable consumer of archived reports (a duplicate's reporter follows the original).
-pub const CONSUMER_ARCHIVED: &str = "intake-report-archived";
+/// Durable consumers that keep the reporter's view of each report (status, hold, duplicate link).
+pub const REPORTER_VIEW_SUBSCRIPTIONS: [(&str, &str); 5] = [
+    (
+        "intake-report-put-on-hold",
+        lapor_events::subjects::REPORT_PUT_ON_HOLD,
+    ),
+    ("intake-report-archived", lapor_events::subjects::REPORT_ARCHIVED),
+    (
+        "intake-report-dispatched",
+        lapor_events::subjects::REPORT_DISPATCHED,
+    ),
+    (
+        "intake-report-not-authorized",
+        lapor_events::subjects::REPORT_NOT_AUTHORIZED,
+    ),
+    (
+        "intake-case-transfer-requested",
+        lapor_events::subjects::CASE_TRANSFER_REQUESTED,
+    ),
+];
 
 /// Name of the gRPC service, for health checks.
 pub const GRPC_SERVICE: &str = "lapor.intake.v1.IntakeService";
@@ -41,20 +57,16 @@ impl Service {
     /// passes the listener (port 0 in tests).
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "intake").await?;
-        rt.spawn_consumer(
-            lapor_events::ConsumerSpec {
-                durable: CONSUMER_PUT_ON_HOLD.into(),
-                filter_suffix: lapor_events::subjects::REPORT_PUT_ON_HOLD,
-            },
-            std::sync::Arc::new(holds::HoldHandler),
-        );
-        rt.spawn_consumer(
-            lapor_events::ConsumerSpec {
-                durable: CONSUMER_ARCHIVED.into(),
-                filter_suffix: lapor_events::subjects::REPORT_ARCHIVED,
-            },
-            std::sync::Arc::new(holds::HoldHandler),
-        );
+        let view = std::sync::Arc::new(holds::ReporterView);
+        for (durable, suffix) in REPORTER_VIEW_SUBSCRIPTIONS {
+            rt.spawn_consumer(
+                lapor_events::ConsumerSpec {
+                    durable: durable.into(),
+                    filter_suffix: suffix,
+                },
+                view.clone(),
+            );
+        }
         let api = api::Api::new(&config, rt.db.clone(), rt.bus.clone(), rt.relay_waker())?;
         Ok(Self {
             rt,

@@ -243,3 +243,93 @@ async fn the_same_code_runs_on_sqlite() {
     svc.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reporters_view_never_moves_backwards_when_events_arrive_late() {
+    use lapor_domain::events::{Envelope, Event, ReportPutOnHold};
+    use lapor_events::{codec, subjects};
+    use lapor_proto::common::v1::ReportStatus;
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(Config {
+        common: env.common("intake"),
+        ..Config::default()
+    })
+    .await;
+    let token = env.token("front", Role::Reporter, None);
+    let mut c = IntakeServiceClient::connect(svc.addr.clone()).await.unwrap();
+    let r = c
+        .submit_report(authed(request("late-1"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let report_id: lapor_domain::ReportId = r.report_id.parse().unwrap();
+    let submitted = lapor_events::codec::from_ts(r.submitted_at.as_ref()).unwrap();
+    let t_hold = submitted + chrono::Duration::minutes(5);
+    let t_dispatch = submitted + chrono::Duration::minutes(10);
+    // The dispatch (later) arrives first, the hold (earlier) after it.
+    let mut dispatched = lapor_domain::fixtures::dispatched(
+        &lapor_domain::fixtures::submitted(lapor_domain::ReportKind::Pengaduan, "", submitted),
+        "diskominfo",
+        t_dispatch,
+    );
+    if let Event::ReportDispatched(d) = &mut dispatched.event {
+        d.report_id = report_id;
+    }
+    dispatched.occurred_at = t_dispatch;
+    let hold = Envelope {
+        id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: t_hold,
+        event: Event::ReportPutOnHold(ReportPutOnHold {
+            report_id,
+            tracking_id: r.tracking_id.parse().unwrap(),
+            reason: "Mohon lengkapi".into(),
+            reporter_ref: lapor_domain::ReporterRef::from_uuid(uuid::Uuid::new_v4()),
+            held_at: t_hold,
+            held_by: "op".into(),
+        }),
+    };
+    env.publish(subjects::REPORT_DISPATCHED, "d", codec::encode(&dispatched))
+        .await;
+    let view = |c: IntakeServiceClient<tonic::transport::Channel>| {
+        let (r, token) = (r.clone(), token.clone());
+        async move {
+            let mut c = c;
+            c.get_submission(authed(
+                pi::GetSubmissionRequest {
+                    tracking_id: r.tracking_id,
+                    access_token: r.access_token,
+                },
+                &token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    lapor_testkit::eventually("dispatched", std::time::Duration::from_secs(20), || async {
+        (view(c.clone()).await.status == ReportStatus::Dispatched as i32).then_some(())
+    })
+    .await;
+    env.publish(subjects::REPORT_PUT_ON_HOLD, "h", codec::encode(&hold))
+        .await;
+    // Give the late hold time to be applied (or, correctly, ignored).
+    let js = async_nats::jetstream::new(env.nats().await.unwrap());
+    let name = env.stream_name();
+    lapor_testkit::eventually("hold consumed", std::time::Duration::from_secs(20), || async {
+        let s = js.get_stream(&name).await.ok()?;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            s.get_consumer("intake-report-put-on-hold").await.ok()?;
+        let info = consumer.info().await.ok()?;
+        (info.num_ack_pending == 0 && info.num_pending == 0 && info.delivered.stream_sequence >= 2)
+            .then_some(())
+    })
+    .await;
+    let v = view(c.clone()).await;
+    assert_eq!(
+        v.status,
+        ReportStatus::Dispatched as i32,
+        "a late, older hold must not move the status back"
+    );
+    assert!(v.hold_reason.is_empty());
+    svc.stop().await;
+}

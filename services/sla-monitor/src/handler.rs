@@ -8,7 +8,8 @@ use lapor_domain::events::{Envelope, Event};
 use lapor_domain::{Calendar, ReportId, SlaPolicy, Step};
 use lapor_events::{Handler, HandlerError};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    IntoActiveModel, QueryFilter, Set, Statement,
 };
 
 use crate::entities::{deadline, pause};
@@ -143,8 +144,28 @@ impl DeadlineRecorder {
     }
 }
 
+/// Serializes the work on one report: a deadline depends on several events (submission, pauses)
+/// applied by different consumers, and two transactions that each read before the other commits
+/// would otherwise miss each other's rows. On PostgreSQL a transaction-scoped advisory lock keyed
+/// by the report; SQLite serializes writers already (the loser fails and is redelivered).
+async fn lock_report(txn: &DatabaseTransaction, report: ReportId) -> Result<(), HandlerError> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let bytes = report.as_uuid().as_u128().to_be_bytes();
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&bytes[8..]);
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [i64::from_be_bytes(key).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 impl Handler for DeadlineRecorder {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        lock_report(txn, env.event.report_id()).await?;
         match &env.event {
             Event::ReportSubmitted(e) => {
                 self.record(txn, e.report_id, Step::Verification, None, e.submitted_at, None)

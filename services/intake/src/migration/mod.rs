@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002IdentityAccess),
             Box::new(M0003Holds),
             Box::new(M0004Duplicates),
+            Box::new(M0005Status),
         ]
     }
 }
@@ -112,5 +113,43 @@ impl MigrationTrait for M0004Duplicates {
                     .to_owned(),
             )
             .await
+    }
+}
+
+struct M0005Status;
+
+impl MigrationName for M0005Status {
+    fn name(&self) -> &str {
+        "m0005_report_status"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0005Status {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite's ALTER TABLE adds one at a time. Existing rows start
+        // as SUBMITTED at the epoch, so any event about them applies.
+        for mut c in [
+            ColumnDef::new(Alias::new("status"))
+                .string()
+                .not_null()
+                .default("SUBMITTED")
+                .to_owned(),
+            ColumnDef::new(Alias::new("status_at"))
+                .timestamp_with_time_zone()
+                .not_null()
+                .default("1970-01-01T00:00:00Z")
+                .to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("reports"))
+                        .add_column(&mut c)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
