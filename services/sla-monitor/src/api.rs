@@ -5,7 +5,7 @@ use lapor_domain::{ReportId, Step};
 use lapor_events::codec::ts;
 use lapor_platform::{Caller, Role};
 use lapor_proto::sla::v1::{self as pb, sla_service_server::SlaService};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use tonic::{Request, Response, Status};
 
 use crate::entities::deadline;
@@ -52,18 +52,33 @@ impl SlaService for Api {
             let opd = caller.opd.as_ref().map(|o| o.to_string()).unwrap_or_default();
             q = q.filter(deadline::Column::OpdId.eq(opd));
         }
+        // Deadlines and pauses from one snapshot, so a due date and the pause that moved it are
+        // never seen half-updated.
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let txn = if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            self.db
+                .begin_with_config(
+                    Some(sea_orm::IsolationLevel::RepeatableRead),
+                    Some(sea_orm::AccessMode::ReadOnly),
+                )
+                .await
+        } else {
+            self.db.begin().await
+        }
+        .map_err(internal)?;
         let rows = q
             .order_by_asc(deadline::Column::StartedAt)
             .order_by_asc(deadline::Column::Id)
-            .all(&self.db)
+            .all(&txn)
             .await
-            .map_err(|e| lapor_platform::status::internal(&e))?;
+            .map_err(internal)?;
         let pauses = crate::entities::pause::Entity::find()
             .filter(crate::entities::pause::Column::ReportId.eq(id.as_uuid()))
             .order_by_asc(crate::entities::pause::Column::HeldAt)
-            .all(&self.db)
+            .all(&txn)
             .await
-            .map_err(|e| lapor_platform::status::internal(&e))?;
+            .map_err(internal)?;
+        txn.commit().await.map_err(internal)?;
         let now = Utc::now();
         let deadlines = rows
             .iter()
