@@ -18,12 +18,17 @@ fi
 cargo build --workspace --bins
 bin="${CARGO_TARGET_DIR:-target}/debug"
 mkdir -p .lapor/data .lapor/logs
+# The stream belongs to this state folder: wiping .lapor/ starts a fresh stream too, instead of
+# replaying old events that the new SQLite files know nothing about.
+[ -s .lapor/nats-prefix ] || echo "dev$(date +%s)" > .lapor/nats-prefix
+prefix=$(cat .lapor/nats-prefix)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; echo stopped' EXIT INT TERM
 port=50051
 for s in intake routing opd-case notification sla-monitor; do
   var="LAPOR_$(echo "$s" | tr 'a-z-' 'A-Z_')__GRPC_ADDR"
-  env "$var=127.0.0.1:$port" "$bin/lapor-$s" config/bontang.toml >".lapor/logs/$s.log" 2>&1 &
+  up=$(echo "$s" | tr 'a-z-' 'A-Z_')
+  env "$var=127.0.0.1:$port" "LAPOR_${up}__NATS__PREFIX=$prefix" "$bin/lapor-$s" config/bontang.toml >".lapor/logs/$s.log" 2>&1 &
   pids+=($!)
   printf '  %-13s grpc 127.0.0.1:%s  log .lapor/logs/%s.log\n' "$s" "$port" "$s"
   port=$((port + 1))
