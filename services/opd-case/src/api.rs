@@ -114,12 +114,8 @@ impl CaseService for Api {
             .all(&self.db)
             .await
             .map_err(Error::from)?;
-        let more = rows.len() as u64 > limit;
-        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => last.id.to_string(),
-            _ => String::new(),
-        };
+        let (rows, next_page_token) =
+            lapor_platform::paging::split_page(rows, limit, |last| last.id.to_string());
         Ok(Response::new(pb::ListCasesResponse {
             cases: rows.into_iter().map(to_proto).collect(),
             next_page_token,

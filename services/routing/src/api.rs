@@ -306,12 +306,9 @@ impl RoutingService for Api {
             .all(&self.db)
             .await
             .map_err(Error::from)?;
-        let more = rows.len() as u64 > limit;
-        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => cursor_encode(last.verification_due_at, last.report_id),
-            _ => String::new(),
-        };
+        let (rows, next_page_token) = lapor_platform::paging::split_page(rows, limit, |last| {
+            cursor_encode(last.verification_due_at, last.report_id)
+        });
         let items = with_candidates(&self.db, rows.into_iter().map(to_item).collect()).await?;
         Ok(Response::new(pb::ListQueueResponse {
             items,
@@ -619,12 +616,8 @@ impl RoutingService for Api {
             .all(&self.db)
             .await
             .map_err(Error::from)?;
-        let more = rows.len() as u64 > limit;
-        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => last.id.to_string(),
-            _ => String::new(),
-        };
+        let (rows, next_page_token) =
+            lapor_platform::paging::split_page(rows, limit, |last| last.id.to_string());
         Ok(Response::new(pb::ListAuditResponse {
             entries: rows.into_iter().map(to_entry).collect(),
             next_page_token,
