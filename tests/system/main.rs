@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod flow;
+mod followup;
 mod guards;
 mod operator;
 mod privacy;

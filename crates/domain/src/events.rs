@@ -181,6 +181,29 @@ pub struct ReportHoldCompleted {
     pub reporter_ref: ReporterRef,
 }
 
+/// The OPD holding a case posted a public follow-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseFollowedUp {
+    /// Case.
+    pub case_id: CaseId,
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// OPD that posted it.
+    pub opd_id: OpdId,
+    /// Follow-up id.
+    pub follow_up_id: uuid::Uuid,
+    /// Text, visible to the reporter.
+    pub text: String,
+    /// When.
+    pub posted_at: DateTime<Utc>,
+    /// Officer.
+    pub posted_by: String,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -202,6 +225,8 @@ pub enum Event {
     CaseTransferRequested(CaseTransferRequested),
     /// See [`ReportHoldCompleted`].
     ReportHoldCompleted(ReportHoldCompleted),
+    /// See [`CaseFollowedUp`].
+    CaseFollowedUp(CaseFollowedUp),
 }
 
 impl Event {
@@ -217,6 +242,7 @@ impl Event {
             Self::ReportArchived(e) => e.report_id,
             Self::CaseTransferRequested(e) => e.report_id,
             Self::ReportHoldCompleted(e) => e.report_id,
+            Self::CaseFollowedUp(e) => e.report_id,
         }
     }
 
@@ -232,6 +258,7 @@ impl Event {
             Self::ReportArchived(_) => "ReportArchived",
             Self::CaseTransferRequested(_) => "CaseTransferRequested",
             Self::ReportHoldCompleted(_) => "ReportHoldCompleted",
+            Self::CaseFollowedUp(_) => "CaseFollowedUp",
         }
     }
 }

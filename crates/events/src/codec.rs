@@ -4,8 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized,
-    ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted, ReportVerified,
+    CaseFollowedUp, CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived,
+    ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted,
+    ReportVerified,
 };
 use lapor_domain::ids::EventId;
 use lapor_proto::common::v1 as pc;
@@ -302,6 +303,17 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             completed_at: Some(ts(e.completed_at)),
             reporter_ref: e.reporter_ref.to_string(),
         }),
+        Event::CaseFollowedUp(e) => Payload::CaseFollowedUp(pe::CaseFollowedUp {
+            case_id: e.case_id.to_string(),
+            report_id: e.report_id.to_string(),
+            tracking_id: e.tracking_id.to_string(),
+            opd_id: e.opd_id.to_string(),
+            follow_up_id: e.follow_up_id.to_string(),
+            text: e.text.clone(),
+            posted_at: Some(ts(e.posted_at)),
+            posted_by: e.posted_by.clone(),
+            reporter_ref: e.reporter_ref.to_string(),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -432,6 +444,20 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             addition: e.addition,
             held_at: req_ts(e.held_at.as_ref(), "held_at")?,
             completed_at: req_ts(e.completed_at.as_ref(), "completed_at")?,
+            reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+        }),
+        Payload::CaseFollowedUp(e) => Event::CaseFollowedUp(CaseFollowedUp {
+            case_id: parse(&e.case_id, "case_id")?,
+            report_id: parse(&e.report_id, "report_id")?,
+            tracking_id: parse(&e.tracking_id, "tracking_id")?,
+            opd_id: parse(&e.opd_id, "opd_id")?,
+            follow_up_id: e
+                .follow_up_id
+                .parse()
+                .map_err(|e: uuid::Error| field("follow_up_id", e))?,
+            text: e.text,
+            posted_at: req_ts(e.posted_at.as_ref(), "posted_at")?,
+            posted_by: e.posted_by,
             reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
         }),
     };

@@ -25,6 +25,8 @@ pub const REPORT_NOT_AUTHORIZED: &str = "report.not_authorized";
 pub const REPORT_ARCHIVED: &str = "report.archived";
 /// Subject suffix of `ReportHoldCompleted`.
 pub const REPORT_HOLD_COMPLETED: &str = "report.hold_completed";
+/// Subject suffix of `CaseFollowedUp`.
+pub const CASE_FOLLOWED_UP: &str = "case.followed_up";
 /// Subject suffix of `CaseTransferRequested`.
 pub const CASE_TRANSFER_REQUESTED: &str = "case.transfer_requested";
 
@@ -77,6 +79,7 @@ impl Subjects {
             Event::ReportArchived(_) => REPORT_ARCHIVED,
             Event::CaseTransferRequested(_) => CASE_TRANSFER_REQUESTED,
             Event::ReportHoldCompleted(_) => REPORT_HOLD_COMPLETED,
+            Event::CaseFollowedUp(_) => CASE_FOLLOWED_UP,
         };
         self.subject(suffix)
     }

@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived, ReportDeclaredNotAuthorized,
-    ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted, ReportVerified,
+    CaseFollowedUp, CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived,
+    ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted,
+    ReportVerified,
 };
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
 use lapor_events::consumer::ConsumerSpec;
@@ -203,6 +204,24 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     addition: "Lokasi tepatnya di TPS belakang pasar".into(),
                     held_at: t,
                     completed_at: t + chrono::Duration::days(3),
+                    reporter_ref: reporter,
+                }),
+            },
+        ),
+        (
+            "case_followed_up",
+            Envelope {
+                id: EventId::from_uuid(id(19)),
+                occurred_at: t,
+                event: Event::CaseFollowedUp(CaseFollowedUp {
+                    case_id: CaseId::from_uuid(id(3)),
+                    report_id: report,
+                    tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+                    opd_id: "dlh".parse().unwrap(),
+                    follow_up_id: id(4),
+                    text: "Petugas kebersihan dijadwalkan mengangkut sampah besok pagi".into(),
+                    posted_at: t,
+                    posted_by: "pj-dlh".into(),
                     reporter_ref: reporter,
                 }),
             },

@@ -21,7 +21,11 @@ pub use config::Config;
 pub use identity::IdentityCipher;
 
 /// Durable consumers that keep the reporter's view of each report (status, hold, duplicate link).
-pub const REPORTER_VIEW_SUBSCRIPTIONS: [(&str, &str); 5] = [
+pub const REPORTER_VIEW_SUBSCRIPTIONS: [(&str, &str); 6] = [
+    (
+        "intake-case-followed-up",
+        lapor_events::subjects::CASE_FOLLOWED_UP,
+    ),
     (
         "intake-report-put-on-hold",
         lapor_events::subjects::REPORT_PUT_ON_HOLD,

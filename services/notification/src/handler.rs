@@ -89,7 +89,8 @@ impl<C: Channel> Notifier<C> {
             | Event::ReportDeclaredNotAuthorized(_)
             | Event::ReportArchived(_)
             | Event::CaseTransferRequested(_)
-            | Event::ReportHoldCompleted(_) => Vec::new(),
+            | Event::ReportHoldCompleted(_)
+            | Event::CaseFollowedUp(_) => Vec::new(),
         }
     }
 }

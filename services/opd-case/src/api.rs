@@ -17,8 +17,8 @@ use lapor_events::{Bus, enqueue};
 use lapor_platform::{Caller, Role};
 use lapor_proto::cases::v1 as pc_transfer;
 use lapor_proto::cases::v1::{self as pb, case_service_server::CaseService};
-use sea_orm::TransactionTrait;
 use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, TransactionTrait};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
@@ -243,6 +243,120 @@ impl CaseService for Api {
         self.relay_wake.notify_one();
         tracing::info!(case_id = %case_id, report_id = %row.report_id, opd_id = %opd, "transfer requested");
         Ok(Response::new(pc_transfer::RequestTransferResponse {
+            case: Some(to_proto(updated)),
+        }))
+    }
+
+    async fn post_follow_up(
+        &self,
+        req: Request<pc_transfer::PostFollowUpRequest>,
+    ) -> Result<Response<pc_transfer::PostFollowUpResponse>, tonic::Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::OpdOfficer])?;
+        let Some(opd) = caller.opd.clone() else {
+            return Err(tonic::Status::permission_denied("officer token without OPD"));
+        };
+        let r = req.into_inner();
+        let mut v = Violations::new();
+        let case_id = v.check("case_id", r.case_id.parse::<CaseId>());
+        let text = r.text.trim().to_owned();
+        if !(10..=5000).contains(&text.chars().count()) {
+            v.add("text", "must have 10 to 5000 characters");
+        }
+        v.into_result().map_err(Error::InvalidArgument)?;
+        let Some(case_id) = case_id else {
+            return Err(tonic::Status::internal("validated id missing"));
+        };
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        let row = case::Entity::find_by_id(case_id.as_uuid())
+            .filter(case::Column::OpdId.eq(opd.as_str()))
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound)?;
+        if row.transferred_at.is_some() {
+            return Err(tonic::Status::failed_precondition(
+                "the case ended: its transfer was requested",
+            ));
+        }
+        let now = Utc::now();
+        let state = match (Status::from_code(&row.status), row.last_follow_up_at) {
+            (Some(Status::InProgress), Some(last)) => Lifecycle::InProgress {
+                opd: opd.clone(),
+                last_follow_up_at: last,
+                reply_pending: None,
+            },
+            (Some(Status::Dispatched), _) => Lifecycle::Dispatched {
+                opd: opd.clone(),
+                since: row.opened_at,
+            },
+            _ => Lifecycle::Completed {
+                by: lapor_domain::lifecycle::Closer::System,
+            },
+        };
+        let calendar = Calendar::from_spec(&CalendarSpec::default())
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        let policy = SlaPolicy::default();
+        let ctx = Context {
+            now,
+            calendar: &calendar,
+            policy: &policy,
+        };
+        decide(&state, &Command::FollowUp { opd: opd.clone() }, &ctx)
+            .map_err(|e| tonic::Status::failed_precondition(e.to_string()))?;
+        let follow_up_id = uuid::Uuid::now_v7();
+        crate::entities::follow_up::ActiveModel {
+            id: sea_orm::Set(follow_up_id),
+            case_id: sea_orm::Set(row.id),
+            opd_id: sea_orm::Set(opd.to_string()),
+            posted_by: sea_orm::Set(caller.subject.clone()),
+            text: sea_orm::Set(text.clone()),
+            posted_at: sea_orm::Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(Error::from)?;
+        let res = case::Entity::update_many()
+            .col_expr(case::Column::Status, Expr::value(Status::InProgress.code()))
+            .col_expr(case::Column::LastFollowUpAt, Expr::value(now))
+            .filter(case::Column::Id.eq(row.id))
+            .filter(case::Column::TransferredAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        if res.rows_affected != 1 {
+            return Err(tonic::Status::failed_precondition("the case changed meanwhile"));
+        }
+        let tracking_id = row
+            .tracking_id
+            .parse()
+            .map_err(|_| tonic::Status::internal("stored case has a bad tracking id"))?;
+        let env = Envelope {
+            id: EventId::from_uuid(uuid::Uuid::now_v7()),
+            occurred_at: now,
+            event: Event::CaseFollowedUp(lapor_domain::events::CaseFollowedUp {
+                case_id,
+                report_id: ReportId::from_uuid(row.report_id),
+                tracking_id,
+                opd_id: opd.clone(),
+                follow_up_id,
+                text,
+                posted_at: now,
+                posted_by: caller.subject.clone(),
+                reporter_ref: lapor_domain::ReporterRef::from_uuid(row.reporter_ref),
+            }),
+        };
+        enqueue(&txn, &self.bus, &env).await.map_err(Error::from)?;
+        let updated = case::Entity::find_by_id(row.id)
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound)?;
+        txn.commit().await.map_err(Error::from)?;
+        self.relay_wake.notify_one();
+        tracing::info!(case_id = %case_id, report_id = %row.report_id, opd_id = %opd, "follow-up posted");
+        Ok(Response::new(pc_transfer::PostFollowUpResponse {
+            follow_up_id: follow_up_id.to_string(),
             case: Some(to_proto(updated)),
         }))
     }

@@ -47,6 +47,7 @@ impl Handler for DispatchedHandler {
             transferred_at: Set(None),
             transfer_reason: Set(None),
             transferred_by: Set(None),
+            last_follow_up_at: Set(None),
         }
         .insert(txn)
         .await?;

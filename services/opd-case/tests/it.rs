@@ -166,3 +166,95 @@ async fn authorization_matrix_of_case_rpcs() {
     }
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holding_opd_posts_follow_ups_and_nobody_else_can() {
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(&env).await;
+    let s = fixtures::submitted(ReportKind::Pengaduan, "lingkungan-hidup.sampah", Utc::now());
+    let d = fixtures::dispatched(&s, "dlh", Utc::now());
+    env.publish(subjects::REPORT_DISPATCHED, "f-1", codec::encode(&d))
+        .await;
+    let dlh = env.token("pj-dlh", Role::OpdOfficer, Some("dlh"));
+    let mut c = CaseServiceClient::new(svc.channel().await);
+    let case_id = eventually("the case", Duration::from_secs(20), || {
+        let mut c = c.clone();
+        let dlh = dlh.clone();
+        async move {
+            let r = c
+                .list_cases(authed(pc::ListCasesRequest::default(), &dlh))
+                .await
+                .ok()?
+                .into_inner();
+            r.cases.first().map(|x| x.case_id.clone())
+        }
+    })
+    .await;
+    let poster = c.clone();
+    let post = |token: String, id: String, text: &str| {
+        let mut c = poster.clone();
+        let text = text.to_owned();
+        async move {
+            c.post_follow_up(authed(pc::PostFollowUpRequest { case_id: id, text }, &token))
+                .await
+        }
+    };
+    let text = "Petugas DLH mengangkut sampah besok pukul 07.00 WITA";
+    // Another OPD: as if the case did not exist; an operator: not an OPD role; short text: invalid.
+    let other = env.token("pj-dinkes", Role::OpdOfficer, Some("dinkes"));
+    assert_eq!(
+        post(other, case_id.clone(), text).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let op = env.token("op", Role::Operator, None);
+    assert_eq!(
+        post(op, case_id.clone(), text).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let e = post(dlh.clone(), case_id.clone(), "ok").await.unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["text"]);
+    // The holder posts twice: Proses, two events.
+    let first = post(dlh.clone(), case_id.clone(), text)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first.case.unwrap().status,
+        lapor_proto::common::v1::ReportStatus::InProgress as i32
+    );
+    post(
+        dlh.clone(),
+        case_id.clone(),
+        "Sampah sudah diangkut seluruhnya pagi ini",
+    )
+    .await
+    .unwrap();
+    let events = eventually("two CaseFollowedUp", Duration::from_secs(20), || async {
+        let m = env.messages_on(subjects::CASE_FOLLOWED_UP).await;
+        (m.len() == 2).then_some(m)
+    })
+    .await;
+    let Event::CaseFollowedUp(f) = codec::decode(&events[0]).unwrap().event else {
+        panic!()
+    };
+    assert_eq!(
+        (f.opd_id.as_str(), f.text.as_str(), f.posted_by.as_str()),
+        ("dlh", text, "pj-dlh")
+    );
+    assert_eq!(f.follow_up_id.to_string(), first.follow_up_id);
+    // After a transfer request the case has ended for this OPD.
+    c.request_transfer(authed(
+        pc::RequestTransferRequest {
+            case_id: case_id.clone(),
+            reason: "bukan kami".into(),
+        },
+        &dlh,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        post(dlh, case_id, text).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    svc.stop().await;
+}

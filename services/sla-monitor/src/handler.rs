@@ -198,6 +198,22 @@ impl Handler for DeadlineRecorder {
                 self.pause(txn, e.report_id, e.held_at, Some(e.completed_at))
                     .await
             }
+            Event::CaseFollowedUp(e) => {
+                // The first follow-up meets the OPD's deadline; later ones change nothing here.
+                let id = key(e.report_id, Step::FirstFollowUp);
+                let Some(row) = deadline::Entity::find_by_id(id).one(txn).await? else {
+                    // The dispatch that starts the deadline is consumed separately: retry until it is in.
+                    return Err(HandlerError::Transient(
+                        "first follow-up deadline not recorded yet".into(),
+                    ));
+                };
+                if row.met_at.is_none() {
+                    let mut m = row.into_active_model();
+                    m.met_at = Set(Some(e.posted_at));
+                    m.update(txn).await?;
+                }
+                Ok(())
+            }
             other => Err(HandlerError::Permanent(format!(
                 "sla-monitor does not consume {}",
                 other.type_name()

@@ -26,6 +26,8 @@ pub const GRPC_SERVICE: &str = "lapor.sla.v1.SlaService";
 pub const CONSUMER_SUBMITTED: &str = "sla-report-submitted";
 /// Durable consumer of dispatched reports.
 pub const CONSUMER_DISPATCHED: &str = "sla-report-dispatched";
+/// Durable consumer of OPD follow-ups (the first one meets the first-follow-up deadline).
+pub const CONSUMER_FOLLOWED_UP: &str = "sla-case-followed-up";
 /// Durable consumer of holds (the verification clock pauses).
 pub const CONSUMER_PUT_ON_HOLD: &str = "sla-report-put-on-hold";
 /// Durable consumer of completed holds (the verification clock resumes).
@@ -72,6 +74,13 @@ impl Service {
             ConsumerSpec {
                 durable: CONSUMER_HOLD_COMPLETED.into(),
                 filter_suffix: subjects::REPORT_HOLD_COMPLETED,
+            },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_FOLLOWED_UP.into(),
+                filter_suffix: subjects::CASE_FOLLOWED_UP,
             },
             handler,
         );

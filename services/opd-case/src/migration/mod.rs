@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventTables),
             Box::new(M0001Cases),
             Box::new(M0002Transfers),
+            Box::new(M0003FollowUps),
         ]
     }
 }
@@ -70,5 +71,32 @@ impl MigrationTrait for M0002Transfers {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct M0003FollowUps;
+
+impl MigrationName for M0003FollowUps {
+    fn name(&self) -> &str {
+        "m0003_follow_ups"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0003FollowUps {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("cases"))
+                    .add_column(
+                        ColumnDef::new(Alias::new("last_follow_up_at"))
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        create_table(manager, crate::entities::follow_up::Entity).await
     }
 }
