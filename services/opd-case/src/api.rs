@@ -87,14 +87,7 @@ impl CaseService for Api {
         let mut q = scoped(&Caller::of(&req)?)?;
         let r = req.into_inner();
         let mut v = Violations::new();
-        let limit: u64 = match r.page_size {
-            0 => 50,
-            n @ 1..=200 => u64::from(n),
-            _ => {
-                v.add("page_size", "must be between 0 and 200");
-                0
-            }
-        };
+        let limit = lapor_platform::paging::page_size(r.page_size, 50, 200, &mut v);
         if !r.tracking_id.is_empty()
             && let Some(t) = v.check("tracking_id", r.tracking_id.parse::<TrackingId>())
         {

@@ -55,14 +55,6 @@ fn cursor_decode(s: &str) -> Result<(DateTime<Utc>, uuid::Uuid), Error> {
     ))
 }
 
-fn page_size(n: u32, default: u64, max: u32) -> Result<u64, Error> {
-    match n {
-        0 => Ok(default),
-        n if n <= max => Ok(u64::from(n)),
-        _ => Err(invalid("page_size", &format!("must be between 0 and {max}"))),
-    }
-}
-
 /// The report as operators see it (never the reporter's identity: routing does not hold it).
 pub fn to_item(row: queue_report::Model) -> pb::QueueItem {
     pb::QueueItem {
@@ -214,9 +206,7 @@ impl RoutingService for Api {
         Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor])?;
         let r = req.into_inner();
         let mut v = Violations::new();
-        let limit = page_size(r.page_size, 50, 200)
-            .map_err(|e| v.0.extend(violations(e)))
-            .unwrap_or(50);
+        let limit = lapor_platform::paging::page_size(r.page_size, 50, 200, &mut v);
         let mut q = queue_report::Entity::find();
         let mut statuses = Vec::new();
         for s in &r.statuses {
@@ -594,9 +584,7 @@ impl RoutingService for Api {
         Caller::of(&req)?.require(&[Role::Auditor, Role::Supervisor, Role::Operator])?;
         let r = req.into_inner();
         let mut v = Violations::new();
-        let limit = page_size(r.page_size, 100, 500)
-            .map_err(|e| v.0.extend(violations(e)))
-            .unwrap_or(100);
+        let limit = lapor_platform::paging::page_size(r.page_size, 100, 500, &mut v);
         let mut q = report_history::Entity::find();
         if !r.report_id.is_empty()
             && let Some(id) = v.check("report_id", r.report_id.parse::<ReportId>())
