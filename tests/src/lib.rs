@@ -152,9 +152,12 @@ impl System {
                 tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
             }
             "opd-case" => {
-                let cfg = lapor_opd_case::Config {
-                    common: self.common("opd-case", "opd_case"),
-                };
+                let mut cfg: lapor_opd_case::Config =
+                    lapor_platform::config::load("opd-case", &lapor_opd_case::Config::default(), Some(&seed))
+                        .unwrap_or_else(|e| panic!("opd-case config: {e}"));
+                cfg.common = self.common("opd-case", "opd_case");
+                cfg.calendar = self.calendar.clone();
+                cfg.attachments.store.path = self.env.scratch_dir().join("attachments").display().to_string();
                 let s = lapor_opd_case::Service::build(cfg, listener).await;
                 tokio::spawn(
                     s.unwrap_or_else(|e| panic!("opd-case: {e:#}"))

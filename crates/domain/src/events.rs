@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::content::{Channel, Privacy, ReportContent, ReportKind};
 use crate::ids::{CaseId, CategoryId, EventId, OpdId, ReportId, ReporterRef, TrackingId};
+use crate::lifecycle::{Closer, Replier};
 
 /// A report was durably accepted by intake. Carries no reporter identity.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,9 @@ pub struct ReportSubmitted {
     pub reporter_ref: ReporterRef,
     /// Acceptance time.
     pub submitted_at: DateTime<Utc>,
+    /// SHA-256 of the reporter's access token, lowercase hex: lets other services check the
+    /// reporter's proof of ownership without holding the key that derives tokens.
+    pub access_token_hash: String,
 }
 
 /// A report was dispatched to an OPD.
@@ -204,6 +208,133 @@ pub struct CaseFollowedUp {
     pub reporter_ref: ReporterRef,
 }
 
+/// Which case an event is about; every case event after `CaseOpened` carries one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRef {
+    /// Case.
+    pub case_id: CaseId,
+    /// Report id.
+    pub report_id: ReportId,
+    /// Public tracking id.
+    pub tracking_id: TrackingId,
+    /// OPD holding the case.
+    pub opd_id: OpdId,
+    /// Pseudonymous reporter id.
+    pub reporter_ref: ReporterRef,
+}
+
+/// The OPD assigned its case to one of its officers (internal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseAssigned {
+    /// The case.
+    pub case: CaseRef,
+    /// Officer now handling it.
+    pub assignee: String,
+    /// When.
+    pub assigned_at: DateTime<Utc>,
+    /// Officer who assigned it.
+    pub assigned_by: String,
+}
+
+/// An OPD officer wrote an internal note (its text stays in opd-case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseNoteAdded {
+    /// The case.
+    pub case: CaseRef,
+    /// Timeline entry id.
+    pub entry_id: uuid::Uuid,
+    /// When.
+    pub added_at: DateTime<Utc>,
+    /// Officer.
+    pub added_by: String,
+}
+
+/// The OPD asked the reporter for information; its clock stops until the reporter answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseInfoRequested {
+    /// The case.
+    pub case: CaseRef,
+    /// Timeline entry id.
+    pub entry_id: uuid::Uuid,
+    /// The question, shown to the reporter.
+    pub question: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// Officer.
+    pub requested_by: String,
+}
+
+/// The reporter or the operator replied on a case (the text stays in opd-case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseReplied {
+    /// The case.
+    pub case: CaseRef,
+    /// Timeline entry id.
+    pub entry_id: uuid::Uuid,
+    /// Who replied.
+    pub by: Replier,
+    /// When.
+    pub replied_at: DateTime<Utc>,
+    /// When the information request this reply answers was made (the OPD's clock restarts).
+    pub answers_info_request_at: Option<DateTime<Utc>>,
+}
+
+/// A case was completed (Selesai).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseClosed {
+    /// The case.
+    pub case: CaseRef,
+    /// Who closed it.
+    pub by: Closer,
+    /// When.
+    pub closed_at: DateTime<Utc>,
+    /// The last OPD follow-up before closing.
+    pub last_follow_up_at: DateTime<Utc>,
+}
+
+/// The reporter rated a completed case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRated {
+    /// The case.
+    pub case: CaseRef,
+    /// 1 to 5.
+    pub rating: u8,
+    /// Comment (may be empty).
+    pub comment: String,
+    /// When.
+    pub rated_at: DateTime<Utc>,
+}
+
+/// The reporter asked, with explicit consent, that the Ombudsman take the case over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OmbudsmanRequested {
+    /// The case.
+    pub case: CaseRef,
+    /// When the reporter consented.
+    pub consented_at: DateTime<Utc>,
+    /// When the report was submitted (the period counts from here).
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Evidence was attached to a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentAdded {
+    /// The case.
+    pub case: CaseRef,
+    /// Attachment id.
+    pub attachment_id: uuid::Uuid,
+    /// Content type sniffed from the bytes.
+    pub content_type: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Whether the reporter (and, for a non-rahasia report, the public) may see it.
+    pub public: bool,
+    /// When.
+    pub added_at: DateTime<Utc>,
+    /// Who uploaded it (an officer subject, or "pelapor").
+    pub added_by: String,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -227,6 +358,22 @@ pub enum Event {
     ReportHoldCompleted(ReportHoldCompleted),
     /// See [`CaseFollowedUp`].
     CaseFollowedUp(CaseFollowedUp),
+    /// See [`CaseAssigned`].
+    CaseAssigned(CaseAssigned),
+    /// See [`CaseNoteAdded`].
+    CaseNoteAdded(CaseNoteAdded),
+    /// See [`CaseInfoRequested`].
+    CaseInfoRequested(CaseInfoRequested),
+    /// See [`CaseReplied`].
+    CaseReplied(CaseReplied),
+    /// See [`CaseClosed`].
+    CaseClosed(CaseClosed),
+    /// See [`CaseRated`].
+    CaseRated(CaseRated),
+    /// See [`OmbudsmanRequested`].
+    OmbudsmanRequested(OmbudsmanRequested),
+    /// See [`AttachmentAdded`].
+    AttachmentAdded(AttachmentAdded),
 }
 
 impl Event {
@@ -243,6 +390,14 @@ impl Event {
             Self::CaseTransferRequested(e) => e.report_id,
             Self::ReportHoldCompleted(e) => e.report_id,
             Self::CaseFollowedUp(e) => e.report_id,
+            Self::CaseAssigned(e) => e.case.report_id,
+            Self::CaseNoteAdded(e) => e.case.report_id,
+            Self::CaseInfoRequested(e) => e.case.report_id,
+            Self::CaseReplied(e) => e.case.report_id,
+            Self::CaseClosed(e) => e.case.report_id,
+            Self::CaseRated(e) => e.case.report_id,
+            Self::OmbudsmanRequested(e) => e.case.report_id,
+            Self::AttachmentAdded(e) => e.case.report_id,
         }
     }
 
@@ -259,6 +414,14 @@ impl Event {
             Self::CaseTransferRequested(_) => "CaseTransferRequested",
             Self::ReportHoldCompleted(_) => "ReportHoldCompleted",
             Self::CaseFollowedUp(_) => "CaseFollowedUp",
+            Self::CaseAssigned(_) => "CaseAssigned",
+            Self::CaseNoteAdded(_) => "CaseNoteAdded",
+            Self::CaseInfoRequested(_) => "CaseInfoRequested",
+            Self::CaseReplied(_) => "CaseReplied",
+            Self::CaseClosed(_) => "CaseClosed",
+            Self::CaseRated(_) => "CaseRated",
+            Self::OmbudsmanRequested(_) => "OmbudsmanRequested",
+            Self::AttachmentAdded(_) => "AttachmentAdded",
         }
     }
 }

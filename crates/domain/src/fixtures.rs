@@ -39,6 +39,7 @@ pub fn submitted(kind: ReportKind, category: &str, at: DateTime<Utc>) -> Envelop
             channel: Channel::Web,
             reporter_ref: ReporterRef::from_uuid(Uuid::new_v4()),
             submitted_at: at,
+            access_token_hash: String::new(),
         }),
     }
 }

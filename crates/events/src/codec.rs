@@ -4,11 +4,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    CaseFollowedUp, CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived,
-    ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted,
-    ReportVerified,
+    AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
+    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, Envelope, Event, OmbudsmanRequested,
+    ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold,
+    ReportSubmitted, ReportVerified,
 };
 use lapor_domain::ids::EventId;
+use lapor_domain::lifecycle::{Closer, Replier};
 use lapor_proto::common::v1 as pc;
 use lapor_proto::events::v1 as pe;
 use prost::Message;
@@ -179,6 +181,31 @@ fn content_from(
     })
 }
 
+fn uuid_field(s: &str, name: &'static str) -> Result<uuid::Uuid, DecodeError> {
+    s.parse().map_err(|e: uuid::Error| field(name, e))
+}
+
+fn case_ref_to_proto(c: &CaseRef) -> pe::CaseRef {
+    pe::CaseRef {
+        case_id: c.case_id.to_string(),
+        report_id: c.report_id.to_string(),
+        tracking_id: c.tracking_id.to_string(),
+        opd_id: c.opd_id.to_string(),
+        reporter_ref: c.reporter_ref.to_string(),
+    }
+}
+
+fn case_ref_from(c: Option<pe::CaseRef>) -> Result<CaseRef, DecodeError> {
+    let c = c.ok_or_else(|| field("case", "missing"))?;
+    Ok(CaseRef {
+        case_id: parse(&c.case_id, "case.case_id")?,
+        report_id: parse(&c.report_id, "case.report_id")?,
+        tracking_id: parse(&c.tracking_id, "case.tracking_id")?,
+        opd_id: parse(&c.opd_id, "case.opd_id")?,
+        reporter_ref: parse(&c.reporter_ref, "case.reporter_ref")?,
+    })
+}
+
 /// Encodes an envelope to its wire form.
 pub fn encode(env: &Envelope) -> Vec<u8> {
     to_proto(env).encode_to_vec()
@@ -204,6 +231,7 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
                 channel: channel_to_proto(e.channel) as i32,
                 reporter_ref: e.reporter_ref.to_string(),
                 submitted_at: Some(ts(e.submitted_at)),
+                access_token_hash: e.access_token_hash.clone(),
             })
         }
         Event::ReportDispatched(e) => {
@@ -314,6 +342,64 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             posted_by: e.posted_by.clone(),
             reporter_ref: e.reporter_ref.to_string(),
         }),
+        Event::CaseAssigned(e) => Payload::CaseAssigned(pe::CaseAssigned {
+            case: Some(case_ref_to_proto(&e.case)),
+            assignee: e.assignee.clone(),
+            assigned_at: Some(ts(e.assigned_at)),
+            assigned_by: e.assigned_by.clone(),
+        }),
+        Event::CaseNoteAdded(e) => Payload::CaseNoteAdded(pe::CaseNoteAdded {
+            case: Some(case_ref_to_proto(&e.case)),
+            entry_id: e.entry_id.to_string(),
+            added_at: Some(ts(e.added_at)),
+            added_by: e.added_by.clone(),
+        }),
+        Event::CaseInfoRequested(e) => Payload::CaseInfoRequested(pe::CaseInfoRequested {
+            case: Some(case_ref_to_proto(&e.case)),
+            entry_id: e.entry_id.to_string(),
+            question: e.question.clone(),
+            requested_at: Some(ts(e.requested_at)),
+            requested_by: e.requested_by.clone(),
+        }),
+        Event::CaseReplied(e) => Payload::CaseReplied(pe::CaseReplied {
+            case: Some(case_ref_to_proto(&e.case)),
+            entry_id: e.entry_id.to_string(),
+            by: match e.by {
+                Replier::Reporter => pe::Replier::Reporter,
+                Replier::Operator => pe::Replier::Operator,
+            } as i32,
+            replied_at: Some(ts(e.replied_at)),
+            answers_info_request_at: e.answers_info_request_at.map(ts),
+        }),
+        Event::CaseClosed(e) => Payload::CaseClosed(pe::CaseClosed {
+            case: Some(case_ref_to_proto(&e.case)),
+            by: match e.by {
+                Closer::Reporter => pe::Closer::Reporter,
+                Closer::System => pe::Closer::System,
+            } as i32,
+            closed_at: Some(ts(e.closed_at)),
+            last_follow_up_at: Some(ts(e.last_follow_up_at)),
+        }),
+        Event::CaseRated(e) => Payload::CaseRated(pe::CaseRated {
+            case: Some(case_ref_to_proto(&e.case)),
+            rating: u32::from(e.rating),
+            comment: e.comment.clone(),
+            rated_at: Some(ts(e.rated_at)),
+        }),
+        Event::OmbudsmanRequested(e) => Payload::OmbudsmanRequested(pe::OmbudsmanRequested {
+            case: Some(case_ref_to_proto(&e.case)),
+            consented_at: Some(ts(e.consented_at)),
+            submitted_at: Some(ts(e.submitted_at)),
+        }),
+        Event::AttachmentAdded(e) => Payload::AttachmentAdded(pe::AttachmentAdded {
+            case: Some(case_ref_to_proto(&e.case)),
+            attachment_id: e.attachment_id.to_string(),
+            content_type: e.content_type.clone(),
+            size: e.size,
+            public: e.public,
+            added_at: Some(ts(e.added_at)),
+            added_by: e.added_by.clone(),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -349,6 +435,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             channel: channel_from_proto(e.channel).ok_or_else(|| field("channel", "unknown channel"))?,
             reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
             submitted_at: req_ts(e.submitted_at.as_ref(), "submitted_at")?,
+            access_token_hash: e.access_token_hash,
         }),
         Payload::ReportDispatched(e) => Event::ReportDispatched(ReportDispatched {
             report_id: parse(&e.report_id, "report_id")?,
@@ -459,6 +546,69 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             posted_at: req_ts(e.posted_at.as_ref(), "posted_at")?,
             posted_by: e.posted_by,
             reporter_ref: parse(&e.reporter_ref, "reporter_ref")?,
+        }),
+        Payload::CaseAssigned(e) => Event::CaseAssigned(CaseAssigned {
+            case: case_ref_from(e.case)?,
+            assignee: e.assignee,
+            assigned_at: req_ts(e.assigned_at.as_ref(), "assigned_at")?,
+            assigned_by: e.assigned_by,
+        }),
+        Payload::CaseNoteAdded(e) => Event::CaseNoteAdded(CaseNoteAdded {
+            case: case_ref_from(e.case)?,
+            entry_id: uuid_field(&e.entry_id, "entry_id")?,
+            added_at: req_ts(e.added_at.as_ref(), "added_at")?,
+            added_by: e.added_by,
+        }),
+        Payload::CaseInfoRequested(e) => Event::CaseInfoRequested(CaseInfoRequested {
+            case: case_ref_from(e.case)?,
+            entry_id: uuid_field(&e.entry_id, "entry_id")?,
+            question: e.question,
+            requested_at: req_ts(e.requested_at.as_ref(), "requested_at")?,
+            requested_by: e.requested_by,
+        }),
+        Payload::CaseReplied(e) => Event::CaseReplied(CaseReplied {
+            case: case_ref_from(e.case)?,
+            entry_id: uuid_field(&e.entry_id, "entry_id")?,
+            by: match pe::Replier::try_from(e.by) {
+                Ok(pe::Replier::Reporter) => Replier::Reporter,
+                Ok(pe::Replier::Operator) => Replier::Operator,
+                _ => return Err(field("by", "unknown replier")),
+            },
+            replied_at: req_ts(e.replied_at.as_ref(), "replied_at")?,
+            answers_info_request_at: from_ts(e.answers_info_request_at.as_ref()),
+        }),
+        Payload::CaseClosed(e) => Event::CaseClosed(CaseClosed {
+            case: case_ref_from(e.case)?,
+            by: match pe::Closer::try_from(e.by) {
+                Ok(pe::Closer::Reporter) => Closer::Reporter,
+                Ok(pe::Closer::System) => Closer::System,
+                _ => return Err(field("by", "unknown closer")),
+            },
+            closed_at: req_ts(e.closed_at.as_ref(), "closed_at")?,
+            last_follow_up_at: req_ts(e.last_follow_up_at.as_ref(), "last_follow_up_at")?,
+        }),
+        Payload::CaseRated(e) => Event::CaseRated(CaseRated {
+            case: case_ref_from(e.case)?,
+            rating: match u8::try_from(e.rating) {
+                Ok(r @ 1..=5) => r,
+                _ => return Err(field("rating", "must be 1 to 5")),
+            },
+            comment: e.comment,
+            rated_at: req_ts(e.rated_at.as_ref(), "rated_at")?,
+        }),
+        Payload::OmbudsmanRequested(e) => Event::OmbudsmanRequested(OmbudsmanRequested {
+            case: case_ref_from(e.case)?,
+            consented_at: req_ts(e.consented_at.as_ref(), "consented_at")?,
+            submitted_at: req_ts(e.submitted_at.as_ref(), "submitted_at")?,
+        }),
+        Payload::AttachmentAdded(e) => Event::AttachmentAdded(AttachmentAdded {
+            case: case_ref_from(e.case)?,
+            attachment_id: uuid_field(&e.attachment_id, "attachment_id")?,
+            content_type: e.content_type,
+            size: e.size,
+            public: e.public,
+            added_at: req_ts(e.added_at.as_ref(), "added_at")?,
+            added_by: e.added_by,
         }),
     };
     Ok(Envelope {

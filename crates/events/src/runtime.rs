@@ -67,6 +67,16 @@ impl Runtime {
         self.tasks.push(tokio::spawn(task));
     }
 
+    /// Runs a background task (a sweeper, a scheduler) that must return once its token is
+    /// cancelled; shutdown waits for it like for the consumers.
+    pub fn spawn_task<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(tokio::spawn(task(self.cancel.child_token())));
+    }
+
     /// Stops fetching, lets in-flight handlers finish, drains the outbox once more, and waits at
     /// most `grace` for all of it.
     pub async fn shutdown(self, grace: Duration) {
@@ -80,13 +90,13 @@ impl Runtime {
 }
 
 impl Runtime {
-    /// Serves `routes` (plus health and reflection) on `listener` until `shutdown` completes, then
+    /// Serves `routes` (plus health for each of `grpc_services`, and reflection) on `listener` until `shutdown` completes, then
     /// stops the relay and consumers within the grace period. The body of every service's
     /// `run_until`.
     pub async fn serve(
         self,
         routes: tonic::service::Routes,
-        grpc_service: &'static str,
+        grpc_services: &[&'static str],
         common: &CommonConfig,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -94,7 +104,7 @@ impl Runtime {
         lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
         let served = lapor_platform::server::serve(
             routes,
-            vec![grpc_service],
+            grpc_services.to_vec(),
             common,
             listener,
             Duration::from_millis(common.drain_ms),

@@ -29,6 +29,22 @@ pub const REPORT_HOLD_COMPLETED: &str = "report.hold_completed";
 pub const CASE_FOLLOWED_UP: &str = "case.followed_up";
 /// Subject suffix of `CaseTransferRequested`.
 pub const CASE_TRANSFER_REQUESTED: &str = "case.transfer_requested";
+/// Subject suffix of `CaseAssigned`.
+pub const CASE_ASSIGNED: &str = "case.assigned";
+/// Subject suffix of `CaseNoteAdded`.
+pub const CASE_NOTE_ADDED: &str = "case.note_added";
+/// Subject suffix of `CaseInfoRequested`.
+pub const CASE_INFO_REQUESTED: &str = "case.info_requested";
+/// Subject suffix of `CaseReplied`.
+pub const CASE_REPLIED: &str = "case.replied";
+/// Subject suffix of `CaseClosed`.
+pub const CASE_CLOSED: &str = "case.closed";
+/// Subject suffix of `CaseRated`.
+pub const CASE_RATED: &str = "case.rated";
+/// Subject suffix of `OmbudsmanRequested`.
+pub const OMBUDSMAN_REQUESTED: &str = "case.ombudsman_requested";
+/// Subject suffix of `AttachmentAdded`.
+pub const ATTACHMENT_ADDED: &str = "case.attachment_added";
 
 impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
@@ -80,6 +96,14 @@ impl Subjects {
             Event::CaseTransferRequested(_) => CASE_TRANSFER_REQUESTED,
             Event::ReportHoldCompleted(_) => REPORT_HOLD_COMPLETED,
             Event::CaseFollowedUp(_) => CASE_FOLLOWED_UP,
+            Event::CaseAssigned(_) => CASE_ASSIGNED,
+            Event::CaseNoteAdded(_) => CASE_NOTE_ADDED,
+            Event::CaseInfoRequested(_) => CASE_INFO_REQUESTED,
+            Event::CaseReplied(_) => CASE_REPLIED,
+            Event::CaseClosed(_) => CASE_CLOSED,
+            Event::CaseRated(_) => CASE_RATED,
+            Event::OmbudsmanRequested(_) => OMBUDSMAN_REQUESTED,
+            Event::AttachmentAdded(_) => ATTACHMENT_ADDED,
         };
         self.subject(suffix)
     }

@@ -9,10 +9,12 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    CaseFollowedUp, CaseOpened, CaseTransferRequested, Envelope, Event, ReportArchived,
-    ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted,
-    ReportVerified,
+    AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
+    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, Envelope, Event, OmbudsmanRequested,
+    ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold,
+    ReportSubmitted, ReportVerified,
 };
+use lapor_domain::lifecycle::{Closer, Replier};
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
 use lapor_events::consumer::ConsumerSpec;
 use lapor_events::entities::{dead_letter, outbox};
@@ -58,7 +60,7 @@ fn samples() -> Vec<(&'static str, Envelope)> {
     let id = |n: u128| Uuid::from_u128(n);
     let report = ReportId::from_uuid(id(1));
     let reporter = ReporterRef::from_uuid(id(2));
-    vec![
+    let mut v = vec![
         (
             "report_submitted",
             Envelope {
@@ -71,6 +73,8 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                     channel: Channel::Mobile,
                     reporter_ref: reporter,
                     submitted_at: t,
+                    access_token_hash: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+                        .into(),
                 }),
             },
         ),
@@ -226,7 +230,122 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                 }),
             },
         ),
-    ]
+    ];
+    let case = CaseRef {
+        case_id: CaseId::from_uuid(id(3)),
+        report_id: report,
+        tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+        opd_id: "dlh".parse().unwrap(),
+        reporter_ref: reporter,
+    };
+    let at = |n: u128, event: Event| Envelope {
+        id: EventId::from_uuid(id(n)),
+        occurred_at: t,
+        event,
+    };
+    v.extend([
+        (
+            "case_assigned",
+            at(
+                20,
+                Event::CaseAssigned(CaseAssigned {
+                    case: case.clone(),
+                    assignee: "staf-dlh-2".into(),
+                    assigned_at: t,
+                    assigned_by: "pj-dlh".into(),
+                }),
+            ),
+        ),
+        (
+            "case_note_added",
+            at(
+                21,
+                Event::CaseNoteAdded(CaseNoteAdded {
+                    case: case.clone(),
+                    entry_id: id(5),
+                    added_at: t,
+                    added_by: "pj-dlh".into(),
+                }),
+            ),
+        ),
+        (
+            "case_info_requested",
+            at(
+                22,
+                Event::CaseInfoRequested(CaseInfoRequested {
+                    case: case.clone(),
+                    entry_id: id(6),
+                    question: "Di sisi jalan yang mana tepatnya?".into(),
+                    requested_at: t,
+                    requested_by: "pj-dlh".into(),
+                }),
+            ),
+        ),
+        (
+            "case_replied",
+            at(
+                23,
+                Event::CaseReplied(CaseReplied {
+                    case: case.clone(),
+                    entry_id: id(7),
+                    by: Replier::Reporter,
+                    replied_at: t + chrono::Duration::hours(2),
+                    answers_info_request_at: Some(t),
+                }),
+            ),
+        ),
+        (
+            "case_closed",
+            at(
+                24,
+                Event::CaseClosed(CaseClosed {
+                    case: case.clone(),
+                    by: Closer::System,
+                    closed_at: t + chrono::Duration::days(15),
+                    last_follow_up_at: t,
+                }),
+            ),
+        ),
+        (
+            "case_rated",
+            at(
+                25,
+                Event::CaseRated(CaseRated {
+                    case: case.clone(),
+                    rating: 4,
+                    comment: "Cepat ditangani".into(),
+                    rated_at: t,
+                }),
+            ),
+        ),
+        (
+            "ombudsman_requested",
+            at(
+                26,
+                Event::OmbudsmanRequested(OmbudsmanRequested {
+                    case: case.clone(),
+                    consented_at: t + chrono::Duration::days(61),
+                    submitted_at: t,
+                }),
+            ),
+        ),
+        (
+            "attachment_added",
+            at(
+                27,
+                Event::AttachmentAdded(AttachmentAdded {
+                    case,
+                    attachment_id: id(8),
+                    content_type: "image/jpeg".into(),
+                    size: 52_311,
+                    public: true,
+                    added_at: t,
+                    added_by: "pj-dlh".into(),
+                }),
+            ),
+        ),
+    ]);
+    v
 }
 
 fn hex(b: &[u8]) -> String {

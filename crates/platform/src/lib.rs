@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod paging;
+pub mod reporter;
 pub mod server;
 pub mod shutdown;
 pub mod status;

@@ -79,6 +79,11 @@ impl TestEnv {
         }
     }
 
+    /// A scratch directory of this test (blob stores, files), removed when the test ends.
+    pub fn scratch_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("lapor-scratch-{}", self.prefix))
+    }
+
     /// Mints a bearer token for the default development keys.
     pub fn token(&self, subject: &str, role: Role, opd: Option<&str>) -> String {
         lapor_platform::auth::mint(&CommonConfig::default().auth, subject, role, opd, 3600)
@@ -102,6 +107,7 @@ impl Drop for TestEnv {
         let stream = self.stream_name();
         let nats = self.nats_url.clone();
         // Async clean-up on a thread of its own, so it also runs while a test panics.
+        let _ = std::fs::remove_dir_all(self.scratch_dir());
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;

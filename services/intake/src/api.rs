@@ -236,6 +236,10 @@ impl Api {
                 channel,
                 reporter_ref: ReporterRef::from_uuid(reporter_ref),
                 submitted_at: now,
+                access_token_hash: lapor_platform::reporter::token_hash(&token::derive(
+                    &self.token_key,
+                    report_id,
+                )),
             }),
         };
         enqueue(&txn, &self.bus, &env).await?;

@@ -72,6 +72,7 @@ impl Handler for ReporterView {
             // Back with the operator: Belum Terverifikasi again.
             Event::CaseTransferRequested(e) => set_status(txn, e.report_id, Status::Submitted, at).await,
             Event::CaseFollowedUp(e) => set_status(txn, e.report_id, Status::InProgress, at).await,
+            Event::CaseClosed(e) => set_status(txn, e.case.report_id, Status::Completed, at).await,
             other => Err(HandlerError::Permanent(format!(
                 "intake does not consume {}",
                 other.type_name()

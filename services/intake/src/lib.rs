@@ -21,7 +21,7 @@ pub use config::Config;
 pub use identity::IdentityCipher;
 
 /// Durable consumers that keep the reporter's view of each report (status, hold, duplicate link).
-pub const REPORTER_VIEW_SUBSCRIPTIONS: [(&str, &str); 6] = [
+pub const REPORTER_VIEW_SUBSCRIPTIONS: [(&str, &str); 7] = [
     (
         "intake-case-followed-up",
         lapor_events::subjects::CASE_FOLLOWED_UP,
@@ -43,6 +43,7 @@ pub const REPORTER_VIEW_SUBSCRIPTIONS: [(&str, &str); 6] = [
         "intake-case-transfer-requested",
         lapor_events::subjects::CASE_TRANSFER_REQUESTED,
     ),
+    ("intake-case-closed", lapor_events::subjects::CASE_CLOSED),
 ];
 
 /// Name of the gRPC service, for health checks.
@@ -98,7 +99,7 @@ impl Service {
             IntakeServiceServer::new(api).max_decoding_message_size(config.max_request_bytes),
             move |r| auth.intercept(r),
         ));
-        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+        rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)
             .await
     }
 }

@@ -23,6 +23,8 @@ pub struct Config {
     pub time_zone: String,
     /// OPD names used in messages (the same `[[opds]]` list routing reads).
     pub opds: Vec<OpdName>,
+    /// SLA policy (the same `[policy]` the other services read), for the periods messages name.
+    pub policy: lapor_domain::SlaPolicy,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             common,
             time_zone: "Asia/Makassar".into(),
             opds: Vec::new(),
+            policy: lapor_domain::SlaPolicy::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub struct Notifier<C> {
     channel: C,
     tz: Tz,
     opds: Vec<(String, String)>,
+    reply_window_days: u32,
 }
 
 impl<C: Channel> Notifier<C> {
@@ -23,6 +24,7 @@ impl<C: Channel> Notifier<C> {
             channel,
             tz: cfg.time_zone.parse().unwrap_or(chrono_tz::Asia::Makassar),
             opds: cfg.opds.iter().map(|o| (o.id.clone(), o.name.clone())).collect(),
+            reply_window_days: cfg.policy.reply_window_days,
         }
     }
 
@@ -83,6 +85,52 @@ impl<C: Channel> Notifier<C> {
                 "report_on_hold",
                 templates::report_on_hold(e.tracking_id.as_str(), &e.reason),
             )],
+            Event::CaseFollowedUp(e) => vec![mk(
+                "reporter",
+                e.reporter_ref.to_string(),
+                "case_followed_up",
+                templates::followed_up(
+                    e.tracking_id.as_str(),
+                    &self.opd_name(e.opd_id.as_str()),
+                    &e.text,
+                    self.reply_window_days,
+                ),
+            )],
+            Event::CaseInfoRequested(e) => vec![mk(
+                "reporter",
+                e.case.reporter_ref.to_string(),
+                "case_info_requested",
+                templates::info_requested(
+                    e.case.tracking_id.as_str(),
+                    &self.opd_name(e.case.opd_id.as_str()),
+                    &e.question,
+                ),
+            )],
+            Event::CaseReplied(e) => vec![mk(
+                "opd",
+                e.case.opd_id.to_string(),
+                "case_replied",
+                templates::replied(
+                    e.case.tracking_id.as_str(),
+                    e.by == lapor_domain::lifecycle::Replier::Reporter,
+                    e.answers_info_request_at.is_some(),
+                ),
+            )],
+            Event::CaseClosed(e) => vec![mk(
+                "reporter",
+                e.case.reporter_ref.to_string(),
+                "case_closed",
+                templates::closed(
+                    e.case.tracking_id.as_str(),
+                    e.by == lapor_domain::lifecycle::Closer::Reporter,
+                ),
+            )],
+            Event::OmbudsmanRequested(e) => vec![mk(
+                "reporter",
+                e.case.reporter_ref.to_string(),
+                "ombudsman_requested",
+                templates::ombudsman_requested(e.case.tracking_id.as_str()),
+            )],
             // Verification, Bukan Wewenang and Arsip notices come with the notification issue.
             Event::ReportDispatched(_)
             | Event::ReportVerified(_)
@@ -90,7 +138,10 @@ impl<C: Channel> Notifier<C> {
             | Event::ReportArchived(_)
             | Event::CaseTransferRequested(_)
             | Event::ReportHoldCompleted(_)
-            | Event::CaseFollowedUp(_) => Vec::new(),
+            | Event::CaseAssigned(_)
+            | Event::CaseNoteAdded(_)
+            | Event::CaseRated(_)
+            | Event::AttachmentAdded(_) => Vec::new(),
         }
     }
 }

@@ -29,6 +29,14 @@ pub const CONSUMER_SUBMITTED: &str = "notification-report-submitted";
 pub const CONSUMER_CASE_OPENED: &str = "notification-case-opened";
 /// Durable consumer of reports put on hold.
 pub const CONSUMER_PUT_ON_HOLD: &str = "notification-report-put-on-hold";
+/// Durable consumers of the case dialogue, one per subject.
+pub const DIALOGUE_SUBSCRIPTIONS: [(&str, &str); 5] = [
+    ("notification-case-followed-up", subjects::CASE_FOLLOWED_UP),
+    ("notification-case-info-requested", subjects::CASE_INFO_REQUESTED),
+    ("notification-case-replied", subjects::CASE_REPLIED),
+    ("notification-case-closed", subjects::CASE_CLOSED),
+    ("notification-ombudsman-requested", subjects::OMBUDSMAN_REQUESTED),
+];
 
 /// A built notification service, ready to run.
 pub struct Service {
@@ -61,8 +69,17 @@ impl Service {
                 durable: CONSUMER_PUT_ON_HOLD.into(),
                 filter_suffix: subjects::REPORT_PUT_ON_HOLD,
             },
-            handler,
+            handler.clone(),
         );
+        for (durable, suffix) in DIALOGUE_SUBSCRIPTIONS {
+            rt.spawn_consumer(
+                ConsumerSpec {
+                    durable: durable.into(),
+                    filter_suffix: suffix,
+                },
+                handler.clone(),
+            );
+        }
         Ok(Self { rt, listener, config })
     }
 
@@ -79,7 +96,7 @@ impl Service {
             NotificationServiceServer::new(api::Api { db: rt.db.clone() }),
             move |r| auth.intercept(r),
         ));
-        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+        rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)
             .await
     }
 }

@@ -48,3 +48,67 @@ pub fn report_on_hold(tracking_id: &str, reason: &str) -> (String, String) {
         ),
     )
 }
+
+/// To the reporter: the OPD posted a follow-up.
+pub fn followed_up(tracking_id: &str, opd_name: &str, text: &str, window_days: u32) -> (String, String) {
+    (
+        format!("Tindak lanjut laporan {tracking_id}"),
+        format!(
+            "{opd_name} menindaklanjuti laporan Anda {tracking_id}: \"{text}\". Tanggapi dalam \
+             {window_days} hari kerja bila belum selesai; tanpa tanggapan, laporan ditutup otomatis."
+        ),
+    )
+}
+
+/// To the reporter: the OPD asks for information.
+pub fn info_requested(tracking_id: &str, opd_name: &str, question: &str) -> (String, String) {
+    (
+        format!("{opd_name} memerlukan informasi tentang laporan {tracking_id}"),
+        format!(
+            "{opd_name} bertanya tentang laporan Anda {tracking_id}: \"{question}\". Mohon jawab \
+             melalui halaman laporan Anda."
+        ),
+    )
+}
+
+/// To the OPD: someone replied on a case (the text stays in opd-case).
+pub fn replied(tracking_id: &str, by_reporter: bool, answers_question: bool) -> (String, String) {
+    let who = if by_reporter {
+        "Pelapor"
+    } else {
+        "Admin (Diskominfo)"
+    };
+    let what = if answers_question {
+        "menjawab pertanyaan Anda; tenggat Anda berjalan kembali"
+    } else {
+        "menanggapi tindak lanjut Anda; mohon jawab kembali"
+    };
+    (
+        format!("Tanggapan baru pada laporan {tracking_id}"),
+        format!("{who} {what} pada laporan {tracking_id}."),
+    )
+}
+
+/// To the reporter: the case was completed.
+pub fn closed(tracking_id: &str, by_reporter: bool) -> (String, String) {
+    let how = if by_reporter {
+        "atas konfirmasi Anda"
+    } else {
+        "otomatis karena tidak ada tanggapan dalam batas waktu"
+    };
+    (
+        format!("Laporan {tracking_id} selesai"),
+        format!(
+            "Laporan Anda {tracking_id} dinyatakan selesai {how}. Beri penilaian 1-5 atas \
+             penanganannya melalui halaman laporan Anda."
+        ),
+    )
+}
+
+/// To the reporter: the Ombudsman request was recorded.
+pub fn ombudsman_requested(tracking_id: &str) -> (String, String) {
+    (
+        format!("Permintaan ke Ombudsman untuk laporan {tracking_id}"),
+        format!("Persetujuan Anda agar laporan {tracking_id} diteruskan ke Ombudsman telah dicatat."),
+    )
+}

@@ -1,5 +1,7 @@
 //! opd-case's settings.
 
+use lapor_domain::SlaPolicy;
+use lapor_domain::calendar::CalendarSpec;
 use lapor_platform::CommonConfig;
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +12,14 @@ pub struct Config {
     /// Settings every service has.
     #[serde(flatten)]
     pub common: CommonConfig,
+    /// City calendar (working days for deadlines and the reply window).
+    pub calendar: CalendarSpec,
+    /// SLA policy (first follow-up, reply window, Ombudsman period).
+    pub policy: SlaPolicy,
+    /// Seconds between auto-close sweeps.
+    pub auto_close_interval_secs: u64,
+    /// Attachment limits and storage.
+    pub attachments: AttachmentConfig,
 }
 
 impl Default for Config {
@@ -17,6 +27,74 @@ impl Default for Config {
         let mut common = CommonConfig::default();
         common.database.url = "sqlite://.lapor/data/opd-case.db?mode=rwc".into();
         common.database.schema = "opd_case".into();
-        Self { common }
+        Self {
+            common,
+            calendar: CalendarSpec::default(),
+            policy: SlaPolicy::default(),
+            auto_close_interval_secs: 60,
+            attachments: AttachmentConfig::default(),
+        }
+    }
+}
+
+/// Attachment limits and storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttachmentConfig {
+    /// Largest attachment accepted, in bytes; a larger upload is refused as soon as it passes this.
+    pub max_bytes: u64,
+    /// Content types accepted (checked against the bytes, not the name): any of `image/jpeg`,
+    /// `image/png`, `image/webp`, `application/pdf`, `video/mp4`.
+    pub allowed_types: Vec<String>,
+    /// Where blobs are stored.
+    pub store: BlobStoreConfig,
+}
+
+impl Default for AttachmentConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            allowed_types: [
+                "image/jpeg",
+                "image/png",
+                "image/webp",
+                "application/pdf",
+                "video/mp4",
+            ]
+            .map(String::from)
+            .to_vec(),
+            store: BlobStoreConfig::default(),
+        }
+    }
+}
+
+/// Blob storage: a directory (default) or an S3-compatible bucket (build with feature `s3`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlobStoreConfig {
+    /// `fs` or `s3`.
+    pub kind: String,
+    /// Directory for `fs` (created if missing).
+    pub path: String,
+    /// Bucket for `s3`.
+    pub bucket: String,
+    /// Endpoint for `s3` (e.g. `https://minio.bontangkota.go.id`); empty for AWS.
+    pub endpoint: String,
+    /// Region for `s3`.
+    pub region: String,
+    /// Key prefix inside the bucket.
+    pub prefix: String,
+}
+
+impl Default for BlobStoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: "fs".into(),
+            path: ".lapor/data/attachments".into(),
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            prefix: "attachments".into(),
+        }
     }
 }

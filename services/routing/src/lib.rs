@@ -114,7 +114,7 @@ impl Service {
             RoutingServiceServer::new(api),
             move |r| auth.intercept(r),
         ));
-        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+        rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)
             .await
     }
 }

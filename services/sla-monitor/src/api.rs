@@ -93,26 +93,20 @@ impl SlaService for Api {
                 started_at: Some(ts(d.started_at)),
                 due_at: Some(ts(d.due_at)),
                 met_at: d.met_at.map(ts),
-                state: {
-                    let verification = d.step == lapor_domain::Step::Verification.code();
-                    state(
-                        d,
-                        verification && pauses.iter().any(|p| p.resumed_at.is_none()),
-                        now,
-                    ) as i32
-                },
-                pauses: if d.step == lapor_domain::Step::Verification.code() {
-                    pauses
-                        .iter()
-                        .map(|p| pb::Pause {
-                            held_at: Some(ts(p.held_at)),
-                            resumed_at: p.resumed_at.map(ts),
-                            working_days: crate::handler::paused_days(&self.calendar, p),
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                },
+                state: state(
+                    d,
+                    pauses.iter().any(|p| p.step == d.step && p.resumed_at.is_none()),
+                    now,
+                ) as i32,
+                pauses: pauses
+                    .iter()
+                    .filter(|p| p.step == d.step)
+                    .map(|p| pb::Pause {
+                        held_at: Some(ts(p.held_at)),
+                        resumed_at: p.resumed_at.map(ts),
+                        working_days: crate::handler::paused_days(&self.calendar, p),
+                    })
+                    .collect(),
                 working_days: u32::try_from(d.working_days).unwrap_or(0),
             })
             .collect();

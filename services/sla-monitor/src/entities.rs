@@ -36,7 +36,7 @@ pub mod deadline {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `pauses`: intervals in which a report waited for its reporter (Tunda).
+/// `pauses`: intervals in which a report waited for its reporter (Tunda, or an OPD's question).
 pub mod pause {
     use sea_orm::entity::prelude::*;
 
@@ -54,6 +54,9 @@ pub mod pause {
         pub held_at: DateTimeUtc,
         /// When the reporter completed it.
         pub resumed_at: Option<DateTimeUtc>,
+        /// The step whose clock it stops: `VERIFICATION` (Tunda) or `FIRST_FOLLOW_UP` (the OPD
+        /// waiting for the reporter's answer).
+        pub step: String,
     }
 
     /// No relations.

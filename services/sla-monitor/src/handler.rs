@@ -36,30 +36,35 @@ impl DeadlineRecorder {
         &self,
         txn: &DatabaseTransaction,
         report: ReportId,
+        step: Step,
     ) -> Result<Vec<pause::Model>, HandlerError> {
         Ok(pause::Entity::find()
             .filter(pause::Column::ReportId.eq(report.as_uuid()))
+            .filter(pause::Column::Step.eq(step.code()))
             .all(txn)
             .await?)
     }
 
-    /// Due time of a step started at `started`, with the report's completed pauses (verification only).
+    /// Due time of a step started at `started`, with the completed pauses of that step that began
+    /// before `met_at`.
     async fn due(
         &self,
         txn: &DatabaseTransaction,
         report: ReportId,
         step: Step,
         started: DateTime<Utc>,
+        met_at: Option<DateTime<Utc>>,
     ) -> Result<DateTime<Utc>, HandlerError> {
-        let mut days = self.policy.working_days(step);
-        if step == Step::Verification {
-            days += self
-                .pauses(txn, report)
+        // Only pauses that began before the deadline was met count: a question asked after the
+        // first follow-up does not move a met deadline, whatever order the events arrive in.
+        let days = self.policy.working_days(step)
+            + self
+                .pauses(txn, report, step)
                 .await?
                 .iter()
+                .filter(|p| met_at.is_none_or(|m| p.held_at < m))
                 .map(|p| paused_days(&self.calendar, p))
                 .sum::<u32>();
-        }
         Ok(self.calendar.add_working_days(started, days))
     }
 
@@ -90,7 +95,7 @@ impl DeadlineRecorder {
                     step: Set(step.code().to_owned()),
                     opd_id: Set(opd),
                     started_at: Set(started_at),
-                    due_at: Set(self.due(txn, report, step, started_at).await?),
+                    due_at: Set(self.due(txn, report, step, started_at, met_at).await?),
                     met_at: Set(met_at),
                     working_days: Set(i32::try_from(days).unwrap_or(i32::MAX)),
                 }
@@ -101,11 +106,12 @@ impl DeadlineRecorder {
         Ok(())
     }
 
-    /// Records a pause (or its end) and recomputes the verification deadline.
+    /// Records a pause of `step`'s clock (or its end) and recomputes that step's deadline.
     async fn pause(
         &self,
         txn: &DatabaseTransaction,
         report: ReportId,
+        step: Step,
         held_at: DateTime<Utc>,
         resumed_at: Option<DateTime<Utc>>,
     ) -> Result<(), HandlerError> {
@@ -124,16 +130,14 @@ impl DeadlineRecorder {
                     report_id: Set(report.as_uuid()),
                     held_at: Set(held_at),
                     resumed_at: Set(resumed_at),
+                    step: Set(step.code().to_owned()),
                 }
                 .insert(txn)
                 .await?;
             }
         }
-        if let Some(d) = deadline::Entity::find_by_id(key(report, Step::Verification))
-            .one(txn)
-            .await?
-        {
-            let due = self.due(txn, report, Step::Verification, d.started_at).await?;
+        if let Some(d) = deadline::Entity::find_by_id(key(report, step)).one(txn).await? {
+            let due = self.due(txn, report, step, d.started_at, d.met_at).await?;
             if due != d.due_at {
                 let mut m = d.into_active_model();
                 m.due_at = Set(due);
@@ -193,11 +197,39 @@ impl Handler for DeadlineRecorder {
                 tracing::info!(report_id = %e.report_id, opd_id = %e.opd_id, "deadlines recorded");
                 Ok(())
             }
-            Event::ReportPutOnHold(e) => self.pause(txn, e.report_id, e.held_at, None).await,
-            Event::ReportHoldCompleted(e) => {
-                self.pause(txn, e.report_id, e.held_at, Some(e.completed_at))
+            Event::ReportPutOnHold(e) => {
+                self.pause(txn, e.report_id, Step::Verification, e.held_at, None)
                     .await
             }
+            Event::ReportHoldCompleted(e) => {
+                self.pause(
+                    txn,
+                    e.report_id,
+                    Step::Verification,
+                    e.held_at,
+                    Some(e.completed_at),
+                )
+                .await
+            }
+            // The OPD's question to the reporter stops its first-follow-up clock until answered.
+            // A question after the first follow-up stops nothing here: that deadline is met.
+            Event::CaseInfoRequested(e) => {
+                self.pause(txn, e.case.report_id, Step::FirstFollowUp, e.requested_at, None)
+                    .await
+            }
+            Event::CaseReplied(e) => match e.answers_info_request_at {
+                Some(asked) => {
+                    self.pause(
+                        txn,
+                        e.case.report_id,
+                        Step::FirstFollowUp,
+                        asked,
+                        Some(e.replied_at),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            },
             Event::CaseFollowedUp(e) => {
                 // The first follow-up meets the OPD's deadline; later ones change nothing here.
                 let id = key(e.report_id, Step::FirstFollowUp);
@@ -208,8 +240,18 @@ impl Handler for DeadlineRecorder {
                     ));
                 };
                 if row.met_at.is_none() {
+                    let due = self
+                        .due(
+                            txn,
+                            e.report_id,
+                            Step::FirstFollowUp,
+                            row.started_at,
+                            Some(e.posted_at),
+                        )
+                        .await?;
                     let mut m = row.into_active_model();
                     m.met_at = Set(Some(e.posted_at));
+                    m.due_at = Set(due);
                     m.update(txn).await?;
                 }
                 Ok(())

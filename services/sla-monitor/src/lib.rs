@@ -32,6 +32,10 @@ pub const CONSUMER_FOLLOWED_UP: &str = "sla-case-followed-up";
 pub const CONSUMER_PUT_ON_HOLD: &str = "sla-report-put-on-hold";
 /// Durable consumer of completed holds (the verification clock resumes).
 pub const CONSUMER_HOLD_COMPLETED: &str = "sla-report-hold-completed";
+/// Durable consumer of the OPD's questions to the reporter (stop the OPD's clock).
+pub const CONSUMER_INFO_REQUESTED: &str = "sla-case-info-requested";
+/// Durable consumer of replies (an answer restarts the OPD's clock).
+pub const CONSUMER_REPLIED: &str = "sla-case-replied";
 
 /// A built SLA monitor, ready to run.
 pub struct Service {
@@ -82,6 +86,20 @@ impl Service {
                 durable: CONSUMER_FOLLOWED_UP.into(),
                 filter_suffix: subjects::CASE_FOLLOWED_UP,
             },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_INFO_REQUESTED.into(),
+                filter_suffix: subjects::CASE_INFO_REQUESTED,
+            },
+            handler.clone(),
+        );
+        rt.spawn_consumer(
+            ConsumerSpec {
+                durable: CONSUMER_REPLIED.into(),
+                filter_suffix: subjects::CASE_REPLIED,
+            },
             handler,
         );
         Ok(Self { rt, listener, config })
@@ -103,7 +121,7 @@ impl Service {
             }),
             move |r| auth.intercept(r),
         ));
-        rt.serve(routes, GRPC_SERVICE, &config.common, listener, shutdown)
+        rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)
             .await
     }
 }
