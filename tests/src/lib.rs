@@ -7,6 +7,8 @@ use std::time::Duration;
 use lapor_domain::calendar::CalendarSpec;
 use lapor_platform::Role;
 use lapor_proto::cases::v1::case_service_client::CaseServiceClient;
+use lapor_proto::cases::v1::public_feed_service_client::PublicFeedServiceClient;
+use lapor_proto::cases::v1::reporter_case_service_client::ReporterCaseServiceClient;
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
@@ -266,6 +268,16 @@ impl System {
     /// Case client.
     pub async fn cases(&self) -> CaseServiceClient<Channel> {
         CaseServiceClient::new(self.channel("opd-case").await)
+    }
+
+    /// The reporter's case client.
+    pub async fn reporter_cases(&self) -> ReporterCaseServiceClient<Channel> {
+        ReporterCaseServiceClient::new(self.channel("opd-case").await)
+    }
+
+    /// Public feed client.
+    pub async fn public_feed(&self) -> PublicFeedServiceClient<Channel> {
+        PublicFeedServiceClient::new(self.channel("opd-case").await)
     }
 
     /// Notification client.

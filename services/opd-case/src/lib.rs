@@ -11,7 +11,8 @@ mod core;
 mod entities;
 mod error;
 mod handler;
-mod migration;
+#[doc(hidden)]
+pub mod migration;
 mod public;
 mod reporter;
 

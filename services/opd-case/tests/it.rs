@@ -1487,3 +1487,67 @@ fn walk(dir: &std::path::Path) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// m0004 moves the follow-ups of m0003's table into the timeline: nothing posted before the
+/// upgrade is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_keeps_follow_ups_posted_before_the_timeline_existed() {
+    use sea_orm::{ConnectionTrait, Database};
+    use sea_orm_migration::MigratorTrait;
+    let env = TestEnv::new().await.unwrap();
+    std::fs::create_dir_all(env.scratch_dir()).unwrap();
+    let url = format!("sqlite://{}/upgrade.db?mode=rwc", env.scratch_dir().display());
+    let db = Database::connect(&url).await.unwrap();
+    // Event tables + m0001..m0003: the schema of the previous release.
+    lapor_opd_case::migration::Migrator::up(&db, Some(4))
+        .await
+        .unwrap();
+    let case = uuid::Uuid::now_v7();
+    let report = uuid::Uuid::now_v7();
+    let fu = uuid::Uuid::now_v7();
+    db.execute_unprepared(&format!(
+        "INSERT INTO cases (id, report_id, tracking_id, opd_id, kind, title, body, anonim, rahasia, \
+         reporter_ref, status, submitted_at, opened_at, last_follow_up_at) VALUES ('{case}', '{report}', \
+         '7KQ2M9XD4A', 'dlh', 'PENGADUAN', 'Sampah', 'Sampah menumpuk di TPS', false, false, \
+         '{}', 'IN_PROGRESS', '2026-11-20 01:00:00+00:00', '2026-11-20 02:00:00+00:00', \
+         '2026-11-21 02:00:00+00:00')",
+        uuid::Uuid::new_v4()
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared(&format!(
+        "INSERT INTO follow_ups (id, case_id, opd_id, posted_by, text, posted_at) VALUES ('{fu}', \
+         '{case}', 'dlh', 'pj-dlh', 'Sudah diangkut', '2026-11-21 02:00:00+00:00')"
+    ))
+    .await
+    .unwrap();
+    lapor_opd_case::migration::Migrator::up(&db, None).await.unwrap();
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, report_id, kind, visibility, author, text FROM timeline".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let get = |c: &str| rows[0].try_get::<String>("", c).unwrap();
+    assert_eq!(
+        [
+            get("id"),
+            get("report_id"),
+            get("kind"),
+            get("visibility"),
+            get("author"),
+            get("text")
+        ],
+        [
+            fu.to_string(),
+            report.to_string(),
+            "FOLLOW_UP".into(),
+            "PUBLIC".into(),
+            "pj-dlh".into(),
+            "Sudah diangkut".into()
+        ]
+    );
+    db.close().await.unwrap();
+}

@@ -100,7 +100,8 @@ impl SlaService for Api {
                 ) as i32,
                 pauses: pauses
                     .iter()
-                    .filter(|p| p.step == d.step)
+                    // Only the pauses that count: those of this step begun before it was met.
+                    .filter(|p| p.step == d.step && d.met_at.is_none_or(|m| p.held_at < m))
                     .map(|p| pb::Pause {
                         held_at: Some(ts(p.held_at)),
                         resumed_at: p.resumed_at.map(ts),

@@ -254,3 +254,134 @@ async fn tunda_pauses_the_verification_clock_in_any_delivery_order() {
     assert_eq!(views[0], views[1]);
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_to_the_reporter_pauses_the_first_follow_up_clock_in_any_order() {
+    use lapor_domain::events::{CaseFollowedUp, CaseInfoRequested, CaseRef, CaseReplied, Envelope, Event};
+    use lapor_domain::lifecycle::Replier;
+    let env = TestEnv::new().await.unwrap();
+    let cfg = Config {
+        common: env.common("sla_monitor"),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let op = env.token("op", Role::Operator, None);
+    let c = SlaServiceClient::new(svc.channel().await);
+    let env_of = |at, event| Envelope {
+        id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: at,
+        event,
+    };
+    // Dispatched Mon 7 Dec 10:00 (due end of Mon 14). Asked Tue 8 10:00, answered Fri 11 10:00:
+    // three working days stopped. Followed up Wed 16. A second question after the follow-up
+    // (Thu 17, answered Mon 21) must not move the met deadline.
+    let story = |s: &Envelope| {
+        let d = fixtures::dispatched(s, "pupr", wita(7, 10));
+        let Event::ReportDispatched(dd) = &d.event else {
+            panic!()
+        };
+        let case = CaseRef {
+            case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
+            report_id: dd.report_id,
+            tracking_id: dd.tracking_id.clone(),
+            opd_id: dd.opd_id.clone(),
+            reporter_ref: dd.reporter_ref,
+        };
+        let ask = |at| {
+            env_of(
+                at,
+                Event::CaseInfoRequested(CaseInfoRequested {
+                    case: case.clone(),
+                    entry_id: uuid::Uuid::now_v7(),
+                    question: "Di titik mana?".into(),
+                    requested_at: at,
+                    requested_by: "pj-pupr".into(),
+                }),
+            )
+        };
+        let answer = |asked, at| {
+            env_of(
+                at,
+                Event::CaseReplied(CaseReplied {
+                    case: case.clone(),
+                    entry_id: uuid::Uuid::now_v7(),
+                    by: Replier::Reporter,
+                    replied_at: at,
+                    answers_info_request_at: Some(asked),
+                }),
+            )
+        };
+        let followed = env_of(
+            wita(16, 10),
+            Event::CaseFollowedUp(CaseFollowedUp {
+                case_id: case.case_id,
+                report_id: case.report_id,
+                tracking_id: case.tracking_id.clone(),
+                opd_id: case.opd_id.clone(),
+                follow_up_id: uuid::Uuid::now_v7(),
+                text: "Tim menambal lubang".into(),
+                posted_at: wita(16, 10),
+                posted_by: "pj-pupr".into(),
+                reporter_ref: case.reporter_ref,
+            }),
+        );
+        vec![
+            (subjects::REPORT_SUBMITTED, s.clone()),
+            (subjects::REPORT_DISPATCHED, d.clone()),
+            (subjects::CASE_INFO_REQUESTED, ask(wita(8, 10))),
+            (subjects::CASE_REPLIED, answer(wita(8, 10), wita(11, 10))),
+            (subjects::CASE_FOLLOWED_UP, followed),
+            (subjects::CASE_INFO_REQUESTED, ask(wita(17, 10))),
+            (subjects::CASE_REPLIED, answer(wita(17, 10), wita(21, 10))),
+        ]
+    };
+    let in_order = fixtures::submitted(ReportKind::Pengaduan, "", wita(7, 9));
+    let shuffled = fixtures::submitted(ReportKind::Pengaduan, "", wita(7, 9));
+    for (i, (suffix, e)) in story(&in_order).into_iter().enumerate() {
+        env.publish(suffix, &format!("a{i}"), codec::encode(&e)).await;
+    }
+    // The other report: reversed, with every event delivered twice.
+    let mut rest = story(&shuffled);
+    rest.reverse();
+    for (i, (suffix, e)) in rest.iter().chain(rest.iter()).enumerate() {
+        env.publish(suffix, &format!("b{i}"), codec::encode(e)).await;
+    }
+    let mut views = Vec::new();
+    for s in [&in_order, &shuffled] {
+        let d = eventually("met first follow-up", Duration::from_secs(20), || {
+            let mut c = c.clone();
+            let op = op.clone();
+            let id = s.event.report_id().to_string();
+            async move {
+                let d = c
+                    .list_deadlines(authed(ps::ListDeadlinesRequest { report_id: id }, &op))
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .deadlines;
+                let f = d.into_iter().find(|x| x.step == ps::Step::FirstFollowUp as i32)?;
+                (f.met_at.is_some() && f.pauses.len() == 1 && f.pauses[0].resumed_at.is_some()).then_some(f)
+            }
+        })
+        .await;
+        assert_eq!(
+            local(&d.due_at),
+            "Thu 2026-12-17 23:59:59",
+            "three stopped working days"
+        );
+        assert_eq!(local(&d.met_at), "Wed 2026-12-16 10:00:00");
+        assert_eq!(d.state, ps::DeadlineState::Met as i32);
+        assert_eq!(
+            d.pauses[0].working_days, 3,
+            "the question after the follow-up is not listed"
+        );
+        let mut d = d;
+        d.report_id.clear();
+        views.push(format!("{d:?}"));
+    }
+    assert_eq!(views[0], views[1], "same result in any order");
+    svc.stop().await;
+}
