@@ -1551,3 +1551,16 @@ async fn upgrading_keeps_follow_ups_posted_before_the_timeline_existed() {
     );
     db.close().await.unwrap();
 }
+
+#[test]
+fn the_bontang_seed_configures_calendar_policy_auto_close_and_attachments() {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
+    let cfg: Config = lapor_platform::config::load("opd-case", &Config::default(), Some(&seed)).unwrap();
+    assert_eq!(cfg.auto_close_interval_secs, 60);
+    assert_eq!(cfg.policy.reply_window_days, 10);
+    assert_eq!(cfg.policy.ombudsman_days, 60);
+    assert!(cfg.calendar.holidays.len() > 10);
+    assert_eq!(cfg.attachments.max_bytes, 10 * 1024 * 1024);
+    assert_eq!(cfg.attachments.store.kind, "fs");
+    assert!(cfg.attachments.allowed_types.contains(&"image/jpeg".to_owned()));
+}
