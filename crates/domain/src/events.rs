@@ -335,6 +335,28 @@ pub struct AttachmentAdded {
     pub added_by: String,
 }
 
+/// Someone supported (dukung) a public report. Carries no supporter identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSupported {
+    /// The case the report is at.
+    pub case: CaseRef,
+    /// Supporters after this one.
+    pub support_count: u64,
+    /// When.
+    pub supported_at: DateTime<Utc>,
+}
+
+/// The reporter of a non-anonymous report chose (or cleared) the name shown in the public feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicNameChanged {
+    /// The case the report is at.
+    pub case: CaseRef,
+    /// How the reporter is now shown publicly ("anonim" when cleared).
+    pub shown_as: String,
+    /// When.
+    pub changed_at: DateTime<Utc>,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -374,6 +396,10 @@ pub enum Event {
     OmbudsmanRequested(OmbudsmanRequested),
     /// See [`AttachmentAdded`].
     AttachmentAdded(AttachmentAdded),
+    /// See [`ReportSupported`].
+    ReportSupported(ReportSupported),
+    /// See [`PublicNameChanged`].
+    PublicNameChanged(PublicNameChanged),
 }
 
 impl Event {
@@ -398,6 +424,8 @@ impl Event {
             Self::CaseRated(e) => e.case.report_id,
             Self::OmbudsmanRequested(e) => e.case.report_id,
             Self::AttachmentAdded(e) => e.case.report_id,
+            Self::ReportSupported(e) => e.case.report_id,
+            Self::PublicNameChanged(e) => e.case.report_id,
         }
     }
 
@@ -422,6 +450,8 @@ impl Event {
             Self::CaseRated(_) => "CaseRated",
             Self::OmbudsmanRequested(_) => "OmbudsmanRequested",
             Self::AttachmentAdded(_) => "AttachmentAdded",
+            Self::ReportSupported(_) => "ReportSupported",
+            Self::PublicNameChanged(_) => "PublicNameChanged",
         }
     }
 }

@@ -6,8 +6,8 @@ use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKin
 use lapor_domain::events::{
     AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
     CaseRated, CaseRef, CaseReplied, CaseTransferRequested, Envelope, Event, OmbudsmanRequested,
-    ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold,
-    ReportSubmitted, ReportVerified,
+    PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted,
+    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified,
 };
 use lapor_domain::ids::EventId;
 use lapor_domain::lifecycle::{Closer, Replier};
@@ -400,6 +400,16 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             added_at: Some(ts(e.added_at)),
             added_by: e.added_by.clone(),
         }),
+        Event::ReportSupported(e) => Payload::ReportSupported(pe::ReportSupported {
+            case: Some(case_ref_to_proto(&e.case)),
+            support_count: e.support_count,
+            supported_at: Some(ts(e.supported_at)),
+        }),
+        Event::PublicNameChanged(e) => Payload::PublicNameChanged(pe::PublicNameChanged {
+            case: Some(case_ref_to_proto(&e.case)),
+            shown_as: e.shown_as.clone(),
+            changed_at: Some(ts(e.changed_at)),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -609,6 +619,16 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             public: e.public,
             added_at: req_ts(e.added_at.as_ref(), "added_at")?,
             added_by: e.added_by,
+        }),
+        Payload::ReportSupported(e) => Event::ReportSupported(ReportSupported {
+            case: case_ref_from(e.case)?,
+            support_count: e.support_count,
+            supported_at: req_ts(e.supported_at.as_ref(), "supported_at")?,
+        }),
+        Payload::PublicNameChanged(e) => Event::PublicNameChanged(PublicNameChanged {
+            case: case_ref_from(e.case)?,
+            shown_as: e.shown_as,
+            changed_at: req_ts(e.changed_at.as_ref(), "changed_at")?,
         }),
     };
     Ok(Envelope {

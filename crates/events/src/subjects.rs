@@ -45,6 +45,10 @@ pub const CASE_RATED: &str = "case.rated";
 pub const OMBUDSMAN_REQUESTED: &str = "case.ombudsman_requested";
 /// Subject suffix of `AttachmentAdded`.
 pub const ATTACHMENT_ADDED: &str = "case.attachment_added";
+/// Subject suffix of `ReportSupported`.
+pub const REPORT_SUPPORTED: &str = "case.supported";
+/// Subject suffix of `PublicNameChanged`.
+pub const PUBLIC_NAME_CHANGED: &str = "case.public_name_changed";
 
 impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
@@ -104,6 +108,8 @@ impl Subjects {
             Event::CaseRated(_) => CASE_RATED,
             Event::OmbudsmanRequested(_) => OMBUDSMAN_REQUESTED,
             Event::AttachmentAdded(_) => ATTACHMENT_ADDED,
+            Event::ReportSupported(_) => REPORT_SUPPORTED,
+            Event::PublicNameChanged(_) => PUBLIC_NAME_CHANGED,
         };
         self.subject(suffix)
     }

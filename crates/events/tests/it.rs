@@ -11,8 +11,8 @@ use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKin
 use lapor_domain::events::{
     AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
     CaseRated, CaseRef, CaseReplied, CaseTransferRequested, Envelope, Event, OmbudsmanRequested,
-    ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted, ReportPutOnHold,
-    ReportSubmitted, ReportVerified,
+    PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted,
+    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified,
 };
 use lapor_domain::lifecycle::{Closer, Replier};
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
@@ -334,13 +334,35 @@ fn samples() -> Vec<(&'static str, Envelope)> {
             at(
                 27,
                 Event::AttachmentAdded(AttachmentAdded {
-                    case,
+                    case: case.clone(),
                     attachment_id: id(8),
                     content_type: "image/jpeg".into(),
                     size: 52_311,
                     public: true,
                     added_at: t,
                     added_by: "pj-dlh".into(),
+                }),
+            ),
+        ),
+        (
+            "report_supported",
+            at(
+                28,
+                Event::ReportSupported(ReportSupported {
+                    case: case.clone(),
+                    support_count: 12,
+                    supported_at: t,
+                }),
+            ),
+        ),
+        (
+            "public_name_changed",
+            at(
+                29,
+                Event::PublicNameChanged(PublicNameChanged {
+                    case,
+                    shown_as: "Warga Berbas".into(),
+                    changed_at: t,
                 }),
             ),
         ),

@@ -141,7 +141,9 @@ impl<C: Channel> Notifier<C> {
             | Event::CaseAssigned(_)
             | Event::CaseNoteAdded(_)
             | Event::CaseRated(_)
-            | Event::AttachmentAdded(_) => Vec::new(),
+            | Event::AttachmentAdded(_)
+            | Event::ReportSupported(_)
+            | Event::PublicNameChanged(_) => Vec::new(),
         }
     }
 }

@@ -12,14 +12,16 @@ use lapor_proto::cases::v1::{self as pb, public_feed_service_server::PublicFeedS
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status as GrpcStatus};
 
 use crate::api::{ChunkStream, attachment_to_proto, stream_attachment, timeline_of};
-use crate::core::{Core, Visibility};
+use crate::core::{Core, Visibility, case_ref};
 use crate::entities::{attachment, case, credential, support, timeline};
 use crate::error::{Error, invalid};
+use lapor_domain::events::{Event, ReportSupported};
 
 /// The PublicFeedService.
 pub struct PublicApi {
@@ -203,21 +205,38 @@ impl PublicFeedService for PublicApi {
             }
         };
         let supporter = supporter_hash(&key);
+        let now = self.core.now();
+        let txn = self.core.db.begin().await.map_err(Error::from)?;
         let inserted = support::Entity::insert(support::ActiveModel {
             id: Set(format!("{}:{supporter}", row.report_id)),
             report_id: Set(row.report_id),
             supporter: Set(supporter),
-            at: Set(self.core.now()),
+            at: Set(now),
         })
         .on_conflict(OnConflict::column(support::Column::Id).do_nothing().to_owned())
-        .exec_without_returning(&self.core.db)
+        .exec_without_returning(&txn)
         .await
         .map_err(Error::from)?;
         let count = support::Entity::find()
             .filter(support::Column::ReportId.eq(row.report_id))
-            .count(&self.core.db)
+            .count(&txn)
             .await
             .map_err(Error::from)?;
+        if inserted == 1 {
+            self.core
+                .emit(
+                    &txn,
+                    now,
+                    Event::ReportSupported(ReportSupported {
+                        case: case_ref(&row)?,
+                        support_count: count,
+                        supported_at: now,
+                    }),
+                )
+                .await?;
+        }
+        txn.commit().await.map_err(Error::from)?;
+        self.core.committed();
         Ok(Response::new(pb::SupportReportResponse {
             support_count: count,
             counted: inserted == 1,

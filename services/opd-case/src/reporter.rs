@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lapor_domain::events::{CaseClosed, CaseRated, Event, OmbudsmanRequested};
+use lapor_domain::events::{CaseClosed, CaseRated, Event, OmbudsmanRequested, PublicNameChanged};
 use lapor_domain::lifecycle::{Closer, Replier};
 use lapor_domain::{Command, Status, TrackingId, Violations, decide};
 use lapor_events::codec::ts;
@@ -354,10 +354,25 @@ impl ReporterCaseService for ReporterApi {
         let mut m: credential::ActiveModel = cred.into();
         m.public_name = Set((!name.is_empty()).then(|| name.clone()));
         m.update(&txn).await.map_err(Error::from)?;
+        let shown_as = if name.is_empty() {
+            "anonim".to_owned()
+        } else {
+            name
+        };
+        let now = self.core.now();
+        self.core
+            .emit(
+                &txn,
+                now,
+                Event::PublicNameChanged(PublicNameChanged {
+                    case: case_ref(&row)?,
+                    shown_as: shown_as.clone(),
+                    changed_at: now,
+                }),
+            )
+            .await?;
         self.finish(txn).await?;
-        Ok(Response::new(pb::SetPublicNameResponse {
-            shown_as: if name.is_empty() { "anonim".into() } else { name },
-        }))
+        Ok(Response::new(pb::SetPublicNameResponse { shown_as }))
     }
 
     async fn upload_attachment(

@@ -1233,6 +1233,21 @@ async fn internal_notes_stay_internal_and_rahasia_reports_stay_out_of_the_feed()
             .support_count,
         2
     );
+    // Counted supports and the chosen name are events too (without who supported).
+    let supported = events_of(&env, subjects::REPORT_SUPPORTED, 2).await;
+    let counts: Vec<u64> = supported
+        .iter()
+        .map(|e| match &e.event {
+            Event::ReportSupported(s) => s.support_count,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(counts, [1, 2]);
+    let named_ev = events_of(&env, subjects::PUBLIC_NAME_CHANGED, 1).await;
+    let Event::PublicNameChanged(n) = &named_ev[0].event else {
+        panic!()
+    };
+    assert_eq!(n.shown_as, "Warga Berbas");
     r.svc.stop().await;
 }
 
