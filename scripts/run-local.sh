@@ -40,6 +40,12 @@ lapor is running (Ctrl-C stops it). Try:
   $bin/laporctl submit --kind pengaduan --category infrastruktur.jalan \\
       --title "Jalan berlubang" --body "Jalan di depan pasar berlubang sejak dua minggu." --name "Budi"
   $bin/laporctl cases --opd dinas-pupr
+  $bin/laporctl ask <case_id> --opd dinas-pupr "Di lajur mana tepatnya?"
+  $bin/laporctl reply <tracking_id> <access_token> "Lajur kiri arah Loktuan"
+  $bin/laporctl follow-up <case_id> --opd dinas-pupr "Tim menambal lubang Senin depan"
+  $bin/laporctl timeline <tracking_id> <access_token>   # what the reporter sees
+  $bin/laporctl confirm <tracking_id> <access_token>; $bin/laporctl rate <tracking_id> <access_token> 5
+  $bin/laporctl feed             # the public feed
   $bin/laporctl deadlines <report_id>
   $bin/laporctl messages <report_id>
   $bin/laporctl queue            # reports no rule placed (try --category ketertiban)

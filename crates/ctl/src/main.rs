@@ -4,7 +4,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lapor_platform::Role;
 use lapor_platform::config::AuthConfig;
-use lapor_proto::cases::v1::{self as pc, case_service_client::CaseServiceClient};
+use lapor_proto::cases::v1::{
+    self as pc, case_service_client::CaseServiceClient, public_feed_service_client::PublicFeedServiceClient,
+    reporter_case_service_client::ReporterCaseServiceClient,
+};
 use lapor_proto::common::v1::{Channel, ReportKind};
 use lapor_proto::intake::v1::{self as pi, intake_service_client::IntakeServiceClient};
 use lapor_proto::notification::v1::{self as pn, notification_service_client::NotificationServiceClient};
@@ -118,6 +121,59 @@ enum Cmd {
         #[arg(long)]
         opd: String,
     },
+    /// Shows one case with its whole timeline (as an officer of its OPD).
+    Case {
+        case_id: String,
+        #[arg(long)]
+        opd: String,
+    },
+    /// Posts a public follow-up (tindak lanjut) on a case.
+    FollowUp {
+        case_id: String,
+        #[arg(long)]
+        opd: String,
+        text: String,
+    },
+    /// Asks the reporter of a case for information (stops the OPD's clock).
+    Ask {
+        case_id: String,
+        #[arg(long)]
+        opd: String,
+        question: String,
+    },
+    /// Writes an internal note on a case.
+    Note {
+        case_id: String,
+        #[arg(long)]
+        opd: String,
+        text: String,
+    },
+    /// Shows the reporter's timeline of a report.
+    Timeline {
+        tracking_id: String,
+        access_token: String,
+    },
+    /// Replies to the OPD as the reporter.
+    Reply {
+        tracking_id: String,
+        access_token: String,
+        text: String,
+    },
+    /// Confirms as the reporter that the report is resolved.
+    Confirm {
+        tracking_id: String,
+        access_token: String,
+    },
+    /// Rates a completed case as the reporter (1-5).
+    Rate {
+        tracking_id: String,
+        access_token: String,
+        rating: u32,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Lists the public feed.
+    Feed,
     /// Lists a report's deadlines.
     Deadlines { report_id: String },
     /// Lists a report's notifications.
@@ -267,6 +323,114 @@ async fn main() -> anyhow::Result<()> {
                     .into_inner(),
             );
         }
+        Cmd::Case { case_id, opd } => {
+            let mut c = cases(&cli).await?;
+            let r = pc::GetCaseRequest {
+                case_id: case_id.clone(),
+            };
+            let t = token(&cli, Role::OpdOfficer, Some(opd))?;
+            show(&c.get_case(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::FollowUp { case_id, opd, text } => {
+            let mut c = cases(&cli).await?;
+            let r = pc::PostFollowUpRequest {
+                case_id: case_id.clone(),
+                text: text.clone(),
+            };
+            let t = token(&cli, Role::OpdOfficer, Some(opd))?;
+            show(&c.post_follow_up(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Ask {
+            case_id,
+            opd,
+            question,
+        } => {
+            let mut c = cases(&cli).await?;
+            let r = pc::RequestInformationRequest {
+                case_id: case_id.clone(),
+                question: question.clone(),
+            };
+            let t = token(&cli, Role::OpdOfficer, Some(opd))?;
+            show(&c.request_information(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Note { case_id, opd, text } => {
+            let mut c = cases(&cli).await?;
+            let r = pc::AddInternalNoteRequest {
+                case_id: case_id.clone(),
+                text: text.clone(),
+            };
+            let t = token(&cli, Role::OpdOfficer, Some(opd))?;
+            show(&c.add_internal_note(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Timeline {
+            tracking_id,
+            access_token,
+        } => {
+            let mut c = ReporterCaseServiceClient::connect(cli.cases.clone())
+                .await
+                .context("opd-case")?;
+            let r = pc::GetTimelineRequest {
+                credential: credential(tracking_id, access_token),
+            };
+            let t = token(&cli, Role::Reporter, None)?;
+            show(&c.get_timeline(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Reply {
+            tracking_id,
+            access_token,
+            text,
+        } => {
+            let mut c = ReporterCaseServiceClient::connect(cli.cases.clone())
+                .await
+                .context("opd-case")?;
+            let r = pc::ReplyRequest {
+                credential: credential(tracking_id, access_token),
+                text: text.clone(),
+            };
+            let t = token(&cli, Role::Reporter, None)?;
+            show(&c.reply(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Confirm {
+            tracking_id,
+            access_token,
+        } => {
+            let mut c = ReporterCaseServiceClient::connect(cli.cases.clone())
+                .await
+                .context("opd-case")?;
+            let r = pc::ConfirmResolvedRequest {
+                credential: credential(tracking_id, access_token),
+            };
+            let t = token(&cli, Role::Reporter, None)?;
+            show(&c.confirm_resolved(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Rate {
+            tracking_id,
+            access_token,
+            rating,
+            comment,
+        } => {
+            let mut c = ReporterCaseServiceClient::connect(cli.cases.clone())
+                .await
+                .context("opd-case")?;
+            let r = pc::RateCaseRequest {
+                credential: credential(tracking_id, access_token),
+                rating: *rating,
+                comment: comment.clone(),
+            };
+            let t = token(&cli, Role::Reporter, None)?;
+            show(&c.rate_case(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::Feed => {
+            let mut c = PublicFeedServiceClient::connect(cli.cases.clone())
+                .await
+                .context("opd-case")?;
+            let t = token(&cli, Role::Reporter, None)?;
+            show(
+                &c.list_public_reports(req(pc::ListPublicReportsRequest::default(), &t)?)
+                    .await?
+                    .into_inner(),
+            );
+        }
         Cmd::Deadlines { report_id } => {
             let mut c = SlaServiceClient::connect(cli.sla.clone())
                 .await
@@ -295,6 +459,19 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn cases(cli: &Cli) -> anyhow::Result<CaseServiceClient<tonic::transport::Channel>> {
+    CaseServiceClient::connect(cli.cases.clone())
+        .await
+        .context("opd-case")
+}
+
+fn credential(tracking_id: &str, access_token: &str) -> Option<pc::ReporterCredential> {
+    Some(pc::ReporterCredential {
+        tracking_id: tracking_id.to_owned(),
+        access_token: access_token.to_owned(),
+    })
 }
 
 fn uuid_like() -> String {
