@@ -127,10 +127,27 @@ async fn open_case(
     token: &str,
     at: DateTime<Utc>,
 ) -> (String, String) {
+    open_titled_case(env, ch, opd, anonim, rahasia, token, at, None).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_titled_case(
+    env: &TestEnv,
+    ch: &Channel,
+    opd: &str,
+    anonim: bool,
+    rahasia: bool,
+    token: &str,
+    at: DateTime<Utc>,
+    title: Option<&str>,
+) -> (String, String) {
     let mut s = fixtures::submitted(ReportKind::Pengaduan, "lingkungan-hidup.sampah", at);
     let Event::ReportSubmitted(e) = &mut s.event else {
         panic!()
     };
+    if let Some(t) = title {
+        e.content.title = t.into();
+    }
     e.access_token_hash = lapor_platform::reporter::token_hash(token);
     e.content.privacy.anonim = anonim;
     e.content.privacy.rahasia = rahasia;
@@ -1578,4 +1595,156 @@ fn the_bontang_seed_configures_calendar_policy_auto_close_and_attachments() {
     assert_eq!(cfg.attachments.max_bytes, 10 * 1024 * 1024);
     assert_eq!(cfg.attachments.store.kind, "fs");
     assert!(cfg.attachments.allowed_types.contains(&"image/jpeg".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
+    let env = TestEnv::new().await.unwrap();
+    let r = start(&env).await;
+    let ch = r.svc.channel().await;
+    let now = Utc::now();
+    let (_, a) = open_case(&env, &ch, "dlh", false, false, "tok-1", now).await;
+    let (_, b) = open_titled_case(
+        &env,
+        &ch,
+        "dlh",
+        false,
+        false,
+        "tok-2",
+        now,
+        Some("Sampah 100% menumpuk_di pasar"),
+    )
+    .await;
+    let (_, c3) = open_case(&env, &ch, "dlh", false, false, "tok-3", now).await;
+    let dlh = env.token("pj-dlh", Role::OpdOfficer, Some("dlh"));
+    let mut c = CaseServiceClient::new(ch.clone());
+    c.assign_case(authed(
+        pc::AssignCaseRequest {
+            case_id: a.clone(),
+            assignee: "staf-1".into(),
+        },
+        &dlh,
+    ))
+    .await
+    .unwrap();
+    c.post_follow_up(authed(
+        pc::PostFollowUpRequest {
+            case_id: b.clone(),
+            text: "Truk sampah dikirim sore ini".into(),
+        },
+        &dlh,
+    ))
+    .await
+    .unwrap();
+    let list = |q: pc::ListCasesRequest| {
+        let mut c = c.clone();
+        let t = dlh.clone();
+        async move {
+            c.list_cases(authed(q, &t)).await.map(|r| {
+                let r = r.into_inner();
+                (
+                    r.cases.into_iter().map(|x| x.case_id).collect::<Vec<_>>(),
+                    r.next_page_token,
+                )
+            })
+        }
+    };
+    let ids = |q| {
+        let f = list(q);
+        async move {
+            let mut v = f.await.unwrap().0;
+            v.sort();
+            v
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(pc::ListCasesRequest {
+            statuses: vec![ReportStatus::InProgress as i32],
+            ..Default::default()
+        })
+        .await,
+        [b.clone()]
+    );
+    assert_eq!(
+        ids(pc::ListCasesRequest {
+            statuses: vec![ReportStatus::Dispatched as i32],
+            ..Default::default()
+        })
+        .await,
+        sorted(vec![a.clone(), c3.clone()])
+    );
+    assert_eq!(
+        ids(pc::ListCasesRequest {
+            assignee: "staf-1".into(),
+            ..Default::default()
+        })
+        .await,
+        [a.clone()]
+    );
+    for text in ["SAMPAH", "100%", "_di"] {
+        assert_eq!(
+            ids(pc::ListCasesRequest {
+                text: text.into(),
+                ..Default::default()
+            })
+            .await,
+            [b.clone()],
+            "text {text:?} (LIKE wildcards are literal)"
+        );
+    }
+    // Newest first, two per page.
+    let (first, token) = list(pc::ListCasesRequest {
+        page_size: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(first, [c3.clone(), b.clone()]);
+    let (second, end) = list(pc::ListCasesRequest {
+        page_size: 2,
+        page_token: token,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!((second, end), (vec![a.clone()], String::new()));
+    // Bad filters are field errors.
+    for (q, field) in [
+        (
+            pc::ListCasesRequest {
+                statuses: vec![99],
+                ..Default::default()
+            },
+            "statuses",
+        ),
+        (
+            pc::ListCasesRequest {
+                text: "x".into(),
+                ..Default::default()
+            },
+            "text",
+        ),
+        (
+            pc::ListCasesRequest {
+                page_token: "not-a-token".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            pc::ListCasesRequest {
+                page_size: 500,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+    ] {
+        let e = list(q).await.unwrap_err();
+        assert_eq!(lapor_platform::status::violated_fields(&e), [field]);
+    }
+    r.svc.stop().await;
 }
