@@ -1667,7 +1667,7 @@ async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
             ..Default::default()
         })
         .await,
-        [b.clone()]
+        vec![b.clone()]
     );
     assert_eq!(
         ids(pc::ListCasesRequest {
@@ -1683,7 +1683,7 @@ async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
             ..Default::default()
         })
         .await,
-        [a.clone()]
+        vec![a.clone()]
     );
     for text in ["SAMPAH", "100%", "_di"] {
         assert_eq!(
@@ -1692,7 +1692,7 @@ async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
                 ..Default::default()
             })
             .await,
-            [b.clone()],
+            vec![b.clone()],
             "text {text:?} (LIKE wildcards are literal)"
         );
     }
@@ -1711,7 +1711,7 @@ async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
     })
     .await
     .unwrap();
-    assert_eq!((second, end), (vec![a.clone()], String::new()));
+    assert_eq!((second, end), (vec!vec![a.clone()], String::new()));
     // Bad filters are field errors.
     for (q, field) in [
         (
