@@ -1711,7 +1711,7 @@ async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
     })
     .await
     .unwrap();
-    assert_eq!((second, end), (vec!vec![a.clone()], String::new()));
+    assert_eq!((second, end), (vec![a.clone()], String::new()));
     // Bad filters are field errors.
     for (q, field) in [
         (
