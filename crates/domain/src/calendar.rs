@@ -20,6 +20,28 @@ pub enum CalendarError {
     /// A weekday name could not be read.
     #[error("unknown weekday {0:?}")]
     UnknownWeekday(String),
+    /// Office hours are not `HH:MM` with opening before closing.
+    #[error("office hours must be HH:MM with open before close, got {0:?}-{1:?}")]
+    BadOfficeHours(String, String),
+}
+
+/// Daily office hours on working days, local time (for deadlines in working hours).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OfficeHours {
+    /// Opening time, `HH:MM`.
+    pub open: String,
+    /// Closing time, `HH:MM`.
+    pub close: String,
+}
+
+impl Default for OfficeHours {
+    fn default() -> Self {
+        Self {
+            open: "08:00".into(),
+            close: "16:00".into(),
+        }
+    }
 }
 
 /// A dated non-working day with its name and the decree it comes from.
@@ -44,6 +66,8 @@ pub struct CalendarSpec {
     pub working_weekdays: Vec<String>,
     /// Dated non-working days.
     pub holidays: Vec<Holiday>,
+    /// Office hours on working days (deadlines in working hours count only these).
+    pub office_hours: OfficeHours,
 }
 
 impl Default for CalendarSpec {
@@ -52,6 +76,7 @@ impl Default for CalendarSpec {
             time_zone: "Asia/Makassar".into(),
             working_weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri"].map(String::from).to_vec(),
             holidays: Vec::new(),
+            office_hours: OfficeHours::default(),
         }
     }
 }
@@ -62,6 +87,8 @@ pub struct Calendar {
     tz: Tz,
     working: [bool; 7],
     holidays: BTreeMap<NaiveDate, Holiday>,
+    open: NaiveTime,
+    close: NaiveTime,
 }
 
 /// Safety bound on how far a search for a working day may go (ten years of days).
@@ -85,10 +112,19 @@ impl Calendar {
             return Err(CalendarError::NoWorkingWeekday);
         }
         let holidays = spec.holidays.iter().map(|h| (h.date, h.clone())).collect();
+        let (o, c) = (&spec.office_hours.open, &spec.office_hours.close);
+        let bad = || CalendarError::BadOfficeHours(o.clone(), c.clone());
+        let open = NaiveTime::parse_from_str(o, "%H:%M").map_err(|_| bad())?;
+        let close = NaiveTime::parse_from_str(c, "%H:%M").map_err(|_| bad())?;
+        if open >= close {
+            return Err(bad());
+        }
         Ok(Self {
             tz,
             working,
             holidays,
+            open,
+            close,
         })
     }
 
@@ -156,6 +192,74 @@ impl Calendar {
     /// same way, so the deadline always ends a working day.
     pub fn add_working_days(&self, start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
         self.end_of_day(self.nth_working_day_after(self.local_date(start), n))
+    }
+
+    /// Returns the end of the local day `n` calendar days after the local day of `start`.
+    pub fn add_calendar_days(&self, start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        let d = self.local_date(start) + Duration::days(i64::from(n));
+        self.end_of_day(d)
+    }
+
+    /// Counts whole calendar days from the local day of `from` to the local day of `to`.
+    pub fn calendar_days_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
+        let days = (self.local_date(to) - self.local_date(from)).num_days();
+        u32::try_from(days.max(0)).unwrap_or(u32::MAX)
+    }
+
+    fn at_local(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+        let local = date.and_time(time);
+        self.tz
+            .from_local_datetime(&local)
+            .earliest()
+            .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
+    }
+
+    /// Returns the instant when `minutes` of office time have passed after `start`, counting only
+    /// office hours of working days. A start outside office hours counts from the next opening.
+    pub fn add_working_minutes(&self, start: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+        let mut left = i64::from(minutes);
+        let mut day = self.local_date(start);
+        let mut from = start;
+        for _ in 0..MAX_SCAN_DAYS.saturating_mul(4) {
+            if self.is_working_day(day) {
+                let (open, close) = (self.at_local(day, self.open), self.at_local(day, self.close));
+                let cur = from.max(open);
+                if cur < close {
+                    let avail = (close - cur).num_minutes();
+                    if left <= avail {
+                        return cur + Duration::minutes(left);
+                    }
+                    left -= avail;
+                }
+            }
+            day = day.succ_opt().unwrap_or(day);
+            from = self.at_local(day, NaiveTime::MIN);
+        }
+        from
+    }
+
+    /// Counts the office minutes (working days only) between two instants.
+    pub fn working_minutes_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
+        if to <= from {
+            return 0;
+        }
+        let mut total = 0i64;
+        let mut day = self.local_date(from);
+        let last = self.local_date(to);
+        while day <= last {
+            if self.is_working_day(day) {
+                let (open, close) = (self.at_local(day, self.open), self.at_local(day, self.close));
+                let (a, b) = (from.max(open), to.min(close));
+                if a < b {
+                    total += (b - a).num_minutes();
+                }
+            }
+            match day.succ_opt() {
+                Some(d) => day = d,
+                None => break,
+            }
+        }
+        u32::try_from(total).unwrap_or(u32::MAX)
     }
 
     /// Counts the working days strictly after the local day of `from` up to and including the

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod content;
+pub mod deadlines;
 pub mod events;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;

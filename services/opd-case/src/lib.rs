@@ -71,7 +71,7 @@ impl Service {
             bus: rt.bus.clone(),
             relay_wake: rt.relay_waker(),
             calendar,
-            policy: config.policy,
+            policy: config.policy.clone(),
             clock,
             blobs,
             attachments: config.attachments.clone(),

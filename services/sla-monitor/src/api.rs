@@ -87,6 +87,7 @@ impl SlaService for Api {
                 step: match Step::from_code(&d.step) {
                     Some(Step::Verification) => pb::Step::Verification,
                     Some(Step::FirstFollowUp) => pb::Step::FirstFollowUp,
+                    Some(Step::Completion) => pb::Step::Completion,
                     None => pb::Step::Unspecified,
                 } as i32,
                 opd_id: d.opd_id.clone().unwrap_or_default(),

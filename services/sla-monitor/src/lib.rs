@@ -51,7 +51,7 @@ impl Service {
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
         let handler = Arc::new(handler::DeadlineRecorder {
             calendar,
-            policy: config.policy,
+            policy: config.policy.clone(),
         });
         rt.spawn_consumer(
             ConsumerSpec {
