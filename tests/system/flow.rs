@@ -158,8 +158,9 @@ async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
             "Indonesian template"
         );
 
-        // Deadlines: verification (3 working days) met by the auto-dispatch; first follow-up (5).
-        let dl = deadlines(&sys, &accepted.report_id, 2).await;
+        // Deadlines: verification (3 working days) met by the auto-dispatch; first follow-up (5);
+        // completion by kind (complaint 14, aspiration 5, information request 10).
+        let dl = deadlines(&sys, &accepted.report_id, 3).await;
         let submitted = lapor_events::codec::from_ts(accepted.submitted_at.as_ref()).unwrap_or_default();
         let local = |t: &prost_types::Timestamp| {
             lapor_events::codec::from_ts(Some(t))
@@ -181,6 +182,18 @@ async fn reports_of_every_kind_reach_the_opd_the_rules_name() {
         let fu_due = local(fu.due_at.as_ref().unwrap_or_else(|| unreachable!())).date_naive();
         assert_eq!(fu_due, nth_working_day(dispatched_day, 5, &holidays));
         assert_eq!(fu.working_days, 5);
+        let done = &dl[2];
+        let days = match kind {
+            ReportKind::Pengaduan => 14,
+            ReportKind::Aspirasi => 5,
+            _ => 10,
+        };
+        assert_eq!(
+            (done.step, done.working_days, done.span),
+            (ps::Step::Completion as i32, days, 1)
+        );
+        let done_due = local(done.due_at.as_ref().unwrap_or_else(|| unreachable!())).date_naive();
+        assert_eq!(done_due, nth_working_day(dispatched_day, days, &holidays));
     }
     sys.stop().await;
 }

@@ -32,7 +32,7 @@ async fn a_follow_up_meets_the_first_follow_up_deadline_and_the_reporter_sees_pr
     .await;
     let op = sys.token(Role::Operator, None);
     // Both deadlines are recorded before the follow-up.
-    eventually("two deadlines", Duration::from_secs(30), || async {
+    eventually("three deadlines", Duration::from_secs(30), || async {
         let d = sys
             .sla()
             .await
@@ -44,7 +44,7 @@ async fn a_follow_up_meets_the_first_follow_up_deadline_and_the_reporter_sees_pr
             ))
             .await
             .ok()?;
-        (d.into_inner().deadlines.len() == 2).then_some(())
+        (d.into_inner().deadlines.len() == 3).then_some(())
     })
     .await;
     sys.cases()

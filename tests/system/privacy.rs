@@ -58,7 +58,7 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
             .ok()?
             .into_inner()
             .deadlines;
-        (d.len() == 2).then_some(())
+        (d.len() == 3).then_some(())
     })
     .await;
     eventually("three messages", Duration::from_secs(30), || {

@@ -65,7 +65,7 @@ async fn the_whole_flow_runs_on_sqlite() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     for r in [&placed, &queued] {
         eventually(
-            "two deadlines and three messages",
+            "three deadlines and three messages",
             Duration::from_secs(30),
             || async {
                 let d = sys
@@ -94,7 +94,7 @@ async fn the_whole_flow_runs_on_sqlite() {
                     .ok()?
                     .into_inner()
                     .messages;
-                (d.len() == 2 && m.len() == 3).then_some(())
+                (d.len() == 3 && m.len() == 3).then_some(())
             },
         )
         .await;

@@ -233,8 +233,16 @@ pub fn pause_units(calendar: &Calendar, unit: Unit, from: DateTime<Utc>, to: Dat
 /// Pause intervals keyed by their start: `Some(end)` once ended.
 type Intervals = BTreeMap<DateTime<Utc>, Option<DateTime<Utc>>>;
 
+/// A pause's start as the key that pairs it with its end. The two ends may come from services
+/// that stored the time at different precision (PostgreSQL keeps microseconds), so they pair at
+/// microsecond precision.
+fn pause_key(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
 fn add_interval(map: &mut Intervals, from: DateTime<Utc>, to: Option<DateTime<Utc>>) {
-    let e = map.entry(from).or_insert(None);
+    let e = map.entry(pause_key(from)).or_insert(None);
     if to.is_some() {
         *e = to;
     }
@@ -328,7 +336,7 @@ pub fn compute(history: &[Recorded], calendar: &Calendar, policy: &SlaPolicy) ->
             }
             Fact::FollowedUp { opd, at } => follow_ups.push((opd.clone(), *at)),
             Fact::AskStarted { opd, from } => {
-                ask_owner.insert(*from, opd.clone());
+                ask_owner.insert(pause_key(*from), opd.clone());
                 add_interval(asks.entry(opd.clone()).or_default(), *from, None);
             }
             Fact::AskEnded { from, to } => ask_ends.push((*from, *to)),
@@ -340,7 +348,7 @@ pub fn compute(history: &[Recorded], calendar: &Calendar, policy: &SlaPolicy) ->
     }
     // An answer may arrive before (or without) its question: pair it by the question's time.
     for (from, to) in ask_ends {
-        if let Some(opd) = ask_owner.get(&from) {
+        if let Some(opd) = ask_owner.get(&pause_key(from)) {
             add_interval(asks.entry(opd.clone()).or_default(), from, Some(to));
         } else {
             // Attribute an unpaired answer to the OPD holding the report when it was asked.

@@ -1,6 +1,9 @@
-//! The SlaService gRPC API.
+//! The SlaService gRPC API: a report's deadlines with their state now, their pauses and every
+//! move of their due time.
 
 use chrono::Utc;
+use lapor_domain::deadlines::{Deadline, Pause, State};
+use lapor_domain::sla::{Allowance, Unit};
 use lapor_domain::{ReportId, Step};
 use lapor_events::codec::ts;
 use lapor_platform::{Caller, Role};
@@ -8,21 +11,44 @@ use lapor_proto::sla::v1::{self as pb, sla_service_server::SlaService};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use tonic::{Request, Response, Status};
 
-use crate::entities::deadline;
+use crate::entities::{change, deadline};
 
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
-    pub calendar: lapor_domain::Calendar,
 }
 
-fn state(d: &deadline::Model, paused: bool, now: chrono::DateTime<Utc>) -> pb::DeadlineState {
-    match d.met_at {
-        None if paused => pb::DeadlineState::Paused,
-        Some(m) if m <= d.due_at => pb::DeadlineState::Met,
-        Some(_) => pb::DeadlineState::MetLate,
-        None if now > d.due_at => pb::DeadlineState::Breached,
-        None => pb::DeadlineState::Open,
+/// A stored row as the domain's deadline (for its state and lateness).
+fn domain(d: &deadline::Model) -> Result<Deadline, String> {
+    let unit = match d.unit.as_str() {
+        "WORKING_HOURS" => Unit::WorkingHours,
+        "CALENDAR_DAYS" => Unit::CalendarDays,
+        _ => Unit::WorkingDays,
+    };
+    Ok(Deadline {
+        step: Step::from_code(&d.step).ok_or_else(|| format!("stored step {:?}", d.step))?,
+        span: u32::try_from(d.span).unwrap_or(0),
+        opd: d.opd_id.as_deref().and_then(|o| o.parse().ok()),
+        started_at: d.started_at,
+        allowance: Allowance {
+            amount: u32::try_from(d.allowance).unwrap_or(0),
+            unit,
+        },
+        due_at: d.due_at,
+        met_at: d.met_at,
+        ended_at: d.ended_at,
+        pauses: serde_json::from_str::<Vec<Pause>>(&d.pauses).map_err(|e| e.to_string())?,
+    })
+}
+
+fn state(s: State) -> pb::DeadlineState {
+    match s {
+        State::Open => pb::DeadlineState::Open,
+        State::Paused => pb::DeadlineState::Paused,
+        State::Met => pb::DeadlineState::Met,
+        State::MetLate => pb::DeadlineState::MetLate,
+        State::Breached => pb::DeadlineState::Breached,
+        State::Ended => pb::DeadlineState::Ended,
     }
 }
 
@@ -52,8 +78,7 @@ impl SlaService for Api {
             let opd = caller.opd.as_ref().map(|o| o.to_string()).unwrap_or_default();
             q = q.filter(deadline::Column::OpdId.eq(opd));
         }
-        // Deadlines and pauses from one snapshot, so a due date and the pause that moved it are
-        // never seen half-updated.
+        // Deadlines and their changes from one snapshot.
         let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
         let txn = if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
             self.db
@@ -66,52 +91,66 @@ impl SlaService for Api {
             self.db.begin().await
         }
         .map_err(internal)?;
-        let rows = q
-            .order_by_asc(deadline::Column::StartedAt)
-            .order_by_asc(deadline::Column::Id)
-            .all(&txn)
-            .await
-            .map_err(internal)?;
-        let pauses = crate::entities::pause::Entity::find()
-            .filter(crate::entities::pause::Column::ReportId.eq(id.as_uuid()))
-            .order_by_asc(crate::entities::pause::Column::HeldAt)
+        let mut rows = q.all(&txn).await.map_err(internal)?;
+        // Handling order: by start, then span, then step (first follow-up before completion).
+        let step_order = |code: &str| Step::ALL.iter().position(|s| s.code() == code);
+        rows.sort_by(|a, b| {
+            (a.started_at, a.span, step_order(&a.step)).cmp(&(b.started_at, b.span, step_order(&b.step)))
+        });
+        let changes = change::Entity::find()
+            .filter(change::Column::ReportId.eq(id.as_uuid()))
+            .order_by_asc(change::Column::Id)
             .all(&txn)
             .await
             .map_err(internal)?;
         txn.commit().await.map_err(internal)?;
         let now = Utc::now();
-        let deadlines = rows
-            .iter()
-            .map(|d| pb::Deadline {
-                report_id: d.report_id.to_string(),
-                step: match Step::from_code(&d.step) {
-                    Some(Step::Verification) => pb::Step::Verification,
-                    Some(Step::FirstFollowUp) => pb::Step::FirstFollowUp,
-                    Some(Step::Completion) => pb::Step::Completion,
-                    None => pb::Step::Unspecified,
+        let mut deadlines = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let d = domain(row).map_err(|e| Status::internal(format!("stored deadline {}: {e}", row.id)))?;
+            deadlines.push(pb::Deadline {
+                report_id: row.report_id.to_string(),
+                step: match d.step {
+                    Step::Verification => pb::Step::Verification,
+                    Step::FirstFollowUp => pb::Step::FirstFollowUp,
+                    Step::Completion => pb::Step::Completion,
                 } as i32,
-                opd_id: d.opd_id.clone().unwrap_or_default(),
+                opd_id: row.opd_id.clone().unwrap_or_default(),
                 started_at: Some(ts(d.started_at)),
                 due_at: Some(ts(d.due_at)),
                 met_at: d.met_at.map(ts),
-                state: state(
-                    d,
-                    pauses.iter().any(|p| p.step == d.step && p.resumed_at.is_none()),
-                    now,
-                ) as i32,
-                pauses: pauses
+                state: state(d.state(now)) as i32,
+                working_days: if d.allowance.unit == Unit::WorkingDays {
+                    d.allowance.amount
+                } else {
+                    0
+                },
+                pauses: d
+                    .pauses
                     .iter()
-                    // Only the pauses that count: those of this step begun before it was met.
-                    .filter(|p| p.step == d.step && d.met_at.is_none_or(|m| p.held_at < m))
                     .map(|p| pb::Pause {
-                        held_at: Some(ts(p.held_at)),
-                        resumed_at: p.resumed_at.map(ts),
-                        working_days: crate::handler::paused_days(&self.calendar, p),
+                        held_at: Some(ts(p.from)),
+                        resumed_at: p.to.map(ts),
+                        working_days: p.added,
                     })
                     .collect(),
-                working_days: u32::try_from(d.working_days).unwrap_or(0),
-            })
-            .collect();
+                span: d.span,
+                ended_at: d.ended_at.map(ts),
+                allowance: d.allowance.amount,
+                unit: d.allowance.unit.code().to_owned(),
+                changes: changes
+                    .iter()
+                    .filter(|c| c.deadline_id == row.id)
+                    .map(|c| pb::DueChange {
+                        from_due: Some(ts(c.from_due)),
+                        to_due: Some(ts(c.to_due)),
+                        reason: c.reason.clone(),
+                        at: Some(ts(c.at)),
+                    })
+                    .collect(),
+                late_seconds: d.late_by(now).map_or(0, |l| l.num_seconds()),
+            });
+        }
         Ok(Response::new(pb::ListDeadlinesResponse { deadlines }))
     }
 }

@@ -1,32 +1,29 @@
 //! SLA monitor's tables.
 
-/// `deadlines`: one per report, step and holder.
-pub mod deadline {
+/// `facts`: what each event said that deadlines depend on, one row per event (the history every
+/// deadline is computed from).
+pub mod fact {
     use sea_orm::entity::prelude::*;
 
-    /// A deadline.
+    /// A recorded fact.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "deadlines")]
+    #[sea_orm(table_name = "facts")]
     pub struct Model {
-        /// `report_id:STEP`.
+        /// Id of the event that carried it (a redelivery adds nothing).
         #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        /// Report id.
+        pub event_id: Uuid,
+        /// Report.
         #[sea_orm(indexed)]
         pub report_id: Uuid,
-        /// Step code.
-        pub step: String,
-        /// Accountable OPD; NULL for the operator's steps.
-        pub opd_id: Option<String>,
-        /// When the clock started.
-        pub started_at: DateTimeUtc,
-        /// When the step is due.
-        #[sea_orm(indexed)]
-        pub due_at: DateTimeUtc,
-        /// When the step was done.
-        pub met_at: Option<DateTimeUtc>,
-        /// Working days allowed.
-        pub working_days: i32,
+        /// The instant the fact is about.
+        pub at: DateTimeUtc,
+        /// Fact type (`submitted`, `dispatched`, ...).
+        pub kind: String,
+        /// The fact as JSON (`lapor_domain::deadlines::Fact`).
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        /// When it was recorded here.
+        pub recorded_at: DateTimeUtc,
     }
 
     /// No relations.
@@ -36,27 +33,116 @@ pub mod deadline {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `pauses`: intervals in which a report waited for its reporter (Tunda, or an OPD's question).
-pub mod pause {
+/// `deadlines`: the computed deadlines, one per report, step and span. Derived data: always
+/// equal to `compute(facts)` for open deadlines; a deadline's due time is frozen once it is met
+/// or its span ended.
+pub mod deadline {
     use sea_orm::entity::prelude::*;
 
-    /// One pause.
+    /// A deadline.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "pauses")]
+    #[sea_orm(table_name = "deadlines")]
     pub struct Model {
-        /// `report_id:held_at` (microseconds).
+        /// `report_id:STEP:span`.
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
+        /// Report id.
+        #[sea_orm(indexed)]
+        pub report_id: Uuid,
+        /// Step code.
+        pub step: String,
+        /// 0 for verification, else the OPD span (1-based).
+        pub span: i32,
+        /// Accountable OPD; NULL for the operator's steps.
+        #[sea_orm(indexed)]
+        pub opd_id: Option<String>,
+        /// When the clock started.
+        pub started_at: DateTimeUtc,
+        /// When the step is due.
+        #[sea_orm(indexed)]
+        pub due_at: DateTimeUtc,
+        /// When the step was done.
+        pub met_at: Option<DateTimeUtc>,
+        /// When the OPD's span ended by a transfer before the step was done.
+        pub ended_at: Option<DateTimeUtc>,
+        /// Allowance amount.
+        pub allowance: i32,
+        /// Allowance unit code.
+        pub unit: String,
+        /// Pauses that count, JSON (`Vec<lapor_domain::deadlines::Pause>`).
+        #[sea_orm(column_type = "Text")]
+        pub pauses: String,
+        /// Whether a pause is open now (the clock stands still).
+        pub paused: bool,
+        /// Fingerprint of the calendar and policy it was computed with.
+        pub settings: String,
+        /// When this row was last computed.
+        pub computed_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `deadline_changes`: every time an open deadline's due time moved, and why.
+pub mod change {
+    use sea_orm::entity::prelude::*;
+
+    /// One move.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deadline_changes")]
+    pub struct Model {
+        /// Change id (UUIDv7).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Deadline.
+        #[sea_orm(indexed)]
+        pub deadline_id: String,
         /// Report.
         #[sea_orm(indexed)]
         pub report_id: Uuid,
-        /// When the hold began.
-        pub held_at: DateTimeUtc,
-        /// When the reporter completed it.
-        pub resumed_at: Option<DateTimeUtc>,
-        /// The step whose clock it stops: `VERIFICATION` (Tunda) or `FIRST_FOLLOW_UP` (the OPD
-        /// waiting for the reporter's answer).
-        pub step: String,
+        /// Due time before.
+        pub from_due: DateTimeUtc,
+        /// Due time after.
+        pub to_due: DateTimeUtc,
+        /// Why (an event, or a calendar/policy change with what changed).
+        #[sea_orm(column_type = "Text")]
+        pub reason: String,
+        /// When.
+        pub at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `settings`: the calendar and policy the stored deadlines were computed with (one row).
+pub mod settings {
+    use sea_orm::entity::prelude::*;
+
+    /// The settings in force.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settings")]
+    pub struct Model {
+        /// Always 1.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        /// SHA-256 of the canonical JSON of calendar and policy.
+        pub fingerprint: String,
+        /// Calendar, JSON.
+        #[sea_orm(column_type = "Text")]
+        pub calendar: String,
+        /// Policy, JSON.
+        #[sea_orm(column_type = "Text")]
+        pub policy: String,
+        /// When they came into force here.
+        pub since: DateTimeUtc,
     }
 
     /// No relations.

@@ -1,17 +1,20 @@
-//! SLA monitor: records every deadline a report is subject to, computed in working days on the
-//! city calendar from the events alone (so a replay gives the same result), and serves them.
-//! Consumes `ReportSubmitted` and `ReportDispatched`.
+//! SLA monitor: records the facts each event carries and computes every deadline of a report as
+//! a pure function of those facts, the city calendar and the policy (so a replay in any order
+//! gives the same result), recomputing open deadlines when the calendar or policy changes, and
+//! serves them.
 
 mod api;
 pub mod config;
+mod engine;
 mod entities;
+mod facts;
 mod handler;
-mod migration;
+#[doc(hidden)]
+pub mod migration;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use lapor_domain::Calendar;
 use lapor_events::consumer::ConsumerSpec;
 use lapor_events::{Runtime, subjects};
 use lapor_proto::sla::v1::sla_service_server::SlaServiceServer;
@@ -22,20 +25,22 @@ pub use config::Config;
 
 /// Name of the gRPC service, for health checks.
 pub const GRPC_SERVICE: &str = "lapor.sla.v1.SlaService";
-/// Durable consumer of submitted reports.
-pub const CONSUMER_SUBMITTED: &str = "sla-report-submitted";
-/// Durable consumer of dispatched reports.
-pub const CONSUMER_DISPATCHED: &str = "sla-report-dispatched";
-/// Durable consumer of OPD follow-ups (the first one meets the first-follow-up deadline).
-pub const CONSUMER_FOLLOWED_UP: &str = "sla-case-followed-up";
-/// Durable consumer of holds (the verification clock pauses).
-pub const CONSUMER_PUT_ON_HOLD: &str = "sla-report-put-on-hold";
-/// Durable consumer of completed holds (the verification clock resumes).
-pub const CONSUMER_HOLD_COMPLETED: &str = "sla-report-hold-completed";
-/// Durable consumer of the OPD's questions to the reporter (stop the OPD's clock).
-pub const CONSUMER_INFO_REQUESTED: &str = "sla-case-info-requested";
-/// Durable consumer of replies (an answer restarts the OPD's clock).
-pub const CONSUMER_REPLIED: &str = "sla-case-replied";
+
+/// Durable consumers, one per subject deadlines depend on.
+pub const SUBSCRIPTIONS: [(&str, &str); 12] = [
+    ("sla-report-submitted", subjects::REPORT_SUBMITTED),
+    ("sla-report-verified", subjects::REPORT_VERIFIED),
+    ("sla-report-put-on-hold", subjects::REPORT_PUT_ON_HOLD),
+    ("sla-report-hold-completed", subjects::REPORT_HOLD_COMPLETED),
+    ("sla-report-not-authorized", subjects::REPORT_NOT_AUTHORIZED),
+    ("sla-report-archived", subjects::REPORT_ARCHIVED),
+    ("sla-report-dispatched", subjects::REPORT_DISPATCHED),
+    ("sla-case-followed-up", subjects::CASE_FOLLOWED_UP),
+    ("sla-case-info-requested", subjects::CASE_INFO_REQUESTED),
+    ("sla-case-replied", subjects::CASE_REPLIED),
+    ("sla-case-transfer-requested", subjects::CASE_TRANSFER_REQUESTED),
+    ("sla-case-closed", subjects::CASE_CLOSED),
+];
 
 /// A built SLA monitor, ready to run.
 pub struct Service {
@@ -45,63 +50,27 @@ pub struct Service {
 }
 
 impl Service {
-    /// Validates the calendar, connects, migrates and starts consuming.
+    /// Validates the calendar, connects, migrates, brings the stored deadlines to the settings in
+    /// force, and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let calendar = Calendar::from_spec(&config.calendar)?;
+        let engine = Arc::new(engine::Engine::new(
+            config.calendar.clone(),
+            config.policy.clone(),
+        )?);
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
+        engine.adopt_settings(&rt.db, chrono::Utc::now()).await?;
         let handler = Arc::new(handler::DeadlineRecorder {
-            calendar,
-            policy: config.policy.clone(),
+            engine: engine.clone(),
         });
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_SUBMITTED.into(),
-                filter_suffix: subjects::REPORT_SUBMITTED,
-            },
-            handler.clone(),
-        );
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_DISPATCHED.into(),
-                filter_suffix: subjects::REPORT_DISPATCHED,
-            },
-            handler.clone(),
-        );
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_PUT_ON_HOLD.into(),
-                filter_suffix: subjects::REPORT_PUT_ON_HOLD,
-            },
-            handler.clone(),
-        );
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_HOLD_COMPLETED.into(),
-                filter_suffix: subjects::REPORT_HOLD_COMPLETED,
-            },
-            handler.clone(),
-        );
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_FOLLOWED_UP.into(),
-                filter_suffix: subjects::CASE_FOLLOWED_UP,
-            },
-            handler.clone(),
-        );
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_INFO_REQUESTED.into(),
-                filter_suffix: subjects::CASE_INFO_REQUESTED,
-            },
-            handler.clone(),
-        );
-        rt.spawn_consumer(
-            ConsumerSpec {
-                durable: CONSUMER_REPLIED.into(),
-                filter_suffix: subjects::CASE_REPLIED,
-            },
-            handler,
-        );
+        for (durable, suffix) in SUBSCRIPTIONS {
+            rt.spawn_consumer(
+                ConsumerSpec {
+                    durable: durable.into(),
+                    filter_suffix: suffix,
+                },
+                handler.clone(),
+            );
+        }
         Ok(Self { rt, listener, config })
     }
 
@@ -115,10 +84,7 @@ impl Service {
         let Self { rt, listener, config } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
-            SlaServiceServer::new(api::Api {
-                db: rt.db.clone(),
-                calendar: Calendar::from_spec(&config.calendar)?,
-            }),
+            SlaServiceServer::new(api::Api { db: rt.db.clone() }),
             move |r| auth.intercept(r),
         ));
         rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)

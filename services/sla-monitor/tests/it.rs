@@ -79,7 +79,7 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
     let mut views = Vec::new();
     for e in [&in_order, &reversed] {
         let report_id = e.event.report_id().to_string();
-        let dl = eventually("two deadlines", Duration::from_secs(20), || {
+        let dl = eventually("three deadlines", Duration::from_secs(20), || {
             let mut c = c.clone();
             let (op, report_id) = (op.clone(), report_id.clone());
             async move {
@@ -89,7 +89,7 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
                     .ok()?
                     .into_inner()
                     .deadlines;
-                (d.len() == 2 && d[0].met_at.is_some()).then_some(d)
+                (d.len() == 3 && d[0].met_at.is_some()).then_some(d)
             }
         })
         .await;
@@ -102,6 +102,14 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
         assert_eq!(dl[1].step, ps::Step::FirstFollowUp as i32);
         assert_eq!(local(&dl[1].due_at), "Thu 2026-12-31 23:59:59");
         assert_eq!(dl[1].opd_id, "dinas-pupr");
+        // Completion of a complaint: 14 working days after Tue 22: 23, 28-31, 1 Jan (a working day
+        // in this calendar), 4-8, 11, 12, 13.
+        assert_eq!(dl[2].step, ps::Step::Completion as i32);
+        assert_eq!(local(&dl[2].due_at), "Wed 2027-01-13 23:59:59");
+        assert_eq!(
+            (dl[2].allowance, dl[2].unit.as_str(), dl[2].span),
+            (14, "WORKING_DAYS", 1)
+        );
         views.push(
             dl.iter()
                 .map(|d| (d.step, local(&d.started_at), local(&d.due_at), local(&d.met_at)))
@@ -122,7 +130,11 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
         ))
         .await
         .unwrap();
-    assert_eq!(own.into_inner().deadlines.len(), 1);
+    assert_eq!(
+        own.into_inner().deadlines.len(),
+        2,
+        "first follow-up and completion"
+    );
     let dinkes = env.token("pj", Role::OpdOfficer, Some("dinkes"));
     let other = c
         .list_deadlines(authed(ps::ListDeadlinesRequest { report_id }, &dinkes))
@@ -380,8 +392,204 @@ async fn a_question_to_the_reporter_pauses_the_first_follow_up_clock_in_any_orde
         );
         let mut d = d;
         d.report_id.clear();
+        // The history of moves depends on arrival order; the deadline itself does not.
+        d.changes.clear();
         views.push(format!("{d:?}"));
     }
     assert_eq!(views[0], views[1], "same result in any order");
+    svc.stop().await;
+}
+
+fn calendar_with(days: &[(u32, &str)]) -> CalendarSpec {
+    CalendarSpec {
+        holidays: days
+            .iter()
+            .map(|(d, n)| Holiday {
+                date: chrono::NaiveDate::from_ymd_opt(2026, 12, *d).unwrap(),
+                name: (*n).into(),
+                source: "SKB 3 Menteri".into(),
+            })
+            .collect(),
+        ..CalendarSpec::default()
+    }
+}
+
+async fn start_sla(env: &TestEnv, calendar: CalendarSpec) -> Spawned {
+    let cfg = Config {
+        common: env.common("sla_monitor"),
+        calendar,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    Spawned::start(addr, |stop| svc.run_until(stop))
+}
+
+async fn deadlines_of(svc: &Spawned, env: &TestEnv, report: &str) -> Vec<ps::Deadline> {
+    SlaServiceClient::new(svc.channel().await)
+        .list_deadlines(authed(
+            ps::ListDeadlinesRequest {
+                report_id: report.into(),
+            },
+            &env.token("op", Role::Operator, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .deadlines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why() {
+    let env = TestEnv::new().await.unwrap();
+    let svc = start_sla(&env, calendar_with(&[(25, "Hari Raya Natal")])).await;
+    // A: submitted Mon 21, still waiting (verification due Thu 24).
+    // B: submitted Mon 7 (due Thu 10): nothing between it and its due date changes.
+    // C: submitted Mon 21, dispatched Tue 22 (verification met; first follow-up due Wed 30).
+    let a = fixtures::submitted(ReportKind::Pengaduan, "", wita(21, 10));
+    let b = fixtures::submitted(ReportKind::Pengaduan, "", wita(7, 10));
+    let c = fixtures::submitted(ReportKind::Pengaduan, "", wita(21, 10));
+    let cd = fixtures::dispatched(&c, "dlh", wita(22, 10));
+    for (i, (suffix, e)) in [
+        (subjects::REPORT_SUBMITTED, &a),
+        (subjects::REPORT_SUBMITTED, &b),
+        (subjects::REPORT_SUBMITTED, &c),
+        (subjects::REPORT_DISPATCHED, &cd),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        env.publish(suffix, &format!("e{i}"), codec::encode(e)).await;
+    }
+    let id = |e: &lapor_domain::events::Envelope| e.event.report_id().to_string();
+    eventually("all recorded", Duration::from_secs(20), || async {
+        (deadlines_of(&svc, &env, &id(&c)).await.len() == 3
+            && deadlines_of(&svc, &env, &id(&a)).await.len() == 1
+            && deadlines_of(&svc, &env, &id(&b)).await.len() == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        local(&deadlines_of(&svc, &env, &id(&a)).await[0].due_at),
+        "Thu 2026-12-24 23:59:59"
+    );
+    assert_eq!(
+        local(&deadlines_of(&svc, &env, &id(&c)).await[1].due_at),
+        "Wed 2026-12-30 23:59:59"
+    );
+    svc.stop().await;
+
+    // The SKB adds cuti bersama on Thu 24 Dec.
+    let new_calendar = calendar_with(&[(24, "Cuti bersama Natal"), (25, "Hari Raya Natal")]);
+    let svc = start_sla(&env, new_calendar.clone()).await;
+    let da = deadlines_of(&svc, &env, &id(&a)).await;
+    assert_eq!(local(&da[0].due_at), "Mon 2026-12-28 23:59:59", "22, 23, 28");
+    assert_eq!(da[0].changes.len(), 1);
+    assert_eq!(local(&da[0].changes[0].from_due), "Thu 2026-12-24 23:59:59");
+    assert!(
+        da[0].changes[0]
+            .reason
+            .contains("holiday added 2026-12-24 Cuti bersama Natal (SKB 3 Menteri)"),
+        "{}",
+        da[0].changes[0].reason
+    );
+    let db = deadlines_of(&svc, &env, &id(&b)).await;
+    assert_eq!(
+        (local(&db[0].due_at).as_str(), db[0].changes.len()),
+        ("Thu 2026-12-10 23:59:59", 0)
+    );
+    let dc = deadlines_of(&svc, &env, &id(&c)).await;
+    assert_eq!(dc[0].step, ps::Step::Verification as i32);
+    assert_eq!(
+        (local(&dc[0].due_at).as_str(), dc[0].changes.len()),
+        ("Thu 2026-12-24 23:59:59", 0),
+        "met under the old calendar: its due time stands"
+    );
+    assert_eq!(
+        local(&dc[1].due_at),
+        "Thu 2026-12-31 23:59:59",
+        "first follow-up: 23, 28, 29, 30, 31"
+    );
+    assert_eq!(dc[1].changes.len(), 1);
+    assert_eq!(dc[2].changes.len(), 1, "completion moves too");
+    svc.stop().await;
+    // The same settings again: nothing moves.
+    let svc = start_sla(&env, new_calendar).await;
+    assert_eq!(deadlines_of(&svc, &env, &id(&a)).await[0].changes.len(), 1);
+    svc.stop().await;
+}
+
+/// m0004 turns the pre-facts rows into facts and the service rebuilds the deadlines from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_rebuilds_deadlines_from_the_old_rows() {
+    use sea_orm::{ConnectionTrait, Database};
+    use sea_orm_migration::MigratorTrait;
+    let env = TestEnv::new().await.unwrap();
+    std::fs::create_dir_all(env.scratch_dir()).unwrap();
+    let url = format!("sqlite://{}/sla.db?mode=rwc", env.scratch_dir().display());
+    let db = Database::connect(&url).await.unwrap();
+    lapor_sla_monitor::migration::Migrator::up(&db, Some(4))
+        .await
+        .unwrap();
+    let report = uuid::Uuid::now_v7();
+    // sea-orm stores UUIDs as 16-byte blobs on SQLite.
+    let blob = format!("X'{}'", report.simple());
+    // Submitted Fri 18 Dec 10:00 WITA, held Fri 18 12:00 to Tue 22 09:00, dispatched Tue 22 10:00
+    // to dlh, which followed up Wed 23 10:00.
+    let sql = [
+        format!(
+            "INSERT INTO deadlines (id, report_id, step, opd_id, started_at, due_at, met_at, working_days) VALUES ('{report}:VERIFICATION', {blob}, 'VERIFICATION', NULL, '2026-12-18 02:00:00+00:00', '2026-12-29 15:59:59+00:00', '2026-12-22 02:00:00+00:00', 3)"
+        ),
+        format!(
+            "INSERT INTO deadlines (id, report_id, step, opd_id, started_at, due_at, met_at, working_days) VALUES ('{report}:FIRST_FOLLOW_UP', {blob}, 'FIRST_FOLLOW_UP', 'dlh', '2026-12-22 02:00:00+00:00', '2026-12-31 15:59:59+00:00', '2026-12-23 02:00:00+00:00', 5)"
+        ),
+        format!(
+            "INSERT INTO pauses (id, report_id, held_at, resumed_at, step) VALUES ('{report}:1', {blob}, '2026-12-18 04:00:00+00:00', '2026-12-22 01:00:00+00:00', 'VERIFICATION')"
+        ),
+    ];
+    for s in sql {
+        db.execute_unprepared(&s).await.unwrap();
+    }
+    db.close().await.unwrap();
+    let mut common = env.common("sla_monitor");
+    common.database.url = url;
+    let cfg = Config {
+        common,
+        calendar: calendar_with(&[(24, "Cuti bersama Natal"), (25, "Hari Raya Natal")]),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let d = deadlines_of(&svc, &env, &report.to_string()).await;
+    let view: Vec<(i32, String, String, usize)> = d
+        .iter()
+        .map(|x| (x.step, local(&x.due_at), local(&x.met_at), x.pauses.len()))
+        .collect();
+    assert_eq!(
+        view,
+        [
+            (
+                ps::Step::Verification as i32,
+                "Tue 2026-12-29 23:59:59".into(),
+                "Tue 2026-12-22 10:00:00".into(),
+                1
+            ),
+            (
+                ps::Step::FirstFollowUp as i32,
+                "Thu 2026-12-31 23:59:59".into(),
+                "Wed 2026-12-23 10:00:00".into(),
+                0
+            ),
+            (
+                ps::Step::Completion as i32,
+                "Wed 2027-01-13 23:59:59".into(),
+                "-".into(),
+                0
+            ),
+        ]
+    );
     svc.stop().await;
 }

@@ -749,6 +749,24 @@ fn spans_name_the_opd_that_held_the_report() {
 }
 
 #[test]
+fn a_pause_pairs_with_its_end_at_microsecond_precision() {
+    // The hold's start as routing published it (nanoseconds) and as intake repeats it after
+    // storing it (microseconds).
+    let start = t(12, 18, 12, 0) + chrono::Duration::nanoseconds(123_456_789);
+    let stored = t(12, 18, 12, 0) + chrono::Duration::nanoseconds(123_456_000);
+    let h = H::complaint(t(12, 18, 10, 0))
+        .add(Fact::HoldStarted { from: start })
+        .add(Fact::HoldEnded {
+            from: stored,
+            to: t(12, 22, 9, 0),
+        });
+    let d = find(&compute(&h.0, &cal(), &SlaPolicy::default()), V, 0);
+    assert_eq!(d.pauses.len(), 1);
+    assert_eq!(d.state(t(12, 23, 0, 0)), State::Open);
+    assert_eq!(local(&cal(), d.due_at), "Tue 2026-12-29 23:59:59");
+}
+
+#[test]
 fn no_history_no_deadline() {
     assert!(compute(&[], &cal(), &SlaPolicy::default()).is_empty());
 }

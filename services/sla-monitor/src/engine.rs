@@ -1,0 +1,308 @@
+//! Keeping the stored deadlines equal to what the facts say: after every new fact the report's
+//! deadlines are recomputed from its whole history; after a calendar or policy change every
+//! report with an open deadline is. Each move of an open deadline's due time is recorded with its
+//! reason. A deadline that was met or ended under earlier settings keeps the due time it had.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use lapor_domain::calendar::CalendarSpec;
+use lapor_domain::deadlines::{Deadline, Recorded, compute};
+use lapor_domain::{Calendar, SlaPolicy};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::entities::{change, deadline, fact, settings};
+
+/// The calendar and policy in force, and their fingerprint.
+pub struct Engine {
+    pub spec: CalendarSpec,
+    pub calendar: Calendar,
+    pub policy: SlaPolicy,
+    pub fingerprint: String,
+}
+
+impl Engine {
+    /// An engine for these settings.
+    pub fn new(spec: CalendarSpec, policy: SlaPolicy) -> anyhow::Result<Self> {
+        let calendar = Calendar::from_spec(&spec)?;
+        let canonical = serde_json::to_string(&(&spec, &policy))?;
+        let fingerprint = Sha256::digest(canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Self {
+            spec,
+            calendar,
+            policy,
+            fingerprint,
+        })
+    }
+
+    /// Records `facts` (a redelivered event adds nothing) and recomputes their report.
+    pub async fn record(
+        &self,
+        txn: &impl ConnectionTrait,
+        report: Uuid,
+        facts: &[Recorded],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        for r in facts {
+            let body = serde_json::to_string(&r.fact).map_err(|e| DbErr::Custom(e.to_string()))?;
+            fact::Entity::insert(fact::ActiveModel {
+                event_id: Set(r.event_id),
+                report_id: Set(report),
+                at: Set(r.fact.at()),
+                kind: Set(crate::facts::kind_of(&r.fact).to_owned()),
+                body: Set(body),
+                recorded_at: Set(now),
+            })
+            .on_conflict(OnConflict::column(fact::Column::EventId).do_nothing().to_owned())
+            .exec_without_returning(txn)
+            .await?;
+        }
+        self.recompute(txn, report, reason, now).await
+    }
+
+    /// A report's history.
+    pub async fn history(&self, db: &impl ConnectionTrait, report: Uuid) -> Result<Vec<Recorded>, DbErr> {
+        fact::Entity::find()
+            .filter(fact::Column::ReportId.eq(report))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|f| {
+                Ok(Recorded {
+                    event_id: f.event_id,
+                    fact: serde_json::from_str(&f.body)
+                        .map_err(|e| DbErr::Custom(format!("fact {}: {e}", f.event_id)))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Recomputes one report's deadlines from its facts.
+    pub async fn recompute(
+        &self,
+        txn: &impl ConnectionTrait,
+        report: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        lock_report(txn, report).await?;
+        let computed = compute(&self.history(txn, report).await?, &self.calendar, &self.policy);
+        let mut stored: HashMap<String, deadline::Model> = deadline::Entity::find()
+            .filter(deadline::Column::ReportId.eq(report))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        for d in computed {
+            let id = format!("{report}:{}", d.key());
+            let mut row = self.model(&id, report, &d, now)?;
+            match stored.remove(&id) {
+                None => {
+                    row.into_active_model().reset_all().insert(txn).await?;
+                }
+                Some(old) => {
+                    let closed_before = old.met_at.is_some() || old.ended_at.is_some();
+                    let same_closure = old.met_at == d.met_at && old.ended_at == d.ended_at;
+                    if closed_before && same_closure && old.settings != self.fingerprint {
+                        // Met or ended under earlier settings: its due time stands.
+                        row.due_at = old.due_at;
+                        row.settings = old.settings.clone();
+                    }
+                    if row.due_at != old.due_at {
+                        change::ActiveModel {
+                            id: Set(Uuid::now_v7()),
+                            deadline_id: Set(id.clone()),
+                            report_id: Set(report),
+                            from_due: Set(old.due_at),
+                            to_due: Set(row.due_at),
+                            reason: Set(reason.to_owned()),
+                            at: Set(now),
+                        }
+                        .insert(txn)
+                        .await?;
+                    }
+                    row.computed_at = old.computed_at;
+                    if row != old {
+                        row.computed_at = now;
+                        row.into_active_model().reset_all().update(txn).await?;
+                    }
+                }
+            }
+        }
+        for (id, _) in stored {
+            deadline::Entity::delete_by_id(id).exec(txn).await?;
+        }
+        Ok(())
+    }
+
+    fn model(
+        &self,
+        id: &str,
+        report: Uuid,
+        d: &Deadline,
+        now: DateTime<Utc>,
+    ) -> Result<deadline::Model, DbErr> {
+        Ok(deadline::Model {
+            id: id.to_owned(),
+            report_id: report,
+            step: d.step.code().to_owned(),
+            span: i32::try_from(d.span).unwrap_or(i32::MAX),
+            opd_id: d.opd.as_ref().map(ToString::to_string),
+            started_at: d.started_at,
+            due_at: d.due_at,
+            met_at: d.met_at,
+            ended_at: d.ended_at,
+            allowance: i32::try_from(d.allowance.amount).unwrap_or(i32::MAX),
+            unit: d.allowance.unit.code().to_owned(),
+            pauses: serde_json::to_string(&d.pauses).map_err(|e| DbErr::Custom(e.to_string()))?,
+            paused: d.pauses.iter().any(|p| p.to.is_none()),
+            settings: self.fingerprint.clone(),
+            computed_at: now,
+        })
+    }
+
+    /// Brings every report with an open deadline to the settings in force, if they changed since
+    /// the last start, recording what changed as the reason of every move. Returns the number of
+    /// reports recomputed.
+    pub async fn adopt_settings(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        now: DateTime<Utc>,
+    ) -> Result<usize, DbErr> {
+        let current = settings::Entity::find_by_id(1).one(db).await?;
+        if current
+            .as_ref()
+            .is_some_and(|c| c.fingerprint == self.fingerprint)
+        {
+            return Ok(0);
+        }
+        let reason = match &current {
+            None => "first computation from the recorded facts".to_owned(),
+            Some(old) => describe_change(old, &self.spec, &self.policy),
+        };
+        // Reports with an open deadline, plus any with facts but no deadlines (after an upgrade).
+        let mut reports: Vec<Uuid> = deadline::Entity::find()
+            .select_only()
+            .column(deadline::Column::ReportId)
+            .filter(deadline::Column::MetAt.is_null())
+            .filter(deadline::Column::EndedAt.is_null())
+            .distinct()
+            .into_tuple()
+            .all(db)
+            .await?;
+        let without: Vec<Uuid> = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT DISTINCT f.report_id FROM facts f WHERE NOT EXISTS \
+                 (SELECT 1 FROM deadlines d WHERE d.report_id = f.report_id)"
+                    .to_owned(),
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<Uuid>("", "report_id"))
+            .collect::<Result<_, _>>()?;
+        reports.extend(without);
+        reports.sort();
+        reports.dedup();
+        for chunk in reports.chunks(200) {
+            let txn = db.begin().await?;
+            for r in chunk {
+                self.recompute(&txn, *r, &reason, now).await?;
+            }
+            txn.commit().await?;
+        }
+        let row = settings::ActiveModel {
+            id: Set(1),
+            fingerprint: Set(self.fingerprint.clone()),
+            calendar: Set(serde_json::to_string(&self.spec).map_err(|e| DbErr::Custom(e.to_string()))?),
+            policy: Set(serde_json::to_string(&self.policy).map_err(|e| DbErr::Custom(e.to_string()))?),
+            since: Set(now),
+        };
+        settings::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(settings::Column::Id)
+                    .update_columns([
+                        settings::Column::Fingerprint,
+                        settings::Column::Calendar,
+                        settings::Column::Policy,
+                        settings::Column::Since,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        tracing::info!(reports = reports.len(), reason = %reason, "deadlines recomputed for new settings");
+        Ok(reports.len())
+    }
+}
+
+/// What changed between the stored settings and the new ones, in words.
+pub fn describe_change(old: &settings::Model, spec: &CalendarSpec, policy: &SlaPolicy) -> String {
+    let mut parts = Vec::new();
+    if let Ok(o) = serde_json::from_str::<CalendarSpec>(&old.calendar) {
+        for h in &spec.holidays {
+            if !o.holidays.iter().any(|x| x.date == h.date) {
+                parts.push(format!("holiday added {} {} ({})", h.date, h.name, h.source));
+            }
+        }
+        for h in &o.holidays {
+            if !spec.holidays.iter().any(|x| x.date == h.date) {
+                parts.push(format!("holiday removed {} {}", h.date, h.name));
+            }
+        }
+        if o.time_zone != spec.time_zone {
+            parts.push(format!("time zone {} -> {}", o.time_zone, spec.time_zone));
+        }
+        if o.working_weekdays != spec.working_weekdays {
+            parts.push(format!(
+                "working weekdays {} -> {}",
+                o.working_weekdays.join(","),
+                spec.working_weekdays.join(",")
+            ));
+        }
+        if o.office_hours != spec.office_hours {
+            parts.push(format!(
+                "office hours {}-{} -> {}-{}",
+                o.office_hours.open, o.office_hours.close, spec.office_hours.open, spec.office_hours.close
+            ));
+        }
+    } else {
+        parts.push("calendar changed".into());
+    }
+    match serde_json::from_str::<SlaPolicy>(&old.policy) {
+        Ok(p) if &p == policy => {}
+        _ => parts.push("policy changed".into()),
+    }
+    if parts.is_empty() {
+        parts.push("settings changed".into());
+    }
+    format!("calendar/policy change: {}", parts.join("; "))
+}
+
+/// Serializes the work on one report (several consumers record facts of one report): a
+/// transaction-scoped advisory lock on PostgreSQL; SQLite serializes writers already.
+async fn lock_report(txn: &impl ConnectionTrait, report: Uuid) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let bytes = report.as_u128().to_be_bytes();
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&bytes[8..]);
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [i64::from_be_bytes(key).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
