@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::content::{Channel, Privacy, ReportContent, ReportKind};
 use crate::ids::{CaseId, CategoryId, EventId, OpdId, ReportId, ReporterRef, TrackingId};
 use crate::lifecycle::{Closer, Replier};
+use crate::sla::Step;
 
 /// A report was durably accepted by intake. Carries no reporter identity.
 #[derive(Debug, Clone, PartialEq)]
@@ -357,6 +358,60 @@ pub struct PublicNameChanged {
     pub changed_at: DateTime<Utc>,
 }
 
+/// Which deadline an SLA event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlineRef {
+    /// Report.
+    pub report_id: ReportId,
+    /// Step.
+    pub step: Step,
+    /// OPD span (0 for verification).
+    pub span: u32,
+    /// Accountable OPD (`None`: the operator).
+    pub opd_id: Option<OpdId>,
+    /// Due time when the event was raised.
+    pub due_at: DateTime<Utc>,
+}
+
+/// A deadline is about to pass (within the warning lead time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaWarning {
+    /// The deadline.
+    pub deadline: DeadlineRef,
+    /// When the warning was raised.
+    pub warned_at: DateTime<Utc>,
+}
+
+/// A deadline passed without the step done (or the step was done late).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaBreached {
+    /// The deadline.
+    pub deadline: DeadlineRef,
+    /// When the breach was detected.
+    pub detected_at: DateTime<Utc>,
+    /// Position ids of the officials accountable for the span (liaison officers, head).
+    pub officials: Vec<String>,
+    /// The ledger entry that records it.
+    pub ledger_seq: u64,
+}
+
+/// A breached deadline reached the next escalation level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaEscalated {
+    /// The deadline.
+    pub deadline: DeadlineRef,
+    /// Level, 1-based (1 = liaison officer).
+    pub level: u32,
+    /// The level's position (`liaison`, `head`, `sekda`, `mayor`).
+    pub position: String,
+    /// Position ids of the officials to tell.
+    pub officials: Vec<String>,
+    /// Whole working days overdue.
+    pub overdue_working_days: u32,
+    /// When.
+    pub escalated_at: DateTime<Utc>,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -400,6 +455,12 @@ pub enum Event {
     ReportSupported(ReportSupported),
     /// See [`PublicNameChanged`].
     PublicNameChanged(PublicNameChanged),
+    /// See [`SlaWarning`].
+    SlaWarning(SlaWarning),
+    /// See [`SlaBreached`].
+    SlaBreached(SlaBreached),
+    /// See [`SlaEscalated`].
+    SlaEscalated(SlaEscalated),
 }
 
 impl Event {
@@ -426,6 +487,9 @@ impl Event {
             Self::AttachmentAdded(e) => e.case.report_id,
             Self::ReportSupported(e) => e.case.report_id,
             Self::PublicNameChanged(e) => e.case.report_id,
+            Self::SlaWarning(e) => e.deadline.report_id,
+            Self::SlaBreached(e) => e.deadline.report_id,
+            Self::SlaEscalated(e) => e.deadline.report_id,
         }
     }
 
@@ -452,6 +516,9 @@ impl Event {
             Self::AttachmentAdded(_) => "AttachmentAdded",
             Self::ReportSupported(_) => "ReportSupported",
             Self::PublicNameChanged(_) => "PublicNameChanged",
+            Self::SlaWarning(_) => "SlaWarning",
+            Self::SlaBreached(_) => "SlaBreached",
+            Self::SlaEscalated(_) => "SlaEscalated",
         }
     }
 }

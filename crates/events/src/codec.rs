@@ -5,9 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
     AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
-    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, Envelope, Event, OmbudsmanRequested,
+    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, DeadlineRef, Envelope, Event, OmbudsmanRequested,
     PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted,
-    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified,
+    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified, SlaBreached, SlaEscalated, SlaWarning,
 };
 use lapor_domain::ids::EventId;
 use lapor_domain::lifecycle::{Closer, Replier};
@@ -193,6 +193,31 @@ fn case_ref_to_proto(c: &CaseRef) -> pe::CaseRef {
         opd_id: c.opd_id.to_string(),
         reporter_ref: c.reporter_ref.to_string(),
     }
+}
+
+fn deadline_ref_to_proto(d: &DeadlineRef) -> pe::DeadlineRef {
+    pe::DeadlineRef {
+        report_id: d.report_id.to_string(),
+        step: d.step.code().to_owned(),
+        span: d.span,
+        opd_id: d.opd_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+        due_at: Some(ts(d.due_at)),
+    }
+}
+
+fn deadline_ref_from(d: Option<pe::DeadlineRef>) -> Result<DeadlineRef, DecodeError> {
+    let d = d.ok_or_else(|| field("deadline", "missing"))?;
+    Ok(DeadlineRef {
+        report_id: parse(&d.report_id, "deadline.report_id")?,
+        step: lapor_domain::Step::from_code(&d.step).ok_or_else(|| field("deadline.step", "unknown step"))?,
+        span: d.span,
+        opd_id: if d.opd_id.is_empty() {
+            None
+        } else {
+            Some(parse(&d.opd_id, "deadline.opd_id")?)
+        },
+        due_at: req_ts(d.due_at.as_ref(), "deadline.due_at")?,
+    })
 }
 
 fn case_ref_from(c: Option<pe::CaseRef>) -> Result<CaseRef, DecodeError> {
@@ -409,6 +434,24 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             case: Some(case_ref_to_proto(&e.case)),
             shown_as: e.shown_as.clone(),
             changed_at: Some(ts(e.changed_at)),
+        }),
+        Event::SlaWarning(e) => Payload::SlaWarning(pe::SlaWarning {
+            deadline: Some(deadline_ref_to_proto(&e.deadline)),
+            warned_at: Some(ts(e.warned_at)),
+        }),
+        Event::SlaBreached(e) => Payload::SlaBreached(pe::SlaBreached {
+            deadline: Some(deadline_ref_to_proto(&e.deadline)),
+            detected_at: Some(ts(e.detected_at)),
+            officials: e.officials.clone(),
+            ledger_seq: e.ledger_seq,
+        }),
+        Event::SlaEscalated(e) => Payload::SlaEscalated(pe::SlaEscalated {
+            deadline: Some(deadline_ref_to_proto(&e.deadline)),
+            level: e.level,
+            position: e.position.clone(),
+            officials: e.officials.clone(),
+            overdue_working_days: e.overdue_working_days,
+            escalated_at: Some(ts(e.escalated_at)),
         }),
     };
     pe::EventEnvelope {
@@ -629,6 +672,24 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             case: case_ref_from(e.case)?,
             shown_as: e.shown_as,
             changed_at: req_ts(e.changed_at.as_ref(), "changed_at")?,
+        }),
+        Payload::SlaWarning(e) => Event::SlaWarning(SlaWarning {
+            deadline: deadline_ref_from(e.deadline)?,
+            warned_at: req_ts(e.warned_at.as_ref(), "warned_at")?,
+        }),
+        Payload::SlaBreached(e) => Event::SlaBreached(SlaBreached {
+            deadline: deadline_ref_from(e.deadline)?,
+            detected_at: req_ts(e.detected_at.as_ref(), "detected_at")?,
+            officials: e.officials,
+            ledger_seq: e.ledger_seq,
+        }),
+        Payload::SlaEscalated(e) => Event::SlaEscalated(SlaEscalated {
+            deadline: deadline_ref_from(e.deadline)?,
+            level: e.level,
+            position: e.position,
+            officials: e.officials,
+            overdue_working_days: e.overdue_working_days,
+            escalated_at: req_ts(e.escalated_at.as_ref(), "escalated_at")?,
         }),
     };
     Ok(Envelope {

@@ -49,6 +49,12 @@ pub const ATTACHMENT_ADDED: &str = "case.attachment_added";
 pub const REPORT_SUPPORTED: &str = "case.supported";
 /// Subject suffix of `PublicNameChanged`.
 pub const PUBLIC_NAME_CHANGED: &str = "case.public_name_changed";
+/// Subject suffix of `SlaWarning`.
+pub const SLA_WARNING: &str = "sla.warning";
+/// Subject suffix of `SlaBreached`.
+pub const SLA_BREACHED: &str = "sla.breached";
+/// Subject suffix of `SlaEscalated`.
+pub const SLA_ESCALATED: &str = "sla.escalated";
 
 impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
@@ -110,6 +116,9 @@ impl Subjects {
             Event::AttachmentAdded(_) => ATTACHMENT_ADDED,
             Event::ReportSupported(_) => REPORT_SUPPORTED,
             Event::PublicNameChanged(_) => PUBLIC_NAME_CHANGED,
+            Event::SlaWarning(_) => SLA_WARNING,
+            Event::SlaBreached(_) => SLA_BREACHED,
+            Event::SlaEscalated(_) => SLA_ESCALATED,
         };
         self.subject(suffix)
     }

@@ -10,9 +10,9 @@ use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
     AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
-    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, Envelope, Event, OmbudsmanRequested,
+    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, DeadlineRef, Envelope, Event, OmbudsmanRequested,
     PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted,
-    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified,
+    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified, SlaBreached, SlaEscalated, SlaWarning,
 };
 use lapor_domain::lifecycle::{Closer, Replier};
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
@@ -360,9 +360,54 @@ fn samples() -> Vec<(&'static str, Envelope)> {
             at(
                 29,
                 Event::PublicNameChanged(PublicNameChanged {
-                    case,
+                    case: case.clone(),
                     shown_as: "Warga Berbas".into(),
                     changed_at: t,
+                }),
+            ),
+        ),
+    ]);
+    let deadline = DeadlineRef {
+        report_id: report,
+        step: lapor_domain::Step::FirstFollowUp,
+        span: 1,
+        opd_id: Some("dlh".parse().unwrap()),
+        due_at: t + chrono::Duration::days(7),
+    };
+    v.extend([
+        (
+            "sla_warning",
+            at(
+                30,
+                Event::SlaWarning(SlaWarning {
+                    deadline: deadline.clone(),
+                    warned_at: t + chrono::Duration::days(6),
+                }),
+            ),
+        ),
+        (
+            "sla_breached",
+            at(
+                31,
+                Event::SlaBreached(SlaBreached {
+                    deadline: deadline.clone(),
+                    detected_at: t + chrono::Duration::days(7),
+                    officials: vec!["pj-dlh".into(), "kepala-dlh".into()],
+                    ledger_seq: 42,
+                }),
+            ),
+        ),
+        (
+            "sla_escalated",
+            at(
+                32,
+                Event::SlaEscalated(SlaEscalated {
+                    deadline,
+                    level: 2,
+                    position: "head".into(),
+                    officials: vec!["kepala-dlh".into()],
+                    overdue_working_days: 3,
+                    escalated_at: t + chrono::Duration::days(10),
                 }),
             ),
         ),

@@ -143,7 +143,10 @@ impl<C: Channel> Notifier<C> {
             | Event::CaseRated(_)
             | Event::AttachmentAdded(_)
             | Event::ReportSupported(_)
-            | Event::PublicNameChanged(_) => Vec::new(),
+            | Event::PublicNameChanged(_)
+            | Event::SlaWarning(_)
+            | Event::SlaBreached(_)
+            | Event::SlaEscalated(_) => Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::entities::{change, deadline};
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
+    pub checkpoint_key: String,
 }
 
 /// A stored row as the domain's deadline (for its state and lateness).
@@ -152,5 +153,63 @@ impl SlaService for Api {
             });
         }
         Ok(Response::new(pb::ListDeadlinesResponse { deadlines }))
+    }
+
+    async fn verify_ledger(
+        &self,
+        req: Request<pb::VerifyLedgerRequest>,
+    ) -> Result<Response<pb::VerifyLedgerResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Auditor, Role::Supervisor, Role::Operator, Role::Service])?;
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let v = crate::ledger::verify(&self.db).await.map_err(internal)?;
+        let (mut ok, mut problem) = match &v.first_bad {
+            None => (true, String::new()),
+            Some((_, p)) => (false, p.clone()),
+        };
+        if let Some(c) = &req.get_ref().checkpoint {
+            let seq = i64::try_from(c.seq)
+                .map_err(|_| lapor_platform::status::invalid_field("checkpoint.seq", "too large"))?;
+            if let Err(p) =
+                crate::ledger::check_checkpoint(&self.db, &self.checkpoint_key, seq, &c.hash, &c.signature)
+                    .await
+                    .map_err(internal)?
+            {
+                ok = false;
+                if problem.is_empty() {
+                    problem = p;
+                }
+            }
+        }
+        Ok(Response::new(pb::VerifyLedgerResponse {
+            ok,
+            entries: v.entries,
+            first_bad_seq: v
+                .first_bad
+                .as_ref()
+                .map_or(0, |(s, _)| u64::try_from(*s).unwrap_or(0)),
+            problem,
+            last_good_seq: u64::try_from(v.last_seq).unwrap_or(0),
+            last_good_hash: v.last_hash,
+        }))
+    }
+
+    async fn export_checkpoint(
+        &self,
+        req: Request<pb::ExportCheckpointRequest>,
+    ) -> Result<Response<pb::ExportCheckpointResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Auditor, Role::Service])?;
+        let v = crate::ledger::verify(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?;
+        let c = crate::ledger::checkpoint(&self.checkpoint_key, &v, Utc::now());
+        Ok(Response::new(pb::ExportCheckpointResponse {
+            checkpoint: Some(pb::LedgerCheckpoint {
+                seq: u64::try_from(c.seq).unwrap_or(0),
+                hash: c.hash,
+                at: Some(ts(c.at)),
+                signature: c.signature,
+            }),
+            chain_ok: v.first_bad.is_none(),
+        }))
     }
 }

@@ -5,6 +5,9 @@ use lapor_domain::calendar::CalendarSpec;
 use lapor_platform::CommonConfig;
 use serde::{Deserialize, Serialize};
 
+/// Development key for signing ledger checkpoints. Never use it in production.
+pub const DEV_CHECKPOINT_KEY: &str = "lapor-dev-ledger-checkpoint-key-change-me";
+
 /// SLA monitor configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -16,6 +19,16 @@ pub struct Config {
     pub calendar: CalendarSpec,
     /// SLA policy.
     pub policy: SlaPolicy,
+    /// Warnings and the sweep that finds due deadlines.
+    pub alerts: AlertConfig,
+    /// The escalation chain (the same `[escalation]` routing reads, plus when each level starts).
+    pub escalation: EscalationConfig,
+    /// The OPD registry (the same `[[opds]]` routing reads): who is accountable for a span.
+    pub opds: Vec<OpdOfficials>,
+    /// OPD whose officials answer for the operator's steps (the Diskominfo runs the desk).
+    pub operator_opd: String,
+    /// Ledger settings.
+    pub ledger: LedgerConfig,
 }
 
 impl Default for Config {
@@ -27,6 +40,144 @@ impl Default for Config {
             common,
             calendar: CalendarSpec::default(),
             policy: SlaPolicy::default(),
+            alerts: AlertConfig::default(),
+            escalation: EscalationConfig::default(),
+            opds: Vec::new(),
+            operator_opd: "diskominfo".into(),
+            ledger: LedgerConfig::default(),
+        }
+    }
+}
+
+/// Warnings and the sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertConfig {
+    /// Hours before a due time when `SlaWarning` is raised.
+    pub warning_lead_hours: u32,
+    /// Seconds between sweeps for due and due-soon deadlines.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            warning_lead_hours: 24,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+/// A named official (a position, not a person).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Official {
+    /// Stable id.
+    pub id: String,
+    /// Position or name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A city-level official of an escalation level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CityOfficial {
+    /// Level name (`sekda`, `mayor`).
+    pub level: String,
+    /// Stable id.
+    pub id: String,
+    /// Position or name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The escalation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EscalationConfig {
+    /// Levels, first to last; `liaison` and `head` come from the OPD, others from `city`.
+    pub levels: Vec<String>,
+    /// Whole working days overdue at which each level is reached (same length as `levels`).
+    pub after_working_days: Vec<u32>,
+    /// Officials of the city-level levels.
+    pub city: Vec<CityOfficial>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            levels: ["liaison", "head", "sekda", "mayor"].map(String::from).to_vec(),
+            after_working_days: vec![0, 3, 7, 14],
+            city: Vec::new(),
+        }
+    }
+}
+
+/// An OPD's accountable officials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpdOfficials {
+    /// OPD id.
+    pub id: String,
+    /// Head of the OPD.
+    #[serde(default)]
+    pub head: Option<Official>,
+    /// Liaison officers (pejabat penghubung).
+    #[serde(default)]
+    pub liaison_officers: Vec<Official>,
+}
+
+/// Ledger settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerConfig {
+    /// HMAC-SHA256 key that signs exported checkpoints (keep it outside the database).
+    pub checkpoint_key: String,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_key: DEV_CHECKPOINT_KEY.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Position ids accountable for a span of `opd` (`None`: the operator's steps): its liaison
+    /// officers, then its head.
+    pub fn officials_of(&self, opd: Option<&str>) -> Vec<String> {
+        let id = opd.unwrap_or(&self.operator_opd);
+        self.opds
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| {
+                o.liaison_officers
+                    .iter()
+                    .map(|l| l.id.clone())
+                    .chain(o.head.iter().map(|h| h.id.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Position ids to tell at escalation level `level` (its name) for a span of `opd`.
+    pub fn officials_at(&self, level: &str, opd: Option<&str>) -> Vec<String> {
+        let id = opd.unwrap_or(&self.operator_opd);
+        let o = self.opds.iter().find(|o| o.id == id);
+        match level {
+            "liaison" => o
+                .map(|o| o.liaison_officers.iter().map(|l| l.id.clone()).collect())
+                .unwrap_or_default(),
+            "head" => o
+                .and_then(|o| o.head.as_ref())
+                .map(|h| vec![h.id.clone()])
+                .unwrap_or_default(),
+            other => self
+                .escalation
+                .city
+                .iter()
+                .filter(|c| c.level == other)
+                .map(|c| c.id.clone())
+                .collect(),
         }
     }
 }

@@ -52,7 +52,7 @@ impl Engine {
         facts: &[Recorded],
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<Vec<deadline::Model>, DbErr> {
         for r in facts {
             let body = serde_json::to_string(&r.fact).map_err(|e| DbErr::Custom(e.to_string()))?;
             fact::Entity::insert(fact::ActiveModel {
@@ -87,14 +87,14 @@ impl Engine {
             .collect()
     }
 
-    /// Recomputes one report's deadlines from its facts.
+    /// Recomputes one report's deadlines from its facts; returns them as stored.
     pub async fn recompute(
         &self,
         txn: &impl ConnectionTrait,
         report: Uuid,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
+    ) -> Result<Vec<deadline::Model>, DbErr> {
         lock_report(txn, report).await?;
         let computed = compute(&self.history(txn, report).await?, &self.calendar, &self.policy);
         let mut stored: HashMap<String, deadline::Model> = deadline::Entity::find()
@@ -104,11 +104,13 @@ impl Engine {
             .into_iter()
             .map(|d| (d.id.clone(), d))
             .collect();
+        let mut result = Vec::with_capacity(computed.len());
         for d in computed {
             let id = format!("{report}:{}", d.key());
             let mut row = self.model(&id, report, &d, now)?;
             match stored.remove(&id) {
                 None => {
+                    result.push(row.clone());
                     row.into_active_model().reset_all().insert(txn).await?;
                 }
                 Some(old) => {
@@ -133,8 +135,11 @@ impl Engine {
                         .await?;
                     }
                     row.computed_at = old.computed_at;
-                    if row != old {
+                    if row == old {
+                        result.push(old);
+                    } else {
                         row.computed_at = now;
+                        result.push(row.clone());
                         row.into_active_model().reset_all().update(txn).await?;
                     }
                 }
@@ -143,7 +148,7 @@ impl Engine {
         for (id, _) in stored {
             deadline::Entity::delete_by_id(id).exec(txn).await?;
         }
-        Ok(())
+        Ok(result)
     }
 
     fn model(

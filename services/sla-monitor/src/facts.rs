@@ -52,7 +52,10 @@ pub fn of(env: &Envelope) -> Vec<Recorded> {
         | Event::OmbudsmanRequested(_)
         | Event::AttachmentAdded(_)
         | Event::ReportSupported(_)
-        | Event::PublicNameChanged(_) => None,
+        | Event::PublicNameChanged(_)
+        | Event::SlaWarning(_)
+        | Event::SlaBreached(_)
+        | Event::SlaEscalated(_) => None,
     };
     fact.map(|fact| Recorded {
         event_id: env.id.as_uuid(),

@@ -9,11 +9,13 @@ use lapor_domain::events::Envelope;
 use lapor_events::{Handler, HandlerError};
 use sea_orm::DatabaseTransaction;
 
+use crate::alerts::Alerts;
 use crate::engine::Engine;
 
 /// The consumer of every event deadlines depend on.
 pub struct DeadlineRecorder {
     pub engine: Arc<Engine>,
+    pub alerts: Arc<Alerts>,
 }
 
 impl Handler for DeadlineRecorder {
@@ -25,9 +27,19 @@ impl Handler for DeadlineRecorder {
         }
         let report = env.event.report_id();
         let reason = format!("{} {}", env.event.type_name(), env.id);
-        self.engine
-            .record(txn, report.as_uuid(), &facts, &reason, Utc::now())
+        let now = Utc::now();
+        let rows = self
+            .engine
+            .record(txn, report.as_uuid(), &facts, &reason, now)
             .await?;
+        // A step done late, or a span held past its due time and then transferred: a breach the
+        // sweep would not see any more (the deadline is no longer open).
+        for row in rows
+            .iter()
+            .filter(|r| r.met_at.or(r.ended_at).is_some_and(|d| d > r.due_at))
+        {
+            self.alerts.breach(txn, row, now).await?;
+        }
         tracing::debug!(report_id = %report, event = env.event.type_name(), "deadlines recomputed");
         Ok(())
     }

@@ -3,12 +3,14 @@
 //! gives the same result), recomputing open deadlines when the calendar or policy changes, and
 //! serves them.
 
+mod alerts;
 mod api;
 pub mod config;
 mod engine;
 mod entities;
 mod facts;
 mod handler;
+mod ledger;
 #[doc(hidden)]
 pub mod migration;
 
@@ -47,6 +49,25 @@ pub struct Service {
     rt: Runtime,
     listener: TcpListener,
     config: Config,
+    alerts: Arc<alerts::Alerts>,
+}
+
+/// Runs the due-deadline sweep on demand (tests and operations) at a given instant.
+#[derive(Clone)]
+pub struct Sweeper {
+    alerts: Arc<alerts::Alerts>,
+    db: sea_orm::DatabaseConnection,
+}
+
+/// What one sweep raised: (warnings, breaches, escalations).
+pub type Swept = (usize, usize, usize);
+
+impl Sweeper {
+    /// One sweep as if the time were `now`.
+    pub async fn sweep_at(&self, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Swept> {
+        let s = self.alerts.sweep(&self.db, now).await?;
+        Ok((s.warnings, s.breaches, s.escalations))
+    }
 }
 
 impl Service {
@@ -59,8 +80,15 @@ impl Service {
         )?);
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
         engine.adopt_settings(&rt.db, chrono::Utc::now()).await?;
+        let alerts = Arc::new(alerts::Alerts {
+            config: Arc::new(config.clone()),
+            calendar: engine.calendar.clone(),
+            bus: rt.bus.clone(),
+            relay_wake: rt.relay_waker(),
+        });
         let handler = Arc::new(handler::DeadlineRecorder {
             engine: engine.clone(),
+            alerts: alerts.clone(),
         });
         for (durable, suffix) in SUBSCRIPTIONS {
             rt.spawn_consumer(
@@ -71,7 +99,36 @@ impl Service {
                 handler.clone(),
             );
         }
-        Ok(Self { rt, listener, config })
+        let (sweeper, db) = (alerts.clone(), rt.db.clone());
+        let interval = std::time::Duration::from_secs(config.alerts.sweep_interval_secs.max(1));
+        rt.spawn_task(move |cancel| async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = sweeper.sweep(&db, chrono::Utc::now()).await {
+                            tracing::warn!(error = %e, "sla sweep failed; retrying next interval");
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            rt,
+            listener,
+            config,
+            alerts,
+        })
+    }
+
+    /// A handle that sweeps on demand.
+    pub fn sweeper(&self) -> Sweeper {
+        Sweeper {
+            alerts: self.alerts.clone(),
+            db: self.rt.db.clone(),
+        }
     }
 
     /// The address the gRPC server listens on.
@@ -81,10 +138,15 @@ impl Service {
 
     /// Serves until `shutdown` completes, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { rt, listener, config } = self;
+        let Self {
+            rt, listener, config, ..
+        } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
-            SlaServiceServer::new(api::Api { db: rt.db.clone() }),
+            SlaServiceServer::new(api::Api {
+                db: rt.db.clone(),
+                checkpoint_key: config.ledger.checkpoint_key.clone(),
+            }),
             move |r| auth.intercept(r),
         ));
         rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)

@@ -593,3 +593,344 @@ async fn upgrading_rebuilds_deadlines_from_the_old_rows() {
     );
     svc.stop().await;
 }
+
+fn registry_config(env: &TestEnv) -> Config {
+    use lapor_sla_monitor::config::{CityOfficial, Official, OpdOfficials};
+    let official = |id: &str| Official {
+        id: id.into(),
+        name: id.into(),
+    };
+    let mut cfg = Config {
+        common: env.common("sla_monitor"),
+        opds: vec![OpdOfficials {
+            id: "dlh".into(),
+            head: Some(official("kepala-dlh")),
+            liaison_officers: vec![official("pj-dlh")],
+        }],
+        ..Config::default()
+    };
+    cfg.escalation.city = vec![
+        CityOfficial {
+            level: "sekda".into(),
+            id: "sekda".into(),
+            name: "Sekretaris Daerah".into(),
+        },
+        CityOfficial {
+            level: "mayor".into(),
+            id: "walikota".into(),
+            name: "Wali Kota".into(),
+        },
+    ];
+    // Sweeps run on demand here.
+    cfg.alerts.sweep_interval_secs = 3600;
+    cfg
+}
+
+async fn start_cfg(cfg: Config) -> (Spawned, lapor_sla_monitor::Sweeper) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let sweeper = svc.sweeper();
+    (Spawned::start(addr, |stop| svc.run_until(stop)), sweeper)
+}
+
+fn at_wita(y: i32, m: u32, d: u32, h: u32) -> chrono::DateTime<Utc> {
+    Makassar
+        .with_ymd_and_hms(y, m, d, h, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_breaches_and_escalations_are_raised_once_each_at_the_right_time() {
+    use lapor_domain::events::Event;
+    let env = TestEnv::new().await.unwrap();
+    let (svc, sweeper) = start_cfg(registry_config(&env)).await;
+    // Submitted Mon 7 Dec, dispatched to DLH Tue 8: first follow-up due Tue 15, completion Mon 28.
+    let s = fixtures::submitted(ReportKind::Pengaduan, "", wita(7, 10));
+    let d = fixtures::dispatched(&s, "dlh", wita(8, 10));
+    env.publish(subjects::REPORT_SUBMITTED, "s", codec::encode(&s))
+        .await;
+    env.publish(subjects::REPORT_DISPATCHED, "d", codec::encode(&d))
+        .await;
+    let report = s.event.report_id().to_string();
+    eventually("deadlines", Duration::from_secs(20), || async {
+        (deadlines_of(&svc, &env, &report).await.len() == 3).then_some(())
+    })
+    .await;
+    let steps = [
+        // (when, (warnings, breaches, escalations))
+        (wita(15, 6), (1, 0, 0)),            // first follow-up due within 24 h
+        (wita(15, 12), (0, 0, 0)),           // once
+        (wita(16, 9), (0, 1, 1)),            // breached; level 1 (liaison) at once
+        (wita(16, 10), (0, 0, 0)),           // once
+        (wita(21, 9), (0, 0, 1)),            // 4 working days overdue: head (3)
+        (wita(28, 8), (1, 0, 1)),            // completion due within 24 h; 9 days overdue: sekda (7)
+        (at_wita(2027, 1, 7, 9), (0, 1, 4)), // mayor (14) for the first; completion breached: liaison, head, sekda
+        (at_wita(2027, 1, 7, 10), (0, 0, 0)),
+    ];
+    for (when, want) in steps {
+        assert_eq!(sweeper.sweep_at(when).await.unwrap(), want, "sweep at {when}");
+    }
+    // The OPD finally follows up: a late step, already recorded as a breach, raises nothing new.
+    let late = lapor_domain::events::Envelope {
+        id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: at_wita(2027, 1, 8, 10),
+        event: Event::CaseFollowedUp(lapor_domain::events::CaseFollowedUp {
+            case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
+            report_id: s.event.report_id(),
+            tracking_id: "7KQ2M9XD4A".parse().unwrap(),
+            opd_id: "dlh".parse().unwrap(),
+            follow_up_id: uuid::Uuid::now_v7(),
+            text: "Terlambat".into(),
+            posted_at: at_wita(2027, 1, 8, 10),
+            posted_by: "pj-dlh".into(),
+            reporter_ref: lapor_domain::ReporterRef::from_uuid(uuid::Uuid::new_v4()),
+        }),
+    };
+    env.publish(subjects::CASE_FOLLOWED_UP, "late", codec::encode(&late))
+        .await;
+    eventually("met late", Duration::from_secs(20), || async {
+        deadlines_of(&svc, &env, &report)
+            .await
+            .iter()
+            .any(|d| d.state == ps::DeadlineState::MetLate as i32)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let decode = |m: &Vec<u8>| codec::decode(m).unwrap().event;
+    let warnings = env.messages_on(subjects::SLA_WARNING).await;
+    let breaches: Vec<Event> = env
+        .messages_on(subjects::SLA_BREACHED)
+        .await
+        .iter()
+        .map(decode)
+        .collect();
+    let escalations: Vec<Event> = env
+        .messages_on(subjects::SLA_ESCALATED)
+        .await
+        .iter()
+        .map(decode)
+        .collect();
+    assert_eq!((warnings.len(), breaches.len(), escalations.len()), (2, 2, 7));
+    let Event::SlaBreached(first) = &breaches[0] else {
+        panic!()
+    };
+    assert_eq!(first.deadline.step, lapor_domain::Step::FirstFollowUp);
+    assert_eq!(first.officials, ["pj-dlh", "kepala-dlh"]);
+    assert_eq!(first.ledger_seq, 1);
+    let levels: Vec<(u32, String, Vec<String>)> = escalations
+        .iter()
+        .filter_map(|e| match e {
+            Event::SlaEscalated(x) if x.deadline.step == lapor_domain::Step::FirstFollowUp => {
+                Some((x.level, x.position.clone(), x.officials.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            (1, "liaison".into(), vec!["pj-dlh".into()]),
+            (2, "head".into(), vec!["kepala-dlh".into()]),
+            (3, "sekda".into(), vec!["sekda".into()]),
+            (4, "mayor".into(), vec!["walikota".into()]),
+        ]
+    );
+    let v = SlaServiceClient::new(svc.channel().await)
+        .verify_ledger(authed(
+            ps::VerifyLedgerRequest::default(),
+            &env.token("insp", Role::Auditor, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((v.ok, v.entries, v.first_bad_seq), (true, 2, 0));
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_done_late_is_a_breach_without_any_sweep() {
+    use lapor_domain::events::Event;
+    let env = TestEnv::new().await.unwrap();
+    let (svc, _) = start_cfg(registry_config(&env)).await;
+    let s = fixtures::submitted(ReportKind::Pengaduan, "", wita(7, 10));
+    let d = fixtures::dispatched(&s, "dlh", wita(7, 11));
+    let Event::ReportDispatched(dd) = &d.event else {
+        panic!()
+    };
+    let followed = lapor_domain::events::Envelope {
+        id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: wita(16, 10),
+        event: Event::CaseFollowedUp(lapor_domain::events::CaseFollowedUp {
+            case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
+            report_id: dd.report_id,
+            tracking_id: dd.tracking_id.clone(),
+            opd_id: dd.opd_id.clone(),
+            follow_up_id: uuid::Uuid::now_v7(),
+            text: "Terlambat dua hari".into(),
+            posted_at: wita(16, 10),
+            posted_by: "pj-dlh".into(),
+            reporter_ref: dd.reporter_ref,
+        }),
+    };
+    for (i, (suffix, e)) in [
+        (subjects::REPORT_SUBMITTED, &s),
+        (subjects::REPORT_DISPATCHED, &d),
+        (subjects::CASE_FOLLOWED_UP, &followed),
+        (subjects::CASE_FOLLOWED_UP, &followed),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        env.publish(suffix, &format!("x{i}"), codec::encode(e)).await;
+    }
+    let b = eventually("a breach", Duration::from_secs(20), || async {
+        let m = env.messages_on(subjects::SLA_BREACHED).await;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(env.messages_on(subjects::SLA_BREACHED).await.len(), 1);
+    let Event::SlaBreached(e) = codec::decode(&b[0]).unwrap().event else {
+        panic!()
+    };
+    assert_eq!(
+        (e.deadline.step, e.deadline.span, e.ledger_seq),
+        (lapor_domain::Step::FirstFollowUp, 1, 1)
+    );
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_deleting_or_reordering_the_ledger_in_postgresql_is_detected() {
+    use sea_orm::{ConnectionTrait, Database};
+    let env = TestEnv::new().await.unwrap();
+    let (svc, sweeper) = start_cfg(registry_config(&env)).await;
+    // Three reports never dispatched: three verification breaches, three ledger entries.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let s = fixtures::submitted(ReportKind::Aspirasi, "", wita(7, 10 + i));
+        env.publish(subjects::REPORT_SUBMITTED, &format!("s{i}"), codec::encode(&s))
+            .await;
+        ids.push(s.event.report_id().to_string());
+    }
+    for id in &ids {
+        eventually("recorded", Duration::from_secs(20), || async {
+            (deadlines_of(&svc, &env, id).await.len() == 1).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(sweeper.sweep_at(wita(14, 9)).await.unwrap().1, 3);
+    let auditor = env.token("insp", Role::Auditor, None);
+    let c = SlaServiceClient::new(svc.channel().await);
+    let verify = |checkpoint: Option<ps::LedgerCheckpoint>| {
+        let mut c = c.clone();
+        let t = auditor.clone();
+        async move {
+            c.verify_ledger(authed(ps::VerifyLedgerRequest { checkpoint }, &t))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert!(verify(None).await.ok);
+    let cp = c
+        .clone()
+        .export_checkpoint(authed(ps::ExportCheckpointRequest {}, &auditor))
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    assert_eq!(cp.seq, 3);
+    assert!(verify(Some(cp.clone())).await.ok);
+    // The service's own connection cannot change it: the table is append-only.
+    let db = Database::connect(&env.db_url).await.unwrap();
+    let e = db
+        .execute_unprepared("UPDATE sla_monitor.ledger SET body = '{}' WHERE seq = 2")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(
+        db.execute_unprepared("DELETE FROM sla_monitor.ledger")
+            .await
+            .is_err()
+    );
+    // Someone with superuser rights switches triggers off and tampers.
+    let original: String = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT body FROM sla_monitor.ledger WHERE seq = 2".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "body")
+        .unwrap();
+    let tamper = |sql: String| {
+        let db = db.clone();
+        async move {
+            db.execute_unprepared(&format!(
+                "BEGIN; SET LOCAL session_replication_role = replica; {sql}; COMMIT;"
+            ))
+            .await
+            .unwrap();
+        }
+    };
+    let edited = original.replace("\"late_seconds\":", "\"late_seconds\":1+");
+    tamper(format!(
+        "UPDATE sla_monitor.ledger SET body = '{}' WHERE seq = 2",
+        edited.replace('\'', "''")
+    ))
+    .await;
+    let v = verify(None).await;
+    assert_eq!((v.ok, v.first_bad_seq, v.last_good_seq), (false, 2, 1));
+    assert!(v.problem.contains("edited"), "{}", v.problem);
+    tamper(format!(
+        "UPDATE sla_monitor.ledger SET body = '{}' WHERE seq = 2",
+        original.replace('\'', "''")
+    ))
+    .await;
+    assert!(verify(None).await.ok, "restored");
+    // Deleted.
+    tamper("CREATE TABLE public.ledger_copy AS SELECT * FROM sla_monitor.ledger WHERE seq = 2; DELETE FROM sla_monitor.ledger WHERE seq = 2".into()).await;
+    let v = verify(None).await;
+    assert_eq!((v.ok, v.first_bad_seq), (false, 3));
+    assert!(v.problem.contains("missing"), "{}", v.problem);
+    tamper(
+        "INSERT INTO sla_monitor.ledger SELECT * FROM public.ledger_copy; DROP TABLE public.ledger_copy"
+            .into(),
+    )
+    .await;
+    assert!(verify(None).await.ok, "restored");
+    // Reordered: entries 1 and 2 swap places.
+    tamper("UPDATE sla_monitor.ledger SET seq = -1 WHERE seq = 1; UPDATE sla_monitor.ledger SET seq = 1 WHERE seq = 2; UPDATE sla_monitor.ledger SET seq = 2 WHERE seq = -1".into()).await;
+    let v = verify(None).await;
+    assert_eq!((v.ok, v.first_bad_seq), (false, 1));
+    // A whole chain rewritten consistently still fails the checkpoint kept outside.
+    tamper("UPDATE sla_monitor.ledger SET seq = -1 WHERE seq = 1; UPDATE sla_monitor.ledger SET seq = 1 WHERE seq = 2; UPDATE sla_monitor.ledger SET seq = 2 WHERE seq = -1".into()).await;
+    assert!(verify(None).await.ok, "restored");
+    // Rewrite the last entry and recompute its hash, as a careful forger would: the chain
+    // verifies, the checkpoint kept outside does not.
+    tamper(r#"UPDATE sla_monitor.ledger SET body = replace(body, '"late_seconds":', '"late_seconds":0') WHERE seq = 3"#.into()).await;
+    tamper(
+        r#"UPDATE sla_monitor.ledger SET hash = encode(sha256(convert_to(prev_hash || E'\n' || seq || E'\n' || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || E'\n' || kind || E'\n' || body, 'UTF8')), 'hex') WHERE seq = 3"#
+            .into(),
+    )
+    .await;
+    assert!(
+        verify(None).await.ok,
+        "a consistent rewrite passes the chain check alone"
+    );
+    let v = verify(Some(cp.clone())).await;
+    assert!(!v.ok && v.problem.contains("rewritten"), "{}", v.problem);
+    // A checkpoint with a forged signature is refused.
+    let mut forged = cp;
+    forged.signature = "00".repeat(32);
+    let v = verify(Some(forged)).await;
+    assert!(!v.ok && v.problem.contains("signature"), "{}", v.problem);
+    db.close().await.unwrap();
+    svc.stop().await;
+}

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod v1;
 mod v4;
+mod v5;
 
 /// SLA monitor's migrator.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Pauses),
             Box::new(M0003PauseSteps),
             Box::new(M0004Facts),
+            Box::new(M0005AlertsLedger),
         ]
     }
 }
@@ -251,5 +253,56 @@ impl MigrationTrait for M0004Facts {
         create_table(manager, v4::deadline::Entity).await?;
         create_table(manager, v4::change::Entity).await?;
         create_table(manager, v4::settings::Entity).await
+    }
+}
+
+struct M0005AlertsLedger;
+
+impl MigrationName for M0005AlertsLedger {
+    fn name(&self) -> &str {
+        "m0005_alerts_ledger"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0005AlertsLedger {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, v5::alert::Entity).await?;
+        create_table(manager, v5::ledger::Entity).await?;
+        let db = manager.get_connection();
+        // Open deadlines by due time: the sweep reads only these, however long the history.
+        db.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS idx_deadlines_open_due ON deadlines (due_at) \
+             WHERE met_at IS NULL AND ended_at IS NULL",
+        )
+        .await?;
+        // The ledger is append-only for everyone who connects normally (the service's role
+        // included); only someone who can switch triggers off (a superuser with
+        // session_replication_role) can change it, and the verifier shows where.
+        match manager.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                db.execute_unprepared(
+                    "CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'the SLA ledger is append-only'; END $$",
+                )
+                .await?;
+                db.execute_unprepared(
+                    "CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger \
+                     FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only()",
+                )
+                .await?;
+            }
+            _ => {
+                for op in ["UPDATE", "DELETE"] {
+                    db.execute_unprepared(&format!(
+                        "CREATE TRIGGER IF NOT EXISTS ledger_no_{} BEFORE {op} ON ledger \
+                         BEGIN SELECT RAISE(ABORT, 'the SLA ledger is append-only'); END",
+                        op.to_lowercase()
+                    ))
+                    .await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
