@@ -174,6 +174,14 @@ enum Cmd {
     },
     /// Lists the public feed.
     Feed,
+    /// Verifies the SLA ledger (and, given one, a checkpoint exported earlier).
+    LedgerVerify {
+        /// Checkpoint file written by `ledger-checkpoint`.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Exports a signed checkpoint of the SLA ledger (keep the output outside the database).
+    LedgerCheckpoint,
     /// Lists a report's deadlines.
     Deadlines { report_id: String },
     /// Lists a report's notifications.
@@ -430,6 +438,64 @@ async fn main() -> anyhow::Result<()> {
                     .await?
                     .into_inner(),
             );
+        }
+        Cmd::LedgerVerify { checkpoint } => {
+            let mut c = SlaServiceClient::connect(cli.sla.clone())
+                .await
+                .context("sla-monitor")?;
+            let checkpoint = match checkpoint {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+                    let field = |name: &str| -> anyhow::Result<String> {
+                        text.lines()
+                            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                            .map(str::to_owned)
+                            .with_context(|| format!("checkpoint file has no {name}="))
+                    };
+                    Some(ps::LedgerCheckpoint {
+                        seq: field("seq")?.parse()?,
+                        hash: field("hash")?,
+                        at: None,
+                        signature: field("signature")?,
+                    })
+                }
+                None => None,
+            };
+            let v = c
+                .verify_ledger(req(
+                    ps::VerifyLedgerRequest { checkpoint },
+                    &token(&cli, Role::Auditor, None)?,
+                )?)
+                .await?
+                .into_inner();
+            show(&v);
+            if !v.ok {
+                anyhow::bail!(
+                    "the SLA ledger does not verify: entry {}: {}",
+                    v.first_bad_seq,
+                    v.problem
+                );
+            }
+        }
+        Cmd::LedgerCheckpoint => {
+            let mut c = SlaServiceClient::connect(cli.sla.clone())
+                .await
+                .context("sla-monitor")?;
+            let r = c
+                .export_checkpoint(req(
+                    ps::ExportCheckpointRequest {},
+                    &token(&cli, Role::Auditor, None)?,
+                )?)
+                .await?
+                .into_inner();
+            let cp = r.checkpoint.context("no checkpoint")?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "seq={}\nhash={}\nsignature={}\nchain_ok={}",
+                    cp.seq, cp.hash, cp.signature, r.chain_ok
+                );
+            }
         }
         Cmd::Deadlines { report_id } => {
             let mut c = SlaServiceClient::connect(cli.sla.clone())

@@ -16,7 +16,8 @@ use crate::entities::{change, deadline};
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
-    pub checkpoint_key: String,
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub calendar: lapor_domain::Calendar,
 }
 
 /// A stored row as the domain's deadline (for its state and lateness).
@@ -169,10 +170,15 @@ impl SlaService for Api {
         if let Some(c) = &req.get_ref().checkpoint {
             let seq = i64::try_from(c.seq)
                 .map_err(|_| lapor_platform::status::invalid_field("checkpoint.seq", "too large"))?;
-            if let Err(p) =
-                crate::ledger::check_checkpoint(&self.db, &self.checkpoint_key, seq, &c.hash, &c.signature)
-                    .await
-                    .map_err(internal)?
+            if let Err(p) = crate::ledger::check_checkpoint(
+                &self.db,
+                &self.config.ledger.checkpoint_key,
+                seq,
+                &c.hash,
+                &c.signature,
+            )
+            .await
+            .map_err(internal)?
             {
                 ok = false;
                 if problem.is_empty() {
@@ -201,7 +207,7 @@ impl SlaService for Api {
         let v = crate::ledger::verify(&self.db)
             .await
             .map_err(|e| lapor_platform::status::internal(&e))?;
-        let c = crate::ledger::checkpoint(&self.checkpoint_key, &v, Utc::now());
+        let c = crate::ledger::checkpoint(&self.config.ledger.checkpoint_key, &v, Utc::now());
         Ok(Response::new(pb::ExportCheckpointResponse {
             checkpoint: Some(pb::LedgerCheckpoint {
                 seq: u64::try_from(c.seq).unwrap_or(0),
@@ -211,5 +217,45 @@ impl SlaService for Api {
             }),
             chain_ok: v.first_bad.is_none(),
         }))
+    }
+
+    async fn compliance_report(
+        &self,
+        req: Request<pb::ComplianceReportRequest>,
+    ) -> Result<Response<pb::ComplianceReportResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Supervisor, Role::Auditor, Role::Operator, Role::Service])?;
+        let r = req.into_inner();
+        let mut v = lapor_domain::Violations::new();
+        let from = v.check("from", chrono::NaiveDate::parse_from_str(&r.from, "%Y-%m-%d"));
+        let to = v.check("to", chrono::NaiveDate::parse_from_str(&r.to, "%Y-%m-%d"));
+        if let (Some(f), Some(t)) = (from, to) {
+            if t < f {
+                v.add("to", "must not be before from");
+            } else if (t - f).num_days() > 366 {
+                v.add("to", "a period is at most a year");
+            }
+        }
+        let opd = (!r.opd_id.is_empty()).then_some(r.opd_id.clone());
+        if let Some(o) = &opd {
+            v.check("opd_id", o.parse::<lapor_domain::OpdId>());
+        }
+        v.into_result()
+            .map_err(|v| lapor_platform::status::invalid_argument(&v))?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Err(Status::internal("validated dates missing"));
+        };
+        let end = self.calendar.end_of_day(to);
+        let as_of = lapor_events::codec::from_ts(r.as_of.as_ref()).unwrap_or_else(|| Utc::now().min(end));
+        let report = crate::compliance::report(
+            &self.db,
+            &self.config,
+            &self.calendar,
+            (from, to),
+            opd.as_deref(),
+            as_of,
+        )
+        .await
+        .map_err(|e| lapor_platform::status::internal(&e))?;
+        Ok(Response::new(report))
     }
 }

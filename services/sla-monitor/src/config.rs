@@ -29,6 +29,8 @@ pub struct Config {
     pub operator_opd: String,
     /// Ledger settings.
     pub ledger: LedgerConfig,
+    /// The allowance consequence of breaches (a city setting: Perwali on TPP).
+    pub allowance: AllowanceRule,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             opds: Vec::new(),
             operator_opd: "diskominfo".into(),
             ledger: LedgerConfig::default(),
+            allowance: AllowanceRule::default(),
         }
     }
 }
@@ -137,6 +140,65 @@ impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             checkpoint_key: DEV_CHECKPOINT_KEY.into(),
+        }
+    }
+}
+
+/// How breaches translate into an allowance cut for the accountable officials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AllowanceRule {
+    /// `per_breach` (a percentage per breach, capped) or `below_compliance` (a fixed percentage
+    /// withheld when the compliance rate is below a threshold).
+    pub rule: String,
+    /// `per_breach`: percent per breach.
+    pub percent_per_breach: f64,
+    /// `per_breach`: the most that can be cut, percent.
+    pub cap_percent: f64,
+    /// `below_compliance`: the compliance rate under which the allowance is cut, percent.
+    pub threshold_percent: f64,
+    /// `below_compliance`: percent withheld.
+    pub withhold_percent: f64,
+}
+
+impl Default for AllowanceRule {
+    fn default() -> Self {
+        Self {
+            rule: "per_breach".into(),
+            percent_per_breach: 2.0,
+            cap_percent: 20.0,
+            threshold_percent: 80.0,
+            withhold_percent: 10.0,
+        }
+    }
+}
+
+impl AllowanceRule {
+    /// The cut, percent, for `breaches` and a compliance rate.
+    pub fn cut(&self, breaches: u64, compliance_percent: f64) -> f64 {
+        match self.rule.as_str() {
+            "below_compliance" => {
+                if compliance_percent < self.threshold_percent {
+                    self.withhold_percent
+                } else {
+                    0.0
+                }
+            }
+            _ => (self.percent_per_breach * breaches as f64).min(self.cap_percent),
+        }
+    }
+
+    /// The rule in words.
+    pub fn describe(&self) -> String {
+        match self.rule.as_str() {
+            "below_compliance" => format!(
+                "{}% withheld when compliance is below {}%",
+                self.withhold_percent, self.threshold_percent
+            ),
+            _ => format!(
+                "{}% per breach, at most {}%",
+                self.percent_per_breach, self.cap_percent
+            ),
         }
     }
 }

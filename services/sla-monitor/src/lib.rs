@@ -5,6 +5,7 @@
 
 mod alerts;
 mod api;
+mod compliance;
 pub mod config;
 mod engine;
 mod entities;
@@ -139,13 +140,17 @@ impl Service {
     /// Serves until `shutdown` completes, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self {
-            rt, listener, config, ..
+            rt,
+            listener,
+            config,
+            alerts,
         } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
             SlaServiceServer::new(api::Api {
                 db: rt.db.clone(),
-                checkpoint_key: config.ledger.checkpoint_key.clone(),
+                config: alerts.config.clone(),
+                calendar: alerts.calendar.clone(),
             }),
             move |r| auth.intercept(r),
         ));

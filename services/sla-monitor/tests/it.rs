@@ -934,3 +934,245 @@ async fn editing_deleting_or_reordering_the_ledger_in_postgresql_is_detected() {
     db.close().await.unwrap();
     svc.stop().await;
 }
+
+/// A month of 500 reports across 10 OPDs: the compliance report's counts equal counts taken
+/// directly from the generated case history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_months_compliance_report_reconciles_with_the_case_history() {
+    use lapor_domain::events::{CaseFollowedUp, CaseTransferRequested, Envelope, Event};
+    use lapor_sla_monitor::config::{Official, OpdOfficials};
+    use sea_orm::{ConnectionTrait, Database};
+    let env = TestEnv::new().await.unwrap();
+    let opds: Vec<String> = (0..10).map(|i| format!("opd-{i}")).collect();
+    let mut cfg = registry_config(&env);
+    cfg.opds = opds
+        .iter()
+        .map(|o| OpdOfficials {
+            id: o.clone(),
+            head: Some(Official {
+                id: format!("kepala-{o}"),
+                name: String::new(),
+            }),
+            liaison_officers: vec![Official {
+                id: format!("pj-{o}"),
+                name: String::new(),
+            }],
+        })
+        .collect();
+    let (svc, _) = start_cfg(cfg).await;
+    let cal = lapor_domain::Calendar::from_spec(&CalendarSpec::default()).unwrap();
+    let env_of = |at, event| Envelope {
+        id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: at,
+        event,
+    };
+    // Expected counts per OPD: (received, ffu (on time, breached, ended), completion (due, on
+    // time, breached, ended)).
+    #[derive(Default, Debug, PartialEq)]
+    struct Want {
+        received: u64,
+        ffu: (u64, u64, u64),
+        done: (u64, u64, u64),
+    }
+    let mut want: std::collections::BTreeMap<String, Want> = Default::default();
+    let month_end = at_wita(2027, 1, 1, 0);
+    let mut verification_on_time = 0u64;
+    let mut seed: u64 = 0x5eed;
+    let mut published = 0usize;
+    for i in 0..500u32 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let r = (seed >> 33) % 10;
+        let opd = &opds[(i % 10) as usize];
+        let submitted_at = wita(1 + i % 14, 9 + i % 7);
+        let dispatched_at = submitted_at + chrono::Duration::days(1);
+        let s = fixtures::submitted(ReportKind::Pengaduan, "", submitted_at);
+        let d = fixtures::dispatched(&s, opd, dispatched_at);
+        let Event::ReportDispatched(dd) = &d.event else {
+            panic!()
+        };
+        let mut events = vec![
+            (subjects::REPORT_SUBMITTED, s.clone()),
+            (subjects::REPORT_DISPATCHED, d.clone()),
+        ];
+        let ffu_due = cal.add_working_days(dispatched_at, 5);
+        let done_due = cal.add_working_days(dispatched_at, 14);
+        let w = want.entry(opd.clone()).or_default();
+        w.received += 1;
+        if cal.add_working_days(submitted_at, 3) < month_end {
+            verification_on_time += 1;
+        }
+        let mut transfer_at = None;
+        match r {
+            0..=5 => {
+                let at = dispatched_at + chrono::Duration::days(i64::try_from(r * 2 % 11).unwrap());
+                events.push((
+                    subjects::CASE_FOLLOWED_UP,
+                    env_of(
+                        at,
+                        Event::CaseFollowedUp(CaseFollowedUp {
+                            case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
+                            report_id: dd.report_id,
+                            tracking_id: dd.tracking_id.clone(),
+                            opd_id: dd.opd_id.clone(),
+                            follow_up_id: uuid::Uuid::now_v7(),
+                            text: "tindak lanjut".into(),
+                            posted_at: at,
+                            posted_by: "pj".into(),
+                            reporter_ref: dd.reporter_ref,
+                        }),
+                    ),
+                ));
+                if at <= ffu_due { w.ffu.0 += 1 } else { w.ffu.1 += 1 }
+            }
+            6 | 7 => w.ffu.1 += 1,
+            _ => {
+                let at = dispatched_at + chrono::Duration::days(if r == 8 { 2 } else { 10 });
+                transfer_at = Some(at);
+                events.push((
+                    subjects::CASE_TRANSFER_REQUESTED,
+                    env_of(
+                        at,
+                        Event::CaseTransferRequested(CaseTransferRequested {
+                            case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
+                            report_id: dd.report_id,
+                            tracking_id: dd.tracking_id.clone(),
+                            opd_id: dd.opd_id.clone(),
+                            reason: "bukan kewenangan".into(),
+                            requested_at: at,
+                            requested_by: "pj".into(),
+                        }),
+                    ),
+                ));
+                if at <= ffu_due { w.ffu.2 += 1 } else { w.ffu.1 += 1 }
+            }
+        }
+        // Completion: never closed here; counted only when due within December.
+        if done_due < month_end {
+            match transfer_at {
+                Some(t) if t <= done_due => w.done.2 += 1,
+                _ => w.done.1 += 1,
+            }
+        }
+        for (suffix, e) in events {
+            env.publish(suffix, &e.id.to_string(), codec::encode(&e)).await;
+            published += 1;
+        }
+    }
+    let db = Database::connect(&env.db_url).await.unwrap();
+    eventually("every fact recorded", Duration::from_secs(180), || async {
+        let n: i64 = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM sla_monitor.facts".to_owned(),
+            ))
+            .await
+            .ok()??
+            .try_get("", "n")
+            .ok()?;
+        (usize::try_from(n).ok()? == published).then_some(())
+    })
+    .await;
+    let report = SlaServiceClient::new(svc.channel().await)
+        .compliance_report(authed(
+            ps::ComplianceReportRequest {
+                from: "2026-12-01".into(),
+                to: "2026-12-31".into(),
+                opd_id: String::new(),
+                as_of: Some(lapor_events::codec::ts(at_wita(2027, 1, 10, 0))),
+            },
+            &env.token("insp", Role::Auditor, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let step = |o: &ps::OpdCompliance, code: &str| o.steps.iter().find(|s| s.step == code).cloned().unwrap();
+    let mut got: std::collections::BTreeMap<String, Want> = Default::default();
+    let mut verification = None;
+    for o in &report.opds {
+        if o.opd_id == "diskominfo" {
+            let v = step(o, "VERIFICATION");
+            verification = Some((v.on_time, v.breached, v.pending));
+            continue;
+        }
+        let f = step(o, "FIRST_FOLLOW_UP");
+        let c = step(o, "COMPLETION");
+        assert_eq!(
+            f.pending + c.pending,
+            0,
+            "{}: nothing pending on 10 January",
+            o.opd_id
+        );
+        assert_eq!(c.on_time, 0);
+        got.insert(
+            o.opd_id.clone(),
+            Want {
+                received: o.received,
+                ffu: (f.on_time, f.breached, f.ended),
+                done: (c.due, c.breached, c.ended),
+            },
+        );
+        // The rule: 2% per breach, at most 20%.
+        let breaches = f.breached + c.breached;
+        assert_eq!(o.breaches, breaches);
+        assert!((o.allowance_cut_percent - (2.0 * breaches as f64).min(20.0)).abs() < 1e-9);
+        let judged = f.on_time + f.breached + c.on_time + c.breached;
+        assert!(
+            (o.compliance_percent - ((f.on_time as f64 * 1000.0 / judged as f64).round() / 10.0)).abs()
+                < 1e-9
+        );
+    }
+    for w in want.values_mut() {
+        // Due excludes ended; nothing was closed, so every due completion is a breach.
+        w.done.0 = w.done.1;
+    }
+    assert_eq!(got, want);
+    assert_eq!(verification, Some((verification_on_time, 0, 0)));
+    // The generated month exercises every outcome.
+    let sum = |f: fn(&Want) -> u64| want.values().map(f).sum::<u64>();
+    let totals = (
+        sum(|w| w.ffu.0),
+        sum(|w| w.ffu.1),
+        sum(|w| w.ffu.2),
+        sum(|w| w.done.1),
+        sum(|w| w.done.2),
+    );
+    assert!(
+        totals.0 > 100 && totals.1 > 100 && totals.2 > 20 && totals.3 > 100 && totals.4 > 20,
+        "{totals:?}"
+    );
+    // Every breach has its evidence; officials carry their OPD's numbers.
+    let total_breaches: u64 = report.opds.iter().map(|o| o.breaches).sum();
+    assert_eq!(report.breaches.len() as u64, total_breaches);
+    assert!(
+        report
+            .breaches
+            .iter()
+            .all(|b| b.late_seconds > 0 && b.officials.len() == 2)
+    );
+    let pj0 = report
+        .officials
+        .iter()
+        .find(|o| o.official_id == "pj-opd-0")
+        .unwrap();
+    let opd0 = report.opds.iter().find(|o| o.opd_id == "opd-0").unwrap();
+    assert_eq!(
+        (pj0.breached, pj0.allowance_cut_percent),
+        (opd0.breaches, opd0.allowance_cut_percent)
+    );
+    // The CSV says the same.
+    let csv_breached: u64 = report
+        .csv
+        .lines()
+        .filter(|l| l.starts_with("opd,opd-"))
+        .map(|l| l.split(',').nth(6).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(csv_breached, total_breaches);
+    assert_eq!(
+        report.csv.lines().filter(|l| l.starts_with("breach,")).count() as u64,
+        total_breaches
+    );
+    db.close().await.unwrap();
+    svc.stop().await;
+}
