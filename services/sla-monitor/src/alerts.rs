@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use lapor_domain::Calendar;
 use lapor_domain::events::{DeadlineRef, Envelope, Event, SlaBreached, SlaEscalated, SlaWarning};
 use lapor_domain::{EventId, ReportId, Step};
 use lapor_events::{Bus, enqueue};
@@ -37,7 +36,7 @@ pub struct Swept {
 /// Raises alerts.
 pub struct Alerts {
     pub config: Arc<Config>,
-    pub calendar: Calendar,
+    pub live: Arc<crate::engine::Live>,
     pub bus: Bus,
     pub relay_wake: Arc<Notify>,
 }
@@ -148,7 +147,7 @@ impl Alerts {
         row: &deadline::Model,
         now: DateTime<Utc>,
     ) -> Result<usize, DbErr> {
-        let overdue = self.calendar.working_days_between(row.due_at, now);
+        let overdue = self.live.get().calendar.working_days_between(row.due_at, now);
         let esc = &self.config.escalation;
         let mut raised = 0;
         for (i, level) in esc.levels.iter().enumerate() {

@@ -2,13 +2,16 @@
 //! move of their due time.
 
 use chrono::Utc;
+use lapor_domain::calendar::CalendarSpec;
 use lapor_domain::deadlines::{Deadline, Pause, State};
 use lapor_domain::sla::{Allowance, Unit};
 use lapor_domain::{ReportId, Step};
 use lapor_events::codec::ts;
 use lapor_platform::{Caller, Role};
 use lapor_proto::sla::v1::{self as pb, sla_service_server::SlaService};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use tonic::{Request, Response, Status};
 
 use crate::entities::{change, deadline};
@@ -17,7 +20,119 @@ use crate::entities::{change, deadline};
 pub struct Api {
     pub db: DatabaseConnection,
     pub config: std::sync::Arc<crate::config::Config>,
-    pub calendar: lapor_domain::Calendar,
+    pub live: std::sync::Arc<crate::engine::Live>,
+}
+
+fn spec_to_proto(s: &CalendarSpec) -> pb::Calendar {
+    pb::Calendar {
+        time_zone: s.time_zone.clone(),
+        working_weekdays: s.working_weekdays.clone(),
+        holidays: s
+            .holidays
+            .iter()
+            .map(|h| pb::Holiday {
+                date: h.date.to_string(),
+                name: h.name.clone(),
+                source: h.source.clone(),
+            })
+            .collect(),
+        office_open: s.office_hours.open.clone(),
+        office_close: s.office_hours.close.clone(),
+    }
+}
+
+fn version_to_proto(v: &crate::entities::calendar_version::Model) -> Result<pb::CalendarVersion, Status> {
+    let spec = crate::calendars::spec_of(v).map_err(|e| lapor_platform::status::internal(&e))?;
+    Ok(pb::CalendarVersion {
+        version: u64::try_from(v.version).unwrap_or(0),
+        calendar: Some(spec_to_proto(&spec)),
+        reason: v.reason.clone(),
+        changed_by: v.changed_by.clone(),
+        changed_at: Some(ts(v.changed_at)),
+    })
+}
+
+fn spec_from_proto(c: &pb::Calendar, v: &mut lapor_domain::Violations) -> CalendarSpec {
+    let holidays = c
+        .holidays
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            let date = v.check(
+                &format!("calendar.holidays[{i}].date"),
+                chrono::NaiveDate::parse_from_str(&h.date, "%Y-%m-%d"),
+            )?;
+            Some(lapor_domain::calendar::Holiday {
+                date,
+                name: h.name.trim().to_owned(),
+                source: h.source.trim().to_owned(),
+            })
+        })
+        .collect();
+    CalendarSpec {
+        time_zone: c.time_zone.trim().to_owned(),
+        working_weekdays: c.working_weekdays.clone(),
+        holidays,
+        office_hours: lapor_domain::calendar::OfficeHours {
+            open: c.office_open.trim().to_owned(),
+            close: c.office_close.trim().to_owned(),
+        },
+    }
+}
+
+const STAFF: [Role; 5] = [
+    Role::Operator,
+    Role::Supervisor,
+    Role::Auditor,
+    Role::Service,
+    Role::OpdOfficer,
+];
+
+impl Api {
+    /// Puts a new calendar version in force and starts recomputing the open deadlines.
+    async fn put_version(
+        &self,
+        spec: CalendarSpec,
+        reason: &str,
+        expected: u64,
+        by: &str,
+    ) -> Result<(u64, u64), Status> {
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let engine = crate::engine::Engine::new(spec.clone(), self.live.get().policy.clone())
+            .map_err(|e| lapor_platform::status::invalid_field("calendar", e.to_string()))?;
+        let txn = self.db.begin().await.map_err(internal)?;
+        let current = crate::calendars::current(&txn).await.map_err(internal)?;
+        let in_force = current
+            .as_ref()
+            .map_or(0, |c| u64::try_from(c.version).unwrap_or(0));
+        if in_force != expected {
+            return Err(Status::aborted(format!(
+                "the calendar changed meanwhile: version {in_force} is in force, not {expected}"
+            )));
+        }
+        let v = crate::calendars::append(&txn, &spec, reason, by, Utc::now())
+            .await
+            .map_err(|_| Status::aborted("the calendar changed meanwhile"))?;
+        txn.commit()
+            .await
+            .map_err(|_| Status::aborted("the calendar changed meanwhile"))?;
+        self.live.set(engine);
+        let open = deadline::Entity::find()
+            .filter(deadline::Column::MetAt.is_null())
+            .filter(deadline::Column::EndedAt.is_null())
+            .count(&self.db)
+            .await
+            .map_err(internal)?;
+        let (db, live) = (self.db.clone(), self.live.clone());
+        let note = format!("calendar version {} by {by}: {reason}", v.version);
+        tokio::spawn(async move {
+            if let Err(e) = live.get().adopt_settings(&db, Utc::now(), Some(&note)).await {
+                tracing::error!(error = %e, "recompute after a calendar change failed; it resumes at the next start");
+            }
+        });
+        tracing::info!(version = v.version, by, "calendar version in force");
+        Ok((u64::try_from(v.version).unwrap_or(0), open))
+    }
 }
 
 /// A stored row as the domain's deadline (for its state and lateness).
@@ -244,12 +359,13 @@ impl SlaService for Api {
         let (Some(from), Some(to)) = (from, to) else {
             return Err(Status::internal("validated dates missing"));
         };
-        let end = self.calendar.end_of_day(to);
+        let engine = self.live.get();
+        let end = engine.calendar.end_of_day(to);
         let as_of = lapor_events::codec::from_ts(r.as_of.as_ref()).unwrap_or_else(|| Utc::now().min(end));
         let report = crate::compliance::report(
             &self.db,
             &self.config,
-            &self.calendar,
+            &engine.calendar,
             (from, to),
             opd.as_deref(),
             as_of,
@@ -257,5 +373,98 @@ impl SlaService for Api {
         .await
         .map_err(|e| lapor_platform::status::internal(&e))?;
         Ok(Response::new(report))
+    }
+
+    async fn get_calendar(
+        &self,
+        req: Request<pb::GetCalendarRequest>,
+    ) -> Result<Response<pb::GetCalendarResponse>, Status> {
+        Caller::of(&req)?.require(&STAFF)?;
+        let v = crate::calendars::current(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?
+            .ok_or_else(|| Status::failed_precondition("no calendar yet"))?;
+        Ok(Response::new(pb::GetCalendarResponse {
+            current: Some(version_to_proto(&v)?),
+        }))
+    }
+
+    async fn list_calendar_versions(
+        &self,
+        req: Request<pb::ListCalendarVersionsRequest>,
+    ) -> Result<Response<pb::ListCalendarVersionsResponse>, Status> {
+        Caller::of(&req)?.require(&STAFF)?;
+        let rows = crate::entities::calendar_version::Entity::find()
+            .order_by_desc(crate::entities::calendar_version::Column::Version)
+            .all(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?;
+        Ok(Response::new(pb::ListCalendarVersionsResponse {
+            versions: rows.iter().map(version_to_proto).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    async fn put_calendar(
+        &self,
+        req: Request<pb::PutCalendarRequest>,
+    ) -> Result<Response<pb::PutCalendarResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = lapor_domain::Violations::new();
+        let reason = r.reason.trim().to_owned();
+        if !(5..=500).contains(&reason.chars().count()) {
+            v.add("reason", "must have 5 to 500 characters");
+        }
+        let spec = match &r.calendar {
+            Some(c) => {
+                let spec = spec_from_proto(c, &mut v);
+                v.0.extend(crate::calendars::validate(&spec).0);
+                spec
+            }
+            None => {
+                v.add("calendar", "required");
+                CalendarSpec::default()
+            }
+        };
+        v.into_result()
+            .map_err(|v| lapor_platform::status::invalid_argument(&v))?;
+        let (version, reports) = self
+            .put_version(spec, &reason, r.expected_version, &caller.subject)
+            .await?;
+        Ok(Response::new(pb::PutCalendarResponse {
+            version,
+            reports_to_recompute: reports,
+        }))
+    }
+
+    async fn import_i_calendar(
+        &self,
+        req: Request<pb::ImportICalendarRequest>,
+    ) -> Result<Response<pb::ImportICalendarResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator])?;
+        let r = req.into_inner();
+        let mut v = lapor_domain::Violations::new();
+        let reason = r.reason.trim().to_owned();
+        if !(5..=500).contains(&reason.chars().count()) {
+            v.add("reason", "must have 5 to 500 characters");
+        }
+        let days = v.check("ics", crate::calendars::parse_ics(&r.ics, &reason));
+        v.into_result()
+            .map_err(|v| lapor_platform::status::invalid_argument(&v))?;
+        let mut spec = self.live.get().spec.clone();
+        let mut added = 0u64;
+        for d in days.unwrap_or_default() {
+            if !spec.holidays.iter().any(|h| h.date == d.date) {
+                spec.holidays.push(d);
+                added += 1;
+            }
+        }
+        spec.holidays.sort_by_key(|h| h.date);
+        let (version, _) = self
+            .put_version(spec, &reason, r.expected_version, &caller.subject)
+            .await?;
+        Ok(Response::new(pb::ImportICalendarResponse { version, added }))
     }
 }

@@ -184,6 +184,7 @@ impl Engine {
         &self,
         db: &sea_orm::DatabaseConnection,
         now: DateTime<Utc>,
+        note: Option<&str>,
     ) -> Result<usize, DbErr> {
         let current = settings::Entity::find_by_id(1).one(db).await?;
         if current
@@ -192,10 +193,13 @@ impl Engine {
         {
             return Ok(0);
         }
-        let reason = match &current {
+        let mut reason = match &current {
             None => "first computation from the recorded facts".to_owned(),
             Some(old) => describe_change(old, &self.spec, &self.policy),
         };
+        if let Some(n) = note {
+            reason = format!("{reason} ({n})");
+        }
         // Reports with an open deadline, plus any with facts but no deadlines (after an upgrade).
         let mut reports: Vec<Uuid> = deadline::Entity::find()
             .select_only()
@@ -310,4 +314,31 @@ async fn lock_report(txn: &impl ConnectionTrait, report: Uuid) -> Result<(), DbE
         .await?;
     }
     Ok(())
+}
+
+/// The engine in force, swapped whole when the calendar changes (readers keep the snapshot they
+/// started with).
+pub struct Live(std::sync::RwLock<std::sync::Arc<Engine>>);
+
+impl Live {
+    /// Starts with `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self(std::sync::RwLock::new(std::sync::Arc::new(engine)))
+    }
+
+    /// The engine in force now.
+    pub fn get(&self) -> std::sync::Arc<Engine> {
+        self.0
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |g| g.clone())
+    }
+
+    /// Puts `engine` in force.
+    pub fn set(&self, engine: Engine) {
+        let new = std::sync::Arc::new(engine);
+        match self.0.write() {
+            Ok(mut g) => *g = new,
+            Err(p) => *p.into_inner() = new,
+        }
+    }
 }

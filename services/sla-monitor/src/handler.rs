@@ -10,11 +10,11 @@ use lapor_events::{Handler, HandlerError};
 use sea_orm::DatabaseTransaction;
 
 use crate::alerts::Alerts;
-use crate::engine::Engine;
+use crate::engine::Live;
 
 /// The consumer of every event deadlines depend on.
 pub struct DeadlineRecorder {
-    pub engine: Arc<Engine>,
+    pub engine: Arc<Live>,
     pub alerts: Arc<Alerts>,
 }
 
@@ -30,6 +30,7 @@ impl Handler for DeadlineRecorder {
         let now = Utc::now();
         let rows = self
             .engine
+            .get()
             .record(txn, report.as_uuid(), &facts, &reason, now)
             .await?;
         // A step done late, or a span held past its due time and then transferred: a breach the

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod api;
+mod calendars;
 mod compliance;
 pub mod config;
 mod engine;
@@ -75,15 +76,32 @@ impl Service {
     /// Validates the calendar, connects, migrates, brings the stored deadlines to the settings in
     /// force, and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let engine = Arc::new(engine::Engine::new(
-            config.calendar.clone(),
-            config.policy.clone(),
-        )?);
+        lapor_domain::Calendar::from_spec(&config.calendar)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
-        engine.adopt_settings(&rt.db, chrono::Utc::now()).await?;
+        let now = chrono::Utc::now();
+        // The calendar is data: the configuration file seeds the first version only.
+        let spec = match calendars::current(&rt.db).await? {
+            Some(v) => calendars::spec_of(&v)?,
+            None => {
+                calendars::append(
+                    &rt.db,
+                    &config.calendar,
+                    "seeded from the configuration file",
+                    "configuration",
+                    now,
+                )
+                .await?;
+                config.calendar.clone()
+            }
+        };
+        let engine = Arc::new(engine::Live::new(engine::Engine::new(
+            spec,
+            config.policy.clone(),
+        )?));
+        engine.get().adopt_settings(&rt.db, now, None).await?;
         let alerts = Arc::new(alerts::Alerts {
             config: Arc::new(config.clone()),
-            calendar: engine.calendar.clone(),
+            live: engine.clone(),
             bus: rt.bus.clone(),
             relay_wake: rt.relay_waker(),
         });
@@ -150,7 +168,7 @@ impl Service {
             SlaServiceServer::new(api::Api {
                 db: rt.db.clone(),
                 config: alerts.config.clone(),
-                calendar: alerts.calendar.clone(),
+                live: alerts.live.clone(),
             }),
             move |r| auth.intercept(r),
         ));

@@ -480,26 +480,90 @@ async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why
     );
     svc.stop().await;
 
-    // The SKB adds cuti bersama on Thu 24 Dec.
-    let new_calendar = calendar_with(&[(24, "Cuti bersama Natal"), (25, "Hari Raya Natal")]);
-    let svc = start_sla(&env, new_calendar.clone()).await;
-    let da = deadlines_of(&svc, &env, &id(&a)).await;
+    // The SKB adds cuti bersama on Thu 24 Dec: the operator puts a new calendar version.
+    let svc = start_sla(&env, calendar_with(&[(25, "Hari Raya Natal")])).await;
+    let mut sla = SlaServiceClient::new(svc.channel().await);
+    let op = env.token("op-diskominfo", Role::Operator, None);
+    let current = sla
+        .get_calendar(authed(ps::GetCalendarRequest {}, &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .current
+        .unwrap();
+    assert_eq!(
+        (current.version, current.reason.as_str()),
+        (1, "seeded from the configuration file")
+    );
+    let mut cal = current.calendar.clone().unwrap();
+    cal.holidays.push(ps::Holiday {
+        date: "2026-12-24".into(),
+        name: "Cuti bersama Natal".into(),
+        source: "SKB 3 Menteri".into(),
+    });
+    let put = |cal: ps::Calendar, expected: u64, token: &str| {
+        authed(
+            ps::PutCalendarRequest {
+                calendar: Some(cal),
+                reason: "SKB 3 Menteri tentang cuti bersama 2026".into(),
+                expected_version: expected,
+            },
+            token,
+        )
+    };
+    // Bad input names its fields; other roles may not; a stale version is refused.
+    let mut bad = cal.clone();
+    bad.time_zone = "Mars/Base".into();
+    bad.holidays.push(ps::Holiday {
+        date: "2026-13-01".into(),
+        name: "x".into(),
+        source: String::new(),
+    });
+    let e = sla.put_calendar(put(bad, 1, &op)).await.unwrap_err();
+    assert_eq!(
+        lapor_platform::status::violated_fields(&e),
+        ["calendar.holidays[2].date", "calendar.time_zone"]
+    );
+    let sup = env.token("sekda", Role::Supervisor, None);
+    assert_eq!(
+        sla.put_calendar(put(cal.clone(), 1, &sup))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    assert_eq!(
+        sla.put_calendar(put(cal.clone(), 7, &op))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::Aborted
+    );
+    let done = sla.put_calendar(put(cal, 1, &op)).await.unwrap().into_inner();
+    assert_eq!(done.version, 2);
+    let da = eventually("A recomputed", Duration::from_secs(20), || async {
+        let d = deadlines_of(&svc, &env, &id(&a)).await;
+        (d[0].changes.len() == 1).then_some(d)
+    })
+    .await;
     assert_eq!(local(&da[0].due_at), "Mon 2026-12-28 23:59:59", "22, 23, 28");
-    assert_eq!(da[0].changes.len(), 1);
     assert_eq!(local(&da[0].changes[0].from_due), "Thu 2026-12-24 23:59:59");
+    let reason = &da[0].changes[0].reason;
     assert!(
-        da[0].changes[0]
-            .reason
-            .contains("holiday added 2026-12-24 Cuti bersama Natal (SKB 3 Menteri)"),
-        "{}",
-        da[0].changes[0].reason
+        reason.contains("holiday added 2026-12-24 Cuti bersama Natal (SKB 3 Menteri)")
+            && reason.contains("calendar version 2 by op-diskominfo"),
+        "{reason}"
     );
     let db = deadlines_of(&svc, &env, &id(&b)).await;
     assert_eq!(
         (local(&db[0].due_at).as_str(), db[0].changes.len()),
         ("Thu 2026-12-10 23:59:59", 0)
     );
-    let dc = deadlines_of(&svc, &env, &id(&c)).await;
+    let dc = eventually("C recomputed", Duration::from_secs(20), || async {
+        let d = deadlines_of(&svc, &env, &id(&c)).await;
+        (d[1].changes.len() == 1 && d[2].changes.len() == 1).then_some(d)
+    })
+    .await;
     assert_eq!(dc[0].step, ps::Step::Verification as i32);
     assert_eq!(
         (local(&dc[0].due_at).as_str(), dc[0].changes.len()),
@@ -511,12 +575,46 @@ async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why
         "Thu 2026-12-31 23:59:59",
         "first follow-up: 23, 28, 29, 30, 31"
     );
-    assert_eq!(dc[1].changes.len(), 1);
-    assert_eq!(dc[2].changes.len(), 1, "completion moves too");
+    // An iCalendar import adds New Year's Day: version 3; dates already listed are kept.
+    let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nSUMMARY:Cuti bersama\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20270101\r\nSUMMARY:Tahun Baru 2027 Masehi\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let imported = sla
+        .import_i_calendar(authed(
+            ps::ImportICalendarRequest {
+                ics: ics.into(),
+                reason: "SKB 3 Menteri 2027".into(),
+                expected_version: 2,
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((imported.version, imported.added), (3, 1));
+    let versions = sla
+        .list_calendar_versions(authed(ps::ListCalendarVersionsRequest {}, &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(versions[0].calendar.as_ref().unwrap().holidays.len(), 3);
+    assert_eq!(versions[1].changed_by, "op-diskominfo");
     svc.stop().await;
-    // The same settings again: nothing moves.
-    let svc = start_sla(&env, new_calendar).await;
-    assert_eq!(deadlines_of(&svc, &env, &id(&a)).await[0].changes.len(), 1);
+    // A restart keeps the versions in force: the configuration file only seeded the first.
+    let svc = start_sla(&env, calendar_with(&[(25, "Hari Raya Natal")])).await;
+    let now_in_force = SlaServiceClient::new(svc.channel().await)
+        .get_calendar(authed(ps::GetCalendarRequest {}, &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .current
+        .unwrap();
+    assert_eq!(now_in_force.version, 3);
+    assert_eq!(
+        deadlines_of(&svc, &env, &id(&a)).await[0].changes.len(),
+        1,
+        "nothing moved again"
+    );
     svc.stop().await;
 }
 

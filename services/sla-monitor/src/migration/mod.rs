@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod v1;
 mod v4;
 mod v5;
+mod v6;
 
 /// SLA monitor's migrator.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003PauseSteps),
             Box::new(M0004Facts),
             Box::new(M0005AlertsLedger),
+            Box::new(M0006CalendarVersions),
         ]
     }
 }
@@ -304,5 +306,20 @@ impl MigrationTrait for M0005AlertsLedger {
             }
         }
         Ok(())
+    }
+}
+
+struct M0006CalendarVersions;
+
+impl MigrationName for M0006CalendarVersions {
+    fn name(&self) -> &str {
+        "m0006_calendar_versions"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0006CalendarVersions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, v6::calendar_version::Entity).await
     }
 }
