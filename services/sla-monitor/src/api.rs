@@ -467,4 +467,105 @@ impl SlaService for Api {
             .await?;
         Ok(Response::new(pb::ImportICalendarResponse { version, added }))
     }
+
+    async fn record_compliance(
+        &self,
+        req: Request<pb::RecordComplianceRequest>,
+    ) -> Result<Response<pb::RecordComplianceResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Auditor, Role::Supervisor])?;
+        let r = req.into_inner();
+        let mut v = lapor_domain::Violations::new();
+        let from = v.check("from", chrono::NaiveDate::parse_from_str(&r.from, "%Y-%m-%d"));
+        let to = v.check("to", chrono::NaiveDate::parse_from_str(&r.to, "%Y-%m-%d"));
+        let engine = self.live.get();
+        let now = Utc::now();
+        if let (Some(f), Some(t)) = (from, to) {
+            if t < f {
+                v.add("to", "must not be before from");
+            } else if engine.calendar.end_of_day(t) >= now {
+                v.add("to", "the period has not ended yet");
+            }
+        }
+        v.into_result()
+            .map_err(|v| lapor_platform::status::invalid_argument(&v))?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Err(Status::internal("validated dates missing"));
+        };
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let kind = format!("compliance:{from}:{to}");
+        let txn = self.db.begin().await.map_err(internal)?;
+        crate::ledger::lock(&txn).await.map_err(internal)?;
+        if let Some(e) = crate::entities::ledger::Entity::find()
+            .filter(crate::entities::ledger::Column::Kind.eq(kind.clone()))
+            .one(&txn)
+            .await
+            .map_err(internal)?
+        {
+            return Err(Status::already_exists(format!(
+                "the period was recorded in ledger entry {} ({})",
+                e.seq, e.hash
+            )));
+        }
+        let report = crate::compliance::report(&txn, &self.config, &engine.calendar, (from, to), None, now)
+            .await
+            .map_err(internal)?;
+        let opds: Vec<serde_json::Value> = report
+            .opds
+            .iter()
+            .map(|o| {
+                let sum = |f: fn(&pb::StepCompliance) -> u64| o.steps.iter().map(f).sum::<u64>();
+                serde_json::json!({
+                    "opd_id": o.opd_id,
+                    "received": o.received,
+                    "due": sum(|s| s.due),
+                    "on_time": sum(|s| s.on_time),
+                    "breached": sum(|s| s.breached),
+                    "pending": sum(|s| s.pending),
+                    "ended": sum(|s| s.ended),
+                    "compliance_percent": o.compliance_percent,
+                    "allowance_cut_percent": o.allowance_cut_percent,
+                    "officials": o.officials,
+                })
+            })
+            .collect();
+        let officials: Vec<serde_json::Value> = report
+            .officials
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "official_id": o.official_id,
+                    "opd_ids": o.opd_ids,
+                    "due": o.due,
+                    "on_time": o.on_time,
+                    "breached": o.breached,
+                    "compliance_percent": o.compliance_percent,
+                    "allowance_cut_percent": o.allowance_cut_percent,
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "from": from.to_string(),
+            "to": to.to_string(),
+            "as_of": now,
+            "rule": report.rule,
+            "opds": opds,
+            "officials": officials,
+            "breaches": report.breaches.len(),
+        });
+        let seq = crate::ledger::append(&txn, &kind, &body, now)
+            .await
+            .map_err(internal)?;
+        let hash = crate::entities::ledger::Entity::find_by_id(seq)
+            .one(&txn)
+            .await
+            .map_err(internal)?
+            .map(|e| e.hash)
+            .unwrap_or_default();
+        txn.commit().await.map_err(internal)?;
+        tracing::info!(ledger_seq = seq, %from, %to, "compliance results recorded");
+        Ok(Response::new(pb::RecordComplianceResponse {
+            ledger_seq: u64::try_from(seq).unwrap_or(0),
+            hash,
+        }))
+    }
 }

@@ -29,6 +29,19 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Serializes appenders (the chain needs the last hash): a transaction-scoped advisory lock on
+/// PostgreSQL; SQLite serializes writers already.
+pub async fn lock(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(7375636572)".to_owned(),
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Appends an entry in `txn` (serialized with other appenders) and returns its sequence number.
 pub async fn append(
     txn: &impl ConnectionTrait,
@@ -36,14 +49,7 @@ pub async fn append(
     body: &serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<i64, DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        // One appender at a time: the chain needs the last hash.
-        txn.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(7375636572)".to_owned(),
-        ))
-        .await?;
-    }
+    lock(txn).await?;
     let last = ledger::Entity::find()
         .order_by_desc(ledger::Column::Seq)
         .limit(1)

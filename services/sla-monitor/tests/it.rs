@@ -1274,3 +1274,91 @@ async fn a_months_compliance_report_reconciles_with_the_case_history() {
     db.close().await.unwrap();
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_months_results_are_recorded_in_the_ledger_once() {
+    use sea_orm::{ConnectionTrait, Database};
+    let env = TestEnv::new().await.unwrap();
+    let (svc, sweeper) = start_cfg(registry_config(&env)).await;
+    // October 2026: dispatched to DLH on Tue 6, never followed up.
+    let s = fixtures::submitted(ReportKind::Pengaduan, "", at_wita(2026, 10, 5, 10));
+    let d = fixtures::dispatched(&s, "dlh", at_wita(2026, 10, 6, 10));
+    env.publish(subjects::REPORT_SUBMITTED, "s", codec::encode(&s))
+        .await;
+    env.publish(subjects::REPORT_DISPATCHED, "d", codec::encode(&d))
+        .await;
+    let report = s.event.report_id().to_string();
+    eventually("deadlines", Duration::from_secs(20), || async {
+        (deadlines_of(&svc, &env, &report).await.len() == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        sweeper.sweep_at(Utc::now()).await.unwrap().1,
+        2,
+        "first follow-up and completion"
+    );
+    let auditor = env.token("insp", Role::Auditor, None);
+    let mut c = SlaServiceClient::new(svc.channel().await);
+    let record = |from: &str, to: &str| {
+        authed(
+            ps::RecordComplianceRequest {
+                from: from.into(),
+                to: to.into(),
+            },
+            &auditor,
+        )
+    };
+    let e = c
+        .record_compliance(record("2026-10-01", "2099-10-31"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lapor_platform::status::violated_fields(&e),
+        ["to"],
+        "the period has not ended"
+    );
+    let r = c
+        .record_compliance(record("2026-10-01", "2026-10-31"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.ledger_seq, 3);
+    let again = c
+        .record_compliance(record("2026-10-01", "2026-10-31"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::AlreadyExists);
+    let v = c
+        .verify_ledger(authed(ps::VerifyLedgerRequest::default(), &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (v.ok, v.entries, v.last_good_hash.as_str()),
+        (true, 3, r.hash.as_str())
+    );
+    let db = Database::connect(&env.db_url).await.unwrap();
+    let body: String = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT body FROM sla_monitor.ledger WHERE seq = 3".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "body")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let dlh = body["opds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["opd_id"] == "dlh")
+        .unwrap();
+    assert_eq!(
+        (dlh["breached"].as_u64(), dlh["allowance_cut_percent"].as_f64()),
+        (Some(2), Some(4.0))
+    );
+    db.close().await.unwrap();
+    svc.stop().await;
+}
