@@ -131,6 +131,64 @@ impl<C: Channel> Notifier<C> {
                 "ombudsman_requested",
                 templates::ombudsman_requested(e.case.tracking_id.as_str()),
             )],
+            Event::SlaWarning(e) => {
+                let (kind, to) = holder(&e.deadline);
+                vec![mk(
+                    kind,
+                    to,
+                    "sla_warning",
+                    templates::sla_warning(
+                        &e.deadline.report_id.to_string(),
+                        templates::step_name(e.deadline.step),
+                        &templates::local_time(e.deadline.due_at, self.tz),
+                    ),
+                )]
+            }
+            Event::SlaBreached(e) => {
+                let (kind, to) = holder(&e.deadline);
+                vec![mk(
+                    kind,
+                    to,
+                    "sla_breached",
+                    templates::sla_breached(
+                        &e.deadline.report_id.to_string(),
+                        templates::step_name(e.deadline.step),
+                        &templates::local_time(e.deadline.due_at, self.tz),
+                    ),
+                )]
+            }
+            // The liaison level goes to the OPD's inbox; higher levels to each named official.
+            Event::SlaEscalated(e) if e.level <= 1 => {
+                let (kind, to) = holder(&e.deadline);
+                vec![mk(
+                    kind,
+                    to,
+                    "sla_escalated",
+                    templates::sla_escalated(
+                        &e.deadline.report_id.to_string(),
+                        templates::step_name(e.deadline.step),
+                        e.overdue_working_days,
+                        &e.position,
+                    ),
+                )]
+            }
+            Event::SlaEscalated(e) => e
+                .officials
+                .iter()
+                .map(|o| {
+                    mk(
+                        "official",
+                        o.clone(),
+                        "sla_escalated",
+                        templates::sla_escalated(
+                            &e.deadline.report_id.to_string(),
+                            templates::step_name(e.deadline.step),
+                            e.overdue_working_days,
+                            &e.position,
+                        ),
+                    )
+                })
+                .collect(),
             // Verification, Bukan Wewenang and Arsip notices come with the notification issue.
             Event::ReportDispatched(_)
             | Event::ReportVerified(_)
@@ -143,11 +201,16 @@ impl<C: Channel> Notifier<C> {
             | Event::CaseRated(_)
             | Event::AttachmentAdded(_)
             | Event::ReportSupported(_)
-            | Event::PublicNameChanged(_)
-            | Event::SlaWarning(_)
-            | Event::SlaBreached(_)
-            | Event::SlaEscalated(_) => Vec::new(),
+            | Event::PublicNameChanged(_) => Vec::new(),
         }
+    }
+}
+
+/// Who holds a deadline: the OPD's inbox, or the operator for the operator's steps.
+fn holder(d: &lapor_domain::events::DeadlineRef) -> (&'static str, String) {
+    match &d.opd_id {
+        Some(o) => ("opd", o.to_string()),
+        None => ("operator", "operator".to_owned()),
     }
 }
 

@@ -30,12 +30,15 @@ pub const CONSUMER_CASE_OPENED: &str = "notification-case-opened";
 /// Durable consumer of reports put on hold.
 pub const CONSUMER_PUT_ON_HOLD: &str = "notification-report-put-on-hold";
 /// Durable consumers of the case dialogue, one per subject.
-pub const DIALOGUE_SUBSCRIPTIONS: [(&str, &str); 5] = [
+pub const DIALOGUE_SUBSCRIPTIONS: [(&str, &str); 8] = [
     ("notification-case-followed-up", subjects::CASE_FOLLOWED_UP),
     ("notification-case-info-requested", subjects::CASE_INFO_REQUESTED),
     ("notification-case-replied", subjects::CASE_REPLIED),
     ("notification-case-closed", subjects::CASE_CLOSED),
     ("notification-ombudsman-requested", subjects::OMBUDSMAN_REQUESTED),
+    ("notification-sla-warning", subjects::SLA_WARNING),
+    ("notification-sla-breached", subjects::SLA_BREACHED),
+    ("notification-sla-escalated", subjects::SLA_ESCALATED),
 ];
 
 /// A built notification service, ready to run.

@@ -112,3 +112,42 @@ pub fn ombudsman_requested(tracking_id: &str) -> (String, String) {
         format!("Persetujuan Anda agar laporan {tracking_id} diteruskan ke Ombudsman telah dicatat."),
     )
 }
+
+/// A step's name in messages.
+pub fn step_name(step: lapor_domain::Step) -> &'static str {
+    match step {
+        lapor_domain::Step::Verification => "verifikasi",
+        lapor_domain::Step::FirstFollowUp => "tindak lanjut pertama",
+        lapor_domain::Step::Completion => "penyelesaian",
+    }
+}
+
+/// To the OPD (or the operator): a deadline is about to pass.
+pub fn sla_warning(report: &str, step: &str, due: &str) -> (String, String) {
+    (
+        format!("Tenggat {step} segera berakhir"),
+        format!("Tenggat {step} untuk laporan {report} berakhir pada {due}. Mohon segera ditindaklanjuti."),
+    )
+}
+
+/// To the OPD (or the operator): a deadline passed.
+pub fn sla_breached(report: &str, step: &str, due: &str) -> (String, String) {
+    (
+        format!("Tenggat {step} terlewati"),
+        format!(
+            "Laporan {report} melewati tenggat {step} ({due}). Keterlambatan ini tercatat dan \
+             diperhitungkan dalam penilaian kinerja pejabat yang bertanggung jawab."
+        ),
+    )
+}
+
+/// To an official higher up: a breached deadline escalated to them.
+pub fn sla_escalated(report: &str, step: &str, days: u32, level: &str) -> (String, String) {
+    (
+        format!("Eskalasi ({level}): laporan terlambat {days} hari kerja"),
+        format!(
+            "Tenggat {step} laporan {report} telah terlewati {days} hari kerja dan dieskalasikan \
+             kepada Anda ({level}). Mohon pastikan laporan segera ditindaklanjuti."
+        ),
+    )
+}

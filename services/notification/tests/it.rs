@@ -86,3 +86,124 @@ async fn each_event_notifies_each_recipient_once_in_indonesian() {
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sla_alerts_reach_the_opd_and_escalations_the_named_officials() {
+    use lapor_domain::events::{DeadlineRef, Envelope, Event, SlaBreached, SlaEscalated, SlaWarning};
+    let env = TestEnv::new().await.unwrap();
+    let cfg = Config {
+        common: env.common("notification"),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let report = lapor_domain::ReportId::from_uuid(uuid::Uuid::now_v7());
+    let deadline = DeadlineRef {
+        report_id: report,
+        step: lapor_domain::Step::FirstFollowUp,
+        span: 1,
+        opd_id: Some("dlh".parse().unwrap()),
+        due_at: Utc::now(),
+    };
+    let env_of = |event| Envelope {
+        id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: Utc::now(),
+        event,
+    };
+    let events = [
+        (
+            subjects::SLA_WARNING,
+            env_of(Event::SlaWarning(SlaWarning {
+                deadline: deadline.clone(),
+                warned_at: Utc::now(),
+            })),
+        ),
+        (
+            subjects::SLA_BREACHED,
+            env_of(Event::SlaBreached(SlaBreached {
+                deadline: deadline.clone(),
+                detected_at: Utc::now(),
+                officials: vec!["pj-dlh".into(), "kepala-dlh".into()],
+                ledger_seq: 1,
+            })),
+        ),
+        (
+            subjects::SLA_ESCALATED,
+            env_of(Event::SlaEscalated(SlaEscalated {
+                deadline,
+                level: 3,
+                position: "sekda".into(),
+                officials: vec!["sekda".into()],
+                overdue_working_days: 7,
+                escalated_at: Utc::now(),
+            })),
+        ),
+    ];
+    for (i, (suffix, e)) in events.iter().enumerate() {
+        env.publish(suffix, &format!("e{i}"), codec::encode(e)).await;
+        env.publish(suffix, &format!("e{i}-again"), codec::encode(e))
+            .await;
+    }
+    let op = env.token("op", Role::Operator, None);
+    let c = NotificationServiceClient::new(svc.channel().await);
+    let msgs = eventually("three messages", Duration::from_secs(20), || {
+        let mut c = c.clone();
+        let (op, report_id) = (op.clone(), report.to_string());
+        async move {
+            let m = c
+                .list_messages(authed(pn::ListMessagesRequest { report_id }, &op))
+                .await
+                .ok()?
+                .into_inner()
+                .messages;
+            (m.len() >= 3).then_some(m)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(msgs.len(), 3);
+    let msgs = c
+        .clone()
+        .list_messages(authed(
+            pn::ListMessagesRequest {
+                report_id: report.to_string(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let mut who: Vec<(String, String, String)> = msgs
+        .iter()
+        .map(|m| {
+            (
+                m.template.clone(),
+                m.recipient_kind.clone(),
+                m.recipient_ref.clone(),
+            )
+        })
+        .collect();
+    who.sort();
+    let want = [
+        ("sla_breached", "opd", "dlh"),
+        ("sla_escalated", "official", "sekda"),
+        ("sla_warning", "opd", "dlh"),
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(who, want, "one message each, duplicates sent nothing");
+    let body = |t: &str| msgs.iter().find(|m| m.template == t).unwrap().body.clone();
+    assert!(
+        body("sla_breached").contains("melewati tenggat tindak lanjut pertama"),
+        "{}",
+        body("sla_breached")
+    );
+    assert!(
+        body("sla_escalated").contains("7 hari kerja"),
+        "{}",
+        body("sla_escalated")
+    );
+    svc.stop().await;
+}
