@@ -373,16 +373,16 @@ pub fn compute(history: &[Recorded], calendar: &Calendar, policy: &SlaPolicy) ->
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let empty = Intervals::new();
     out.push(deadline(
         calendar,
         (Step::Verification, 0, None),
         submitted_at,
         policy.allowance(Step::Verification, kind, exam),
-        &holds,
+        if policy.pause_on_hold { &holds } else { &empty },
         verification_met,
         None,
     ));
-    let empty = Intervals::new();
     for (i, (opd, start)) in dispatches.iter().enumerate() {
         let next_dispatch = dispatches.get(i + 1).map(|(_, at)| *at);
         let within = |at: DateTime<Utc>| at >= *start && next_dispatch.is_none_or(|n| at < n);
@@ -401,7 +401,10 @@ pub fn compute(history: &[Recorded], calendar: &Calendar, policy: &SlaPolicy) ->
             .map(|(_, at)| *at);
         let closed_here = closed.filter(|at| in_span(*at));
         let span = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let intervals = asks.get(opd).unwrap_or(&empty);
+        let intervals = match asks.get(opd) {
+            Some(a) if policy.pause_on_question => a,
+            _ => &empty,
+        };
         out.push(deadline(
             calendar,
             (Step::FirstFollowUp, span, Some(opd.clone())),

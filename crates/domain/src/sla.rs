@@ -138,6 +138,10 @@ pub struct SlaPolicy {
     pub reply_window_days: u32,
     /// Calendar days after which the Ombudsman take-over is offered.
     pub ombudsman_days: u32,
+    /// Whether Tunda (the report on hold with its reporter) stops the verification clock.
+    pub pause_on_hold: bool,
+    /// Whether the OPD's open question to the reporter stops its clocks.
+    pub pause_on_question: bool,
     /// Overrides, most specific first wins (kind + sub-type, then kind, then any): for example a
     /// verification in 8 working hours, or an aspiration completed in 7 calendar days.
     pub rules: Vec<PolicyRule>,
@@ -151,6 +155,8 @@ impl Default for SlaPolicy {
             completion: CompletionDays::default(),
             reply_window_days: 10,
             ombudsman_days: 60,
+            pause_on_hold: true,
+            pause_on_question: true,
             rules: Vec::new(),
         }
     }

@@ -767,6 +767,34 @@ fn a_pause_pairs_with_its_end_at_microsecond_precision() {
 }
 
 #[test]
+fn what_stops_the_clock_is_policy() {
+    let h = H::complaint(t(12, 18, 10, 0))
+        .hold(t(12, 18, 12, 0), Some(t(12, 22, 9, 0)))
+        .dispatched("pupr", t(12, 23, 10, 0))
+        .ask("pupr", t(12, 28, 10, 0), Some(t(12, 30, 10, 0)));
+    let no_pauses = SlaPolicy {
+        pause_on_hold: false,
+        pause_on_question: false,
+        ..SlaPolicy::default()
+    };
+    let with = compute(&h.0, &cal(), &SlaPolicy::default());
+    let without = compute(&h.0, &cal(), &no_pauses);
+    // Verification: Fri 18 + 3 = Wed 23 without the hold; + 2 paused days with it.
+    assert_eq!(
+        local(&cal(), find(&without, V, 0).due_at),
+        "Wed 2026-12-23 23:59:59"
+    );
+    assert_eq!(local(&cal(), find(&with, V, 0).due_at), "Tue 2026-12-29 23:59:59");
+    // First follow-up: Wed 23 + 5 = 28 29 30 31 4 -> Mon 4 Jan; the question (28-30) adds 29, 30.
+    assert_eq!(
+        local(&cal(), find(&without, F, 1).due_at),
+        "Mon 2027-01-04 23:59:59"
+    );
+    assert_eq!(local(&cal(), find(&with, F, 1).due_at), "Wed 2027-01-06 23:59:59");
+    assert!(find(&without, F, 1).pauses.is_empty());
+}
+
+#[test]
 fn no_history_no_deadline() {
     assert!(compute(&[], &cal(), &SlaPolicy::default()).is_empty());
 }
