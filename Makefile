@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lapor/target
 export CARGO_INCREMENTAL ?= 1
 SERVICES_SH := $(wildcard ../shared/services.sh)
 
-.PHONY: help run test lint fmt build services
+.PHONY: help run test lint fmt build services bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ run: ## Run all five services locally (SQLite state in .lapor/, NATS on 4222) wi
 
 test: services ## Run every test against the real PostgreSQL and NATS
 	cargo test --workspace --no-fail-fast
+
+bench: services ## Benchmarks (so far: the SLA sweep over 1,000,000 open deadlines); JSON in target/bench/
+	@mkdir -p $(CARGO_TARGET_DIR)/bench
+	cargo run -q -p lapor-sla-monitor --example sweep_bench | tee $(CARGO_TARGET_DIR)/bench/sla-sweep.json
 
 lint: ## rustfmt, clippy (-D warnings) and buf lint on proto/
 	cargo fmt --all -- --check

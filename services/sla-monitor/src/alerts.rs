@@ -176,6 +176,44 @@ impl Alerts {
         Ok(raised)
     }
 
+    /// The sweep's query for overdue open deadlines (first `limit` by id), for the benchmark.
+    #[doc(hidden)]
+    pub async fn overdue_ids(
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<String>, DbErr> {
+        open()
+            .select_only()
+            .column(deadline::Column::Id)
+            .filter(deadline::Column::DueAt.lt(now))
+            .order_by_asc(deadline::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(db)
+            .await
+    }
+
+    /// The sweep's query for deadlines due within `lead`, for the benchmark.
+    #[doc(hidden)]
+    pub async fn due_soon_ids(
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+        lead: Duration,
+        limit: u64,
+    ) -> Result<Vec<String>, DbErr> {
+        open()
+            .select_only()
+            .column(deadline::Column::Id)
+            .filter(deadline::Column::DueAt.gt(now))
+            .filter(deadline::Column::DueAt.lte(now + lead))
+            .order_by_asc(deadline::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(db)
+            .await
+    }
+
     /// Finds due-soon and overdue deadlines at `now` and raises what has not been raised.
     pub async fn sweep(&self, db: &DatabaseConnection, now: DateTime<Utc>) -> Result<Swept, DbErr> {
         let mut out = Swept::default();

@@ -3,7 +3,8 @@
 //! gives the same result), recomputing open deadlines when the calendar or policy changes, and
 //! serves them.
 
-mod alerts;
+#[doc(hidden)]
+pub mod alerts;
 mod api;
 mod calendars;
 mod compliance;
