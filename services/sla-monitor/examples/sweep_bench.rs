@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
             "EXPLAIN SELECT id FROM deadlines WHERE met_at IS NULL AND ended_at IS NULL AND paused = false \
-             AND due_at < now() ORDER BY id LIMIT 500"
+             AND due_at < now() ORDER BY due_at, id LIMIT 500"
                 .to_owned(),
         ))
         .await?

@@ -84,6 +84,31 @@ async fn raise(
     Ok(n == 1)
 }
 
+/// The next page of `q` after `after`, in due-time order (what the partial due-time index
+/// serves), by keyset on (due_at, id).
+fn page(
+    q: sea_orm::Select<deadline::Entity>,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: u64,
+) -> sea_orm::Select<deadline::Entity> {
+    let q = q
+        .order_by_asc(deadline::Column::DueAt)
+        .order_by_asc(deadline::Column::Id)
+        .limit(limit);
+    match after {
+        Some((due, id)) => q.filter(
+            sea_orm::Condition::any()
+                .add(deadline::Column::DueAt.gt(*due))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(deadline::Column::DueAt.eq(*due))
+                        .add(deadline::Column::Id.gt(id.clone())),
+                ),
+        ),
+        None => q,
+    }
+}
+
 /// Open deadlines (not met, not ended, clock running).
 fn open() -> sea_orm::Select<deadline::Entity> {
     deadline::Entity::find()
@@ -176,19 +201,16 @@ impl Alerts {
         Ok(raised)
     }
 
-    /// The sweep's query for overdue open deadlines (first `limit` by id), for the benchmark.
+    /// The sweep's first page of overdue open deadlines, for the benchmark.
     #[doc(hidden)]
     pub async fn overdue_ids(
         db: &DatabaseConnection,
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<String>, DbErr> {
-        open()
+        page(open().filter(deadline::Column::DueAt.lt(now)), None, limit)
             .select_only()
             .column(deadline::Column::Id)
-            .filter(deadline::Column::DueAt.lt(now))
-            .order_by_asc(deadline::Column::Id)
-            .limit(limit)
             .into_tuple()
             .all(db)
             .await
@@ -202,16 +224,18 @@ impl Alerts {
         lead: Duration,
         limit: u64,
     ) -> Result<Vec<String>, DbErr> {
-        open()
-            .select_only()
-            .column(deadline::Column::Id)
-            .filter(deadline::Column::DueAt.gt(now))
-            .filter(deadline::Column::DueAt.lte(now + lead))
-            .order_by_asc(deadline::Column::Id)
-            .limit(limit)
-            .into_tuple()
-            .all(db)
-            .await
+        page(
+            open()
+                .filter(deadline::Column::DueAt.gt(now))
+                .filter(deadline::Column::DueAt.lte(now + lead)),
+            None,
+            limit,
+        )
+        .select_only()
+        .column(deadline::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
     }
 
     /// Finds due-soon and overdue deadlines at `now` and raises what has not been raised.
@@ -221,15 +245,11 @@ impl Alerts {
         let warn = open()
             .filter(deadline::Column::DueAt.gt(now))
             .filter(deadline::Column::DueAt.lte(now + lead));
-        let mut after: Option<String> = None;
+        let mut after: Option<(DateTime<Utc>, String)> = None;
         loop {
-            let mut q = warn.clone().order_by_asc(deadline::Column::Id).limit(BATCH);
-            if let Some(a) = &after {
-                q = q.filter(deadline::Column::Id.gt(a.clone()));
-            }
-            let rows = q.all(db).await?;
+            let rows = page(warn.clone(), after.as_ref(), BATCH).all(db).await?;
             let Some(last) = rows.last() else { break };
-            after = Some(last.id.clone());
+            after = Some((last.due_at, last.id.clone()));
             let txn = db.begin().await?;
             for row in &rows {
                 if raise(&txn, row, "WARNING", 0, now).await? {
@@ -248,18 +268,12 @@ impl Alerts {
             }
             txn.commit().await?;
         }
-        let mut after: Option<String> = None;
+        let overdue = open().filter(deadline::Column::DueAt.lt(now));
+        let mut after: Option<(DateTime<Utc>, String)> = None;
         loop {
-            let mut q = open()
-                .filter(deadline::Column::DueAt.lt(now))
-                .order_by_asc(deadline::Column::Id)
-                .limit(BATCH);
-            if let Some(a) = &after {
-                q = q.filter(deadline::Column::Id.gt(a.clone()));
-            }
-            let rows = q.all(db).await?;
+            let rows = page(overdue.clone(), after.as_ref(), BATCH).all(db).await?;
             let Some(last) = rows.last() else { break };
-            after = Some(last.id.clone());
+            after = Some((last.due_at, last.id.clone()));
             let txn = db.begin().await?;
             for row in &rows {
                 if self.breach(&txn, row, now).await? {
