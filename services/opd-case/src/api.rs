@@ -23,7 +23,7 @@ use sea_orm::{
 };
 use tonic::{Request, Response, Status as GrpcStatus, Streaming};
 
-use crate::core::{self, Core, Entry, Visibility, add_entry, case_ref, kind, lifecycle, text_field};
+use crate::core::{self, Core, Entry, Visibility, case_ref, kind, lifecycle, text_field};
 use crate::entities::{attachment, case, timeline};
 use crate::error::{Error, invalid};
 
@@ -287,7 +287,7 @@ where
     }
     .insert(&txn)
     .await?;
-    add_entry(
+    core.record(
         &txn,
         row,
         Entry {
@@ -298,20 +298,17 @@ where
             at: now,
             attachment_id: Some(id),
         },
-    )
-    .await?;
-    core.emit(
-        &txn,
-        now,
-        Event::AttachmentAdded(AttachmentAdded {
-            case: case_ref(row)?,
-            attachment_id: id,
-            content_type: got.content_type,
-            size: u64::try_from(got.data.len()).unwrap_or(u64::MAX),
-            public,
-            added_at: now,
-            added_by: uploaded_by.to_owned(),
-        }),
+        |_| {
+            Ok(Event::AttachmentAdded(AttachmentAdded {
+                case: case_ref(row)?,
+                attachment_id: id,
+                content_type: got.content_type,
+                size: u64::try_from(got.data.len()).unwrap_or(u64::MAX),
+                public,
+                added_at: now,
+                added_by: uploaded_by.to_owned(),
+            }))
+        },
     )
     .await?;
     txn.commit().await?;
@@ -496,7 +493,7 @@ impl CaseService for Api {
                     let mut m: case::ActiveModel = row.clone().into();
                     m.assignee = Set(Some(assignee.clone()));
                     let updated = m.update(txn).await?;
-                    add_entry(
+                    core.record(
                         txn,
                         &row,
                         Entry {
@@ -507,17 +504,14 @@ impl CaseService for Api {
                             at: now,
                             attachment_id: None,
                         },
-                    )
-                    .await?;
-                    core.emit(
-                        txn,
-                        now,
-                        Event::CaseAssigned(CaseAssigned {
-                            case: case_ref(&row)?,
-                            assignee: assignee.clone(),
-                            assigned_at: now,
-                            assigned_by: subject.clone(),
-                        }),
+                        |_| {
+                            Ok(Event::CaseAssigned(CaseAssigned {
+                                case: case_ref(&row)?,
+                                assignee: assignee.clone(),
+                                assigned_at: now,
+                                assigned_by: subject.clone(),
+                            }))
+                        },
                     )
                     .await?;
                     Ok(updated)
@@ -548,30 +542,28 @@ impl CaseService for Api {
                 Box::pin(async move {
                     // Notes may document a case after it ended, too.
                     let now = core.now();
-                    let e = add_entry(
-                        txn,
-                        &row,
-                        Entry {
-                            kind: kind::NOTE,
-                            visibility: Visibility::Internal,
-                            author: &subject,
-                            text: &text,
-                            at: now,
-                            attachment_id: None,
-                        },
-                    )
-                    .await?;
-                    core.emit(
-                        txn,
-                        now,
-                        Event::CaseNoteAdded(CaseNoteAdded {
-                            case: case_ref(&row)?,
-                            entry_id: e.id,
-                            added_at: now,
-                            added_by: subject.clone(),
-                        }),
-                    )
-                    .await?;
+                    let e = core
+                        .record(
+                            txn,
+                            &row,
+                            Entry {
+                                kind: kind::NOTE,
+                                visibility: Visibility::Internal,
+                                author: &subject,
+                                text: &text,
+                                at: now,
+                                attachment_id: None,
+                            },
+                            |e| {
+                                Ok(Event::CaseNoteAdded(CaseNoteAdded {
+                                    case: case_ref(&row)?,
+                                    entry_id: e.id,
+                                    added_at: now,
+                                    added_by: subject.clone(),
+                                }))
+                            },
+                        )
+                        .await?;
                     Ok(e)
                 })
             })
@@ -611,31 +603,29 @@ impl CaseService for Api {
                         m.auto_close_at = Set(Some(core.auto_close_at(now)));
                     }
                     let updated = m.update(txn).await?;
-                    let e = add_entry(
-                        txn,
-                        &row,
-                        Entry {
-                            kind: kind::INFO_REQUEST,
-                            visibility: Visibility::Reporter,
-                            author: &subject,
-                            text: &question,
-                            at: now,
-                            attachment_id: None,
-                        },
-                    )
-                    .await?;
-                    core.emit(
-                        txn,
-                        now,
-                        Event::CaseInfoRequested(CaseInfoRequested {
-                            case: case_ref(&row)?,
-                            entry_id: e.id,
-                            question: question.clone(),
-                            requested_at: now,
-                            requested_by: subject.clone(),
-                        }),
-                    )
-                    .await?;
+                    let e = core
+                        .record(
+                            txn,
+                            &row,
+                            Entry {
+                                kind: kind::INFO_REQUEST,
+                                visibility: Visibility::Reporter,
+                                author: &subject,
+                                text: &question,
+                                at: now,
+                                attachment_id: None,
+                            },
+                            |e| {
+                                Ok(Event::CaseInfoRequested(CaseInfoRequested {
+                                    case: case_ref(&row)?,
+                                    entry_id: e.id,
+                                    question: question.clone(),
+                                    requested_at: now,
+                                    requested_by: subject.clone(),
+                                }))
+                            },
+                        )
+                        .await?;
                     Ok((e, updated))
                 })
             })
@@ -684,36 +674,34 @@ impl CaseService for Api {
                     m.due_at = Set(None);
                     m.auto_close_at = Set(Some(core.auto_close_at(now)));
                     let updated = m.update(txn).await?;
-                    let e = add_entry(
-                        txn,
-                        &row,
-                        Entry {
-                            kind: kind::FOLLOW_UP,
-                            visibility: Visibility::Public,
-                            author: &subject,
-                            text: &text,
-                            at: now,
-                            attachment_id: None,
-                        },
-                    )
-                    .await?;
-                    let c = case_ref(&row)?;
-                    core.emit(
-                        txn,
-                        now,
-                        Event::CaseFollowedUp(CaseFollowedUp {
-                            case_id: c.case_id,
-                            report_id: c.report_id,
-                            tracking_id: c.tracking_id,
-                            opd_id: c.opd_id,
-                            follow_up_id: e.id,
-                            text: text.clone(),
-                            posted_at: now,
-                            posted_by: subject.clone(),
-                            reporter_ref: c.reporter_ref,
-                        }),
-                    )
-                    .await?;
+                    let e = core
+                        .record(
+                            txn,
+                            &row,
+                            Entry {
+                                kind: kind::FOLLOW_UP,
+                                visibility: Visibility::Public,
+                                author: &subject,
+                                text: &text,
+                                at: now,
+                                attachment_id: None,
+                            },
+                            |e| {
+                                let c = case_ref(&row)?;
+                                Ok(Event::CaseFollowedUp(CaseFollowedUp {
+                                    case_id: c.case_id,
+                                    report_id: c.report_id,
+                                    tracking_id: c.tracking_id,
+                                    opd_id: c.opd_id,
+                                    follow_up_id: e.id,
+                                    text: text.clone(),
+                                    posted_at: now,
+                                    posted_by: subject.clone(),
+                                    reporter_ref: c.reporter_ref,
+                                }))
+                            },
+                        )
+                        .await?;
                     Ok((e, updated))
                 })
             })
@@ -768,7 +756,7 @@ impl CaseService for Api {
                     m.due_at = Set(None);
                     m.auto_close_at = Set(None);
                     let updated = m.update(txn).await?;
-                    add_entry(
+                    core.record(
                         txn,
                         &row,
                         Entry {
@@ -779,21 +767,18 @@ impl CaseService for Api {
                             at: now,
                             attachment_id: None,
                         },
-                    )
-                    .await?;
-                    let c = case_ref(&row)?;
-                    core.emit(
-                        txn,
-                        now,
-                        Event::CaseTransferRequested(CaseTransferRequested {
-                            case_id: c.case_id,
-                            report_id: c.report_id,
-                            tracking_id: c.tracking_id,
-                            opd_id: opd_id.clone(),
-                            reason: reason.clone(),
-                            requested_at: now,
-                            requested_by: subject.clone(),
-                        }),
+                        |_| {
+                            let c = case_ref(&row)?;
+                            Ok(Event::CaseTransferRequested(CaseTransferRequested {
+                                case_id: c.case_id,
+                                report_id: c.report_id,
+                                tracking_id: c.tracking_id,
+                                opd_id: opd_id.clone(),
+                                reason: reason.clone(),
+                                requested_at: now,
+                                requested_by: subject.clone(),
+                            }))
+                        },
                     )
                     .await?;
                     Ok(updated)
@@ -958,34 +943,32 @@ pub async fn reply(
         }
     }
     let updated = m.update(txn).await?;
-    let e = add_entry(
-        txn,
-        &row,
-        Entry {
-            kind: match by {
-                Replier::Reporter => kind::REPORTER_REPLY,
-                Replier::Operator => kind::OPERATOR_REPLY,
+    let e = core
+        .record(
+            txn,
+            &row,
+            Entry {
+                kind: match by {
+                    Replier::Reporter => kind::REPORTER_REPLY,
+                    Replier::Operator => kind::OPERATOR_REPLY,
+                },
+                visibility: Visibility::Reporter,
+                author,
+                text,
+                at: now,
+                attachment_id: None,
             },
-            visibility: Visibility::Reporter,
-            author,
-            text,
-            at: now,
-            attachment_id: None,
-        },
-    )
-    .await?;
-    core.emit(
-        txn,
-        now,
-        Event::CaseReplied(CaseReplied {
-            case: case_ref(&row)?,
-            entry_id: e.id,
-            by,
-            replied_at: now,
-            answers_info_request_at: answers,
-        }),
-    )
-    .await?;
+            |e| {
+                Ok(Event::CaseReplied(CaseReplied {
+                    case: case_ref(&row)?,
+                    entry_id: e.id,
+                    by,
+                    replied_at: now,
+                    answers_info_request_at: answers,
+                }))
+            },
+        )
+        .await?;
     tracing::info!(case_id = %row.id, report_id = %row.report_id, opd_id = %row.opd_id, by = core::replier_code(by), "reply recorded");
     Ok((e, updated))
 }

@@ -233,6 +233,23 @@ pub struct Entry<'a> {
     pub attachment_id: Option<Uuid>,
 }
 
+impl Core {
+    /// Records an action on a case in `txn`: its timeline entry, then the event `event` makes
+    /// from that entry, through the outbox. Returns the entry.
+    pub async fn record(
+        &self,
+        txn: &DatabaseTransaction,
+        row: &case::Model,
+        entry: Entry<'_>,
+        event: impl FnOnce(&timeline::Model) -> Result<Event, Error>,
+    ) -> Result<timeline::Model, Error> {
+        let at = entry.at;
+        let e = add_entry(txn, row, entry).await?;
+        self.emit(txn, at, event(&e)?).await?;
+        Ok(e)
+    }
+}
+
 /// Inserts an entry into the case's timeline.
 pub async fn add_entry(
     txn: &DatabaseTransaction,

@@ -20,7 +20,7 @@ use crate::api::{
     ChunkStream, attachment_to_proto, byte_chunks, entry_to_proto, reply, store_upload, stream_attachment,
     timeline_of,
 };
-use crate::core::{Core, Entry, REPORTER_AUTHOR, SYSTEM_AUTHOR, Visibility, add_entry, case_ref, kind};
+use crate::core::{Core, Entry, REPORTER_AUTHOR, SYSTEM_AUTHOR, Visibility, case_ref, kind};
 use crate::entities::{attachment, case, credential, timeline};
 use crate::error::{Error, invalid};
 
@@ -236,29 +236,26 @@ impl ReporterCaseService for ReporterApi {
         m.rating_comment = Set(Some(comment.clone()));
         m.rated_at = Set(Some(now));
         m.update(&txn).await.map_err(Error::from)?;
-        add_entry(
-            &txn,
-            &row,
-            Entry {
-                kind: kind::RATED,
-                visibility: Visibility::Reporter,
-                author: REPORTER_AUTHOR,
-                text: format!("{rating}/5 {comment}").trim(),
-                at: now,
-                attachment_id: None,
-            },
-        )
-        .await?;
         self.core
-            .emit(
+            .record(
                 &txn,
-                now,
-                Event::CaseRated(CaseRated {
-                    case: case_ref(&row)?,
-                    rating,
-                    comment,
-                    rated_at: now,
-                }),
+                &row,
+                Entry {
+                    kind: kind::RATED,
+                    visibility: Visibility::Reporter,
+                    author: REPORTER_AUTHOR,
+                    text: format!("{rating}/5 {comment}").trim(),
+                    at: now,
+                    attachment_id: None,
+                },
+                |_| {
+                    Ok(Event::CaseRated(CaseRated {
+                        case: case_ref(&row)?,
+                        rating,
+                        comment,
+                        rated_at: now,
+                    }))
+                },
             )
             .await?;
         self.finish(txn).await?;
@@ -302,28 +299,25 @@ impl ReporterCaseService for ReporterApi {
         let mut m: case::ActiveModel = row.clone().into();
         m.ombudsman_requested_at = Set(Some(now));
         m.update(&txn).await.map_err(Error::from)?;
-        add_entry(
-            &txn,
-            &row,
-            Entry {
-                kind: kind::OMBUDSMAN_REQUESTED,
-                visibility: Visibility::Reporter,
-                author: REPORTER_AUTHOR,
-                text: "pelapor menyetujui laporan diteruskan ke Ombudsman",
-                at: now,
-                attachment_id: None,
-            },
-        )
-        .await?;
         self.core
-            .emit(
+            .record(
                 &txn,
-                now,
-                Event::OmbudsmanRequested(OmbudsmanRequested {
-                    case: case_ref(&row)?,
-                    consented_at: now,
-                    submitted_at: cred.submitted_at,
-                }),
+                &row,
+                Entry {
+                    kind: kind::OMBUDSMAN_REQUESTED,
+                    visibility: Visibility::Reporter,
+                    author: REPORTER_AUTHOR,
+                    text: "pelapor menyetujui laporan diteruskan ke Ombudsman",
+                    at: now,
+                    attachment_id: None,
+                },
+                |_| {
+                    Ok(Event::OmbudsmanRequested(OmbudsmanRequested {
+                        case: case_ref(&row)?,
+                        consented_at: now,
+                        submitted_at: cred.submitted_at,
+                    }))
+                },
             )
             .await?;
         self.finish(txn).await?;
@@ -465,7 +459,7 @@ pub async fn close(
     m.auto_close_at = Set(None);
     m.due_at = Set(None);
     m.update(txn).await?;
-    add_entry(
+    core.record(
         txn,
         row,
         Entry {
@@ -476,17 +470,14 @@ pub async fn close(
             at: now,
             attachment_id: None,
         },
-    )
-    .await?;
-    core.emit(
-        txn,
-        now,
-        Event::CaseClosed(CaseClosed {
-            case: case_ref(row)?,
-            by,
-            closed_at: now,
-            last_follow_up_at: row.last_follow_up_at.unwrap_or(row.opened_at),
-        }),
+        |_| {
+            Ok(Event::CaseClosed(CaseClosed {
+                case: case_ref(row)?,
+                by,
+                closed_at: now,
+                last_follow_up_at: row.last_follow_up_at.unwrap_or(row.opened_at),
+            }))
+        },
     )
     .await?;
     tracing::info!(case_id = %row.id, report_id = %row.report_id, opd_id = %row.opd_id, by = code, "case completed");
