@@ -46,6 +46,8 @@ lapor is running (Ctrl-C stops it). Try:
   $bin/laporctl timeline <tracking_id> <access_token>   # what the reporter sees
   $bin/laporctl confirm <tracking_id> <access_token>; $bin/laporctl rate <tracking_id> <access_token> 5
   $bin/laporctl feed             # the public feed
+  $bin/laporctl calendar         # calendar versions; calendar-load FILE / calendar-import FILE.ics --reason ...
+  $bin/laporctl ledger-verify    # the SLA ledger's hash chain
   $bin/laporctl deadlines <report_id>
   $bin/laporctl messages <report_id>
   $bin/laporctl queue            # reports no rule placed (try --category ketertiban)

@@ -174,6 +174,23 @@ enum Cmd {
     },
     /// Lists the public feed.
     Feed,
+    /// Shows the calendar in force and its versions.
+    Calendar,
+    /// Puts the `[calendar]` section of a TOML file (e.g. config/bontang.toml) in force as a new
+    /// calendar version; every open deadline is recomputed.
+    CalendarLoad {
+        file: std::path::PathBuf,
+        /// Why (the decree), 5-500 characters.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Adds the all-day events of an iCalendar file as non-working days (a new version).
+    CalendarImport {
+        file: std::path::PathBuf,
+        /// Why / the source (the decree), 5-500 characters.
+        #[arg(long)]
+        reason: String,
+    },
     /// Verifies the SLA ledger (and, given one, a checkpoint exported earlier).
     LedgerVerify {
         /// Checkpoint file written by `ledger-checkpoint`.
@@ -438,6 +455,76 @@ async fn main() -> anyhow::Result<()> {
                     .await?
                     .into_inner(),
             );
+        }
+        Cmd::Calendar => {
+            let mut c = SlaServiceClient::connect(cli.sla.clone())
+                .await
+                .context("sla-monitor")?;
+            let t = token(&cli, Role::Operator, None)?;
+            show(
+                &c.list_calendar_versions(req(ps::ListCalendarVersionsRequest {}, &t)?)
+                    .await?
+                    .into_inner(),
+            );
+        }
+        Cmd::CalendarLoad { file, reason } => {
+            #[derive(serde::Deserialize, serde::Serialize, Default)]
+            #[serde(default)]
+            struct WithCalendar {
+                calendar: lapor_domain::calendar::CalendarSpec,
+            }
+            let spec =
+                lapor_platform::config::load("laporctl", &WithCalendar::default(), Some(file))?.calendar;
+            let calendar = ps::Calendar {
+                time_zone: spec.time_zone,
+                working_weekdays: spec.working_weekdays,
+                holidays: spec
+                    .holidays
+                    .into_iter()
+                    .map(|h| ps::Holiday {
+                        date: h.date.to_string(),
+                        name: h.name,
+                        source: h.source,
+                    })
+                    .collect(),
+                office_open: spec.office_hours.open,
+                office_close: spec.office_hours.close,
+            };
+            let mut c = SlaServiceClient::connect(cli.sla.clone())
+                .await
+                .context("sla-monitor")?;
+            let t = token(&cli, Role::Operator, None)?;
+            let current = c
+                .get_calendar(req(ps::GetCalendarRequest {}, &t)?)
+                .await?
+                .into_inner()
+                .current
+                .map_or(0, |v| v.version);
+            let r = ps::PutCalendarRequest {
+                calendar: Some(calendar),
+                reason: reason.clone(),
+                expected_version: current,
+            };
+            show(&c.put_calendar(req(r, &t)?).await?.into_inner());
+        }
+        Cmd::CalendarImport { file, reason } => {
+            let ics = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+            let mut c = SlaServiceClient::connect(cli.sla.clone())
+                .await
+                .context("sla-monitor")?;
+            let t = token(&cli, Role::Operator, None)?;
+            let current = c
+                .get_calendar(req(ps::GetCalendarRequest {}, &t)?)
+                .await?
+                .into_inner()
+                .current
+                .map_or(0, |v| v.version);
+            let r = ps::ImportICalendarRequest {
+                ics,
+                reason: reason.clone(),
+                expected_version: current,
+            };
+            show(&c.import_i_calendar(req(r, &t)?).await?.into_inner());
         }
         Cmd::LedgerVerify { checkpoint } => {
             let mut c = SlaServiceClient::connect(cli.sla.clone())
