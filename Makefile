@@ -24,6 +24,7 @@ test: services ## Run every test against the real PostgreSQL and NATS
 bench: services ## Benchmarks (so far: the SLA sweep over 1,000,000 open deadlines); JSON in target/bench/
 	@mkdir -p $(CARGO_TARGET_DIR)/bench
 	cargo run -q -p lapor-sla-monitor --example sweep_bench | tee $(CARGO_TARGET_DIR)/bench/sla-sweep.json
+	cargo run -q -p lapor-sla-monitor --example recompute_bench | tee $(CARGO_TARGET_DIR)/bench/sla-recompute.json
 
 lint: ## rustfmt, clippy (-D warnings) and buf lint on proto/
 	cargo fmt --all -- --check

@@ -95,58 +95,105 @@ impl Engine {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<deadline::Model>, DbErr> {
-        lock_report(txn, report).await?;
-        let computed = compute(&self.history(txn, report).await?, &self.calendar, &self.policy);
+        Ok(self
+            .recompute_many(txn, &[report], reason, now)
+            .await?
+            .remove(&report)
+            .unwrap_or_default())
+    }
+
+    /// Recomputes several reports' deadlines with one read of their facts and one of their
+    /// deadlines, writing only what changed; returns each report's deadlines as stored.
+    pub async fn recompute_many(
+        &self,
+        txn: &impl ConnectionTrait,
+        reports: &[Uuid],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<Uuid, Vec<deadline::Model>>, DbErr> {
+        lock_reports(txn, reports).await?;
+        let mut histories: HashMap<Uuid, Vec<Recorded>> = HashMap::new();
+        for f in fact::Entity::find()
+            .filter(fact::Column::ReportId.is_in(reports.iter().copied()))
+            .all(txn)
+            .await?
+        {
+            let fact = serde_json::from_str(&f.body)
+                .map_err(|e| DbErr::Custom(format!("fact {}: {e}", f.event_id)))?;
+            histories.entry(f.report_id).or_default().push(Recorded {
+                event_id: f.event_id,
+                fact,
+            });
+        }
         let mut stored: HashMap<String, deadline::Model> = deadline::Entity::find()
-            .filter(deadline::Column::ReportId.eq(report))
+            .filter(deadline::Column::ReportId.is_in(reports.iter().copied()))
             .all(txn)
             .await?
             .into_iter()
             .map(|d| (d.id.clone(), d))
             .collect();
-        let mut result = Vec::with_capacity(computed.len());
-        for d in computed {
-            let id = format!("{report}:{}", d.key());
-            let mut row = self.model(&id, report, &d, now)?;
-            match stored.remove(&id) {
-                None => {
-                    result.push(row.clone());
-                    row.into_active_model().reset_all().insert(txn).await?;
-                }
-                Some(old) => {
-                    let closed_before = old.met_at.is_some() || old.ended_at.is_some();
-                    let same_closure = old.met_at == d.met_at && old.ended_at == d.ended_at;
-                    if closed_before && same_closure && old.settings != self.fingerprint {
-                        // Met or ended under earlier settings: its due time stands.
-                        row.due_at = old.due_at;
-                        row.settings = old.settings.clone();
+        let mut result: HashMap<Uuid, Vec<deadline::Model>> = HashMap::new();
+        let (mut inserts, mut changes) = (Vec::new(), Vec::new());
+        for report in reports {
+            let empty = Vec::new();
+            let computed = compute(
+                histories.get(report).unwrap_or(&empty),
+                &self.calendar,
+                &self.policy,
+            );
+            let out = result.entry(*report).or_default();
+            for d in computed {
+                let id = format!("{report}:{}", d.key());
+                let mut row = self.model(&id, *report, &d, now)?;
+                match stored.remove(&id) {
+                    None => {
+                        out.push(row.clone());
+                        inserts.push(row.into_active_model().reset_all());
                     }
-                    if row.due_at != old.due_at {
-                        change::ActiveModel {
-                            id: Set(Uuid::now_v7()),
-                            deadline_id: Set(id.clone()),
-                            report_id: Set(report),
-                            from_due: Set(old.due_at),
-                            to_due: Set(row.due_at),
-                            reason: Set(reason.to_owned()),
-                            at: Set(now),
+                    Some(old) => {
+                        let closed_before = old.met_at.is_some() || old.ended_at.is_some();
+                        let same_closure = old.met_at == d.met_at && old.ended_at == d.ended_at;
+                        if closed_before && same_closure && old.settings != self.fingerprint {
+                            // Met or ended under earlier settings: its due time stands.
+                            row.due_at = old.due_at;
+                            row.settings = old.settings.clone();
                         }
-                        .insert(txn)
-                        .await?;
-                    }
-                    row.computed_at = old.computed_at;
-                    if row == old {
-                        result.push(old);
-                    } else {
-                        row.computed_at = now;
-                        result.push(row.clone());
-                        row.into_active_model().reset_all().update(txn).await?;
+                        if row.due_at != old.due_at {
+                            changes.push(change::ActiveModel {
+                                id: Set(Uuid::now_v7()),
+                                deadline_id: Set(id.clone()),
+                                report_id: Set(*report),
+                                from_due: Set(old.due_at),
+                                to_due: Set(row.due_at),
+                                reason: Set(reason.to_owned()),
+                                at: Set(now),
+                            });
+                        }
+                        row.computed_at = old.computed_at;
+                        if row == old {
+                            out.push(old);
+                        } else {
+                            row.computed_at = now;
+                            out.push(row.clone());
+                            row.into_active_model().reset_all().update(txn).await?;
+                        }
                     }
                 }
             }
         }
+        // Rows the history no longer gives (none in normal operation).
         for (id, _) in stored {
             deadline::Entity::delete_by_id(id).exec(txn).await?;
+        }
+        for chunk in inserts.chunks(500) {
+            deadline::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(txn)
+                .await?;
+        }
+        for chunk in changes.chunks(500) {
+            change::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(txn)
+                .await?;
         }
         Ok(result)
     }
@@ -224,11 +271,9 @@ impl Engine {
         reports.extend(without);
         reports.sort();
         reports.dedup();
-        for chunk in reports.chunks(200) {
+        for chunk in reports.chunks(500) {
             let txn = db.begin().await?;
-            for r in chunk {
-                self.recompute(&txn, *r, &reason, now).await?;
-            }
+            self.recompute_many(&txn, chunk, &reason, now).await?;
             txn.commit().await?;
         }
         let row = settings::ActiveModel {
@@ -299,17 +344,26 @@ pub fn describe_change(old: &settings::Model, spec: &CalendarSpec, policy: &SlaP
     format!("calendar/policy change: {}", parts.join("; "))
 }
 
-/// Serializes the work on one report (several consumers record facts of one report): a
-/// transaction-scoped advisory lock on PostgreSQL; SQLite serializes writers already.
-async fn lock_report(txn: &impl ConnectionTrait, report: Uuid) -> Result<(), DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        let bytes = report.as_u128().to_be_bytes();
-        let mut key = [0u8; 8];
-        key.copy_from_slice(&bytes[8..]);
+/// Serializes the work on each report (several consumers record facts of one report): one
+/// transaction-scoped advisory lock per report on PostgreSQL, taken in a fixed order so that two
+/// batches cannot deadlock; SQLite serializes writers already.
+async fn lock_reports(txn: &impl ConnectionTrait, reports: &[Uuid]) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres && !reports.is_empty() {
+        let mut keys: Vec<i64> = reports
+            .iter()
+            .map(|r| {
+                let bytes = r.as_u128().to_be_bytes();
+                let mut key = [0u8; 8];
+                key.copy_from_slice(&bytes[8..]);
+                i64::from_be_bytes(key)
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [i64::from_be_bytes(key).into()],
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
+            [keys.into()],
         ))
         .await?;
     }

@@ -9,7 +9,8 @@ mod api;
 mod calendars;
 mod compliance;
 pub mod config;
-mod engine;
+#[doc(hidden)]
+pub mod engine;
 mod entities;
 mod facts;
 mod handler;

@@ -1,0 +1,89 @@
+//! Benchmark of recomputing every open deadline after a calendar change (`make bench`). Loads
+//! `LAPOR_BENCH_REPORTS` reports (default 100,000) as facts (submitted + dispatched: three
+//! deadlines each, two of them open), computes them all once, then adds a holiday and times the
+//! recompute of every open deadline. Prints one JSON object.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use chrono::Utc;
+use lapor_domain::SlaPolicy;
+use lapor_domain::calendar::{CalendarSpec, Holiday};
+use lapor_sla_monitor::engine::Engine;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: i64 = std::env::var("LAPOR_BENCH_REPORTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let env = lapor_testkit::TestEnv::new().await?;
+    let common = env.common("sla_monitor");
+    let db =
+        lapor_platform::db::connect_and_migrate::<lapor_sla_monitor::migration::Migrator>(&common.database)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let load = Instant::now();
+    // Submitted at some instant in the coming 60 days, dispatched a day later.
+    db.execute_unprepared(&format!(
+        "INSERT INTO facts (event_id, report_id, at, kind, body, recorded_at) \
+         SELECT md5('s' || g)::uuid, md5(g::text)::uuid, t, 'submitted', \
+           json_build_object('type', 'submitted', 'at', to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'kind', 'PENGADUAN')::text, now() \
+         FROM (SELECT g, date_trunc('minute', now()) + (g % 86400) * interval '1 minute' AS t FROM generate_series(1, {n}) g) x; \
+         INSERT INTO facts (event_id, report_id, at, kind, body, recorded_at) \
+         SELECT md5('d' || g)::uuid, md5(g::text)::uuid, t + interval '1 day', 'dispatched', \
+           json_build_object('type', 'dispatched', 'opd', 'opd-' || (g % 40), \
+             'at', to_char((t + interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+             'submitted_at', to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'kind', 'PENGADUAN')::text, now() \
+         FROM (SELECT g, date_trunc('minute', now()) + (g % 86400) * interval '1 minute' AS t FROM generate_series(1, {n}) g) x; \
+         ANALYZE facts"
+    ))
+    .await?;
+    let load_s = load.elapsed().as_secs_f64();
+    let base = CalendarSpec::default();
+    let first = Engine::new(base.clone(), SlaPolicy::default())?;
+    let t = Instant::now();
+    let reports_first = first.adopt_settings(&db, Utc::now(), None).await?;
+    let first_s = t.elapsed().as_secs_f64();
+    let deadlines: i64 = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM deadlines".to_owned(),
+        ))
+        .await?
+        .unwrap()
+        .try_get("", "n")?;
+    // A holiday in the middle of the due dates: many open deadlines move.
+    let mut changed = base;
+    changed.holidays.push(Holiday {
+        date: (Utc::now() + chrono::Duration::days(20)).date_naive(),
+        name: "Libur uji".into(),
+        source: "bench".into(),
+    });
+    let second = Engine::new(changed, SlaPolicy::default())?;
+    let t = Instant::now();
+    let reports_second = second.adopt_settings(&db, Utc::now(), Some("bench")).await?;
+    let second_s = t.elapsed().as_secs_f64();
+    let moved: i64 = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM deadline_changes".to_owned(),
+        ))
+        .await?
+        .unwrap()
+        .try_get("", "n")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "benchmark": "sla_full_recompute",
+            "reports": n,
+            "deadlines": deadlines,
+            "load_seconds": load_s,
+            "first_computation": {"reports": reports_first, "seconds": first_s},
+            "after_calendar_change": {"reports": reports_second, "seconds": second_s, "deadlines_moved": moved},
+        })
+    );
+    db.close().await?;
+    Ok(())
+}
