@@ -133,7 +133,9 @@ impl Engine {
             .map(|d| (d.id.clone(), d))
             .collect();
         let mut result: HashMap<Uuid, Vec<deadline::Model>> = HashMap::new();
-        let (mut inserts, mut changes) = (Vec::new(), Vec::new());
+        // Changed rows are replaced (delete + batched insert): two statements per 500 rows
+        // instead of one UPDATE per row.
+        let (mut inserts, mut changes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
         for report in reports {
             let empty = Vec::new();
             let computed = compute(
@@ -175,15 +177,20 @@ impl Engine {
                         } else {
                             row.computed_at = now;
                             out.push(row.clone());
-                            row.into_active_model().reset_all().update(txn).await?;
+                            replaced.push(row.id.clone());
+                            inserts.push(row.into_active_model().reset_all());
                         }
                     }
                 }
             }
         }
-        // Rows the history no longer gives (none in normal operation).
-        for (id, _) in stored {
-            deadline::Entity::delete_by_id(id).exec(txn).await?;
+        // Rows the history no longer gives (none in normal operation), and rows replaced.
+        replaced.extend(stored.into_keys());
+        for chunk in replaced.chunks(500) {
+            deadline::Entity::delete_many()
+                .filter(deadline::Column::Id.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
         }
         for chunk in inserts.chunks(500) {
             deadline::Entity::insert_many(chunk.to_vec())
