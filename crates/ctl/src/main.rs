@@ -494,12 +494,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("sla-monitor")?;
             let t = token(&cli, Role::Operator, None)?;
-            let current = c
-                .get_calendar(req(ps::GetCalendarRequest {}, &t)?)
-                .await?
-                .into_inner()
-                .current
-                .map_or(0, |v| v.version);
+            let current = calendar_version(&mut c, &t).await?;
             let r = ps::PutCalendarRequest {
                 calendar: Some(calendar),
                 reason: reason.clone(),
@@ -513,12 +508,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("sla-monitor")?;
             let t = token(&cli, Role::Operator, None)?;
-            let current = c
-                .get_calendar(req(ps::GetCalendarRequest {}, &t)?)
-                .await?
-                .into_inner()
-                .current
-                .map_or(0, |v| v.version);
+            let current = calendar_version(&mut c, &t).await?;
             let r = ps::ImportICalendarRequest {
                 ics,
                 reason: reason.clone(),
@@ -618,6 +608,18 @@ async fn cases(cli: &Cli) -> anyhow::Result<CaseServiceClient<tonic::transport::
     CaseServiceClient::connect(cli.cases.clone())
         .await
         .context("opd-case")
+}
+
+/// The calendar version in force (an edit is based on it).
+async fn calendar_version(
+    c: &mut SlaServiceClient<tonic::transport::Channel>,
+    token: &str,
+) -> anyhow::Result<u64> {
+    Ok(c.get_calendar(req(ps::GetCalendarRequest {}, token)?)
+        .await?
+        .into_inner()
+        .current
+        .map_or(0, |v| v.version))
 }
 
 fn credential(tracking_id: &str, access_token: &str) -> Option<pc::ReporterCredential> {

@@ -63,6 +63,10 @@ fn front(caller: &Caller) -> Result<(), GrpcStatus> {
     caller.require(&[Role::Reporter, Role::Service])
 }
 
+/// Why the reporter's side has nothing yet.
+const NOT_AT_AN_OPD: &str =
+    "the report has not reached an OPD yet; its status is with intake (GetSubmission)";
+
 /// The newest case row of a report, locked for update.
 async fn newest_case(txn: &DatabaseTransaction, report_id: uuid::Uuid) -> Result<case::Model, Error> {
     case::Entity::find()
@@ -71,11 +75,7 @@ async fn newest_case(txn: &DatabaseTransaction, report_id: uuid::Uuid) -> Result
         .lock_exclusive()
         .one(txn)
         .await?
-        .ok_or_else(|| {
-            Error::FailedPrecondition(
-                "the report has not reached an OPD yet; its status is with intake (GetSubmission)".into(),
-            )
-        })
+        .ok_or_else(|| Error::FailedPrecondition(NOT_AT_AN_OPD.into()))
 }
 
 /// The case currently holding the report (not one that ended by a transfer).
@@ -121,11 +121,7 @@ impl ReporterCaseService for ReporterApi {
             .one(db)
             .await
             .map_err(Error::from)?
-            .ok_or_else(|| {
-                Error::FailedPrecondition(
-                    "the report has not reached an OPD yet; its status is with intake (GetSubmission)".into(),
-                )
-            })?;
+            .ok_or_else(|| Error::FailedPrecondition(NOT_AT_AN_OPD.into()))?;
         let timeline = timeline_of(
             db,
             Condition::all().add(timeline::Column::ReportId.eq(cred.report_id)),
