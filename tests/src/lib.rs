@@ -189,6 +189,7 @@ impl System {
                 .unwrap_or_else(|e| panic!("sla config: {e}"));
                 cfg.common = self.common("sla-monitor", "sla_monitor");
                 cfg.calendar = self.calendar.clone();
+                cfg.ledger.export_store.path = self.env.scratch_dir().join("checkpoints").display().to_string();
                 let s = lapor_sla_monitor::Service::build(cfg, listener).await;
                 tokio::spawn(
                     s.unwrap_or_else(|e| panic!("sla-monitor: {e:#}"))

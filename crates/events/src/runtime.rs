@@ -30,7 +30,17 @@ pub struct Runtime {
 impl Runtime {
     /// Connects the database (applying `M`'s migrations) and the bus, and starts the relay.
     pub async fn start<M: MigratorTrait>(cfg: &CommonConfig, service: &str) -> anyhow::Result<Self> {
-        let db = lapor_platform::db::connect_and_migrate::<M>(&cfg.database)
+        Self::start_with::<M>(cfg, service, &[]).await
+    }
+
+    /// [`Runtime::start`] for a service with append-only tables (see
+    /// [`lapor_platform::db::connect_and_migrate_with`]).
+    pub async fn start_with<M: MigratorTrait>(
+        cfg: &CommonConfig,
+        service: &str,
+        append_only: &[&str],
+    ) -> anyhow::Result<Self> {
+        let db = lapor_platform::db::connect_and_migrate_with::<M>(&cfg.database, append_only)
             .await
             .map_err(|e| anyhow::anyhow!("{service} database: {e}"))?;
         let bus = Bus::connect(&cfg.nats, service).await?;

@@ -53,6 +53,11 @@ pub struct DatabaseConfig {
     pub schema: String,
     /// Connection pool size.
     pub max_connections: u32,
+    /// PostgreSQL only, optional: a URL for the role that owns the schema and runs migrations.
+    /// When set, the service migrates over it, then grants `url`'s role what it needs (and no
+    /// UPDATE/DELETE on append-only tables such as the SLA ledger) and runs over `url`, so
+    /// the running service can neither change those tables nor switch their triggers off.
+    pub migration_url: String,
 }
 
 impl Default for DatabaseConfig {
@@ -61,6 +66,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://.lapor/data/service.db?mode=rwc".into(),
             schema: "public".into(),
             max_connections: 8,
+            migration_url: String::new(),
         }
     }
 }

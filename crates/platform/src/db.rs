@@ -22,12 +22,7 @@ fn valid_schema(s: &str) -> bool {
 /// Connects to the configured database. On PostgreSQL the service's schema is created if missing
 /// and put first on the search path; on SQLite the file's folder is created if missing.
 pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
-    let mut opts = ConnectOptions::new(cfg.url.clone());
-    opts.max_connections(cfg.max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+    let mut opts = options(cfg);
     if is_postgres(&cfg.url) {
         if !valid_schema(&cfg.schema) {
             return Err(DbErr::Custom(format!(
@@ -56,6 +51,16 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> 
     Ok(db)
 }
 
+fn options(cfg: &DatabaseConfig) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(cfg.url.clone());
+    opts.max_connections(cfg.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    opts
+}
+
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
@@ -70,8 +75,51 @@ fn sqlite_path(url: &str) -> Option<String> {
 pub async fn connect_and_migrate<M: MigratorTrait>(
     cfg: &DatabaseConfig,
 ) -> Result<DatabaseConnection, DbErr> {
-    let db = connect(cfg).await?;
-    if is_postgres(&cfg.url) {
+    connect_and_migrate_with::<M>(cfg, &[]).await
+}
+
+/// [`connect_and_migrate`], with tables that the running service may only read and append to.
+/// With `database.migration_url` set (PostgreSQL), migrations run as that (owner) role and the
+/// service's role gets SELECT, INSERT, UPDATE, DELETE on its schema's tables except UPDATE,
+/// DELETE and TRUNCATE on `append_only`; not owning them, it cannot switch their triggers off.
+pub async fn connect_and_migrate_with<M: MigratorTrait>(
+    cfg: &DatabaseConfig,
+    append_only: &[&str],
+) -> Result<DatabaseConnection, DbErr> {
+    if cfg.migration_url.is_empty() {
+        let db = connect(cfg).await?;
+        migrate::<M>(&db, cfg).await?;
+        return Ok(db);
+    }
+    if !is_postgres(&cfg.url) || !is_postgres(&cfg.migration_url) {
+        return Err(DbErr::Custom(
+            "database.migration_url is for PostgreSQL: set it (and url) to postgres:// URLs, or leave it empty".into(),
+        ));
+    }
+    let owner_cfg = DatabaseConfig {
+        url: cfg.migration_url.clone(),
+        max_connections: 1,
+        migration_url: String::new(),
+        ..cfg.clone()
+    };
+    let owner = connect(&owner_cfg).await?;
+    migrate::<M>(&owner, cfg).await?;
+    let mut opts = options(cfg);
+    opts.set_schema_search_path(cfg.schema.clone());
+    let db = Database::connect(opts).await?;
+    let role = single_text(&db, "SELECT current_user::text").await?;
+    let owner_role = single_text(&owner, "SELECT current_user::text").await?;
+    if role == owner_role {
+        tracing::warn!(role = %role, "database.migration_url uses the same role as database.url: no separation");
+    } else {
+        owner.execute_unprepared(&grants(&cfg.schema, &role, append_only)).await?;
+    }
+    owner.close().await?;
+    Ok(db)
+}
+
+async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, cfg: &DatabaseConfig) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         let txn = db.begin().await?;
         txn.execute_unprepared(&format!(
             "SELECT pg_advisory_xact_lock(hashtext('lapor-migrate:{}'))",
@@ -79,9 +127,33 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
         ))
         .await?;
         M::up(&txn, None).await?;
-        txn.commit().await?;
+        txn.commit().await
     } else {
-        M::up(&db, None).await?;
+        M::up(db, None).await
     }
-    Ok(db)
+}
+
+async fn single_text(db: &DatabaseConnection, sql: &str) -> Result<String, DbErr> {
+    db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("no row from {sql}")))?
+        .try_get_by_index(0)
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The grants that give `role` what a running service needs in `schema`.
+fn grants(schema: &str, role: &str, append_only: &[&str]) -> String {
+    let (s, r) = (ident(schema), ident(role));
+    let mut sql = format!(
+        "GRANT USAGE ON SCHEMA {s} TO {r}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}; \
+         GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {r}; "
+    );
+    for t in append_only {
+        sql.push_str(&format!("REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{} FROM {r}; ", ident(t)));
+    }
+    sql
 }

@@ -3,6 +3,7 @@
 //! graceful shutdown and the common error-to-Status helpers.
 
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod paging;

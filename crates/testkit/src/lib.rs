@@ -26,6 +26,10 @@ fn with_db(url: &str, db: &str) -> String {
     }
 }
 
+fn role_of(db_name: &str) -> String {
+    format!("{db_name}_svc")
+}
+
 /// A fresh database and NATS prefix for one test.
 pub struct TestEnv {
     /// Database name.
@@ -64,6 +68,7 @@ impl TestEnv {
                 url: self.db_url.clone(),
                 schema: schema.into(),
                 max_connections: 4,
+                migration_url: String::new(),
             },
             nats: NatsConfig {
                 url: self.nats_url.clone(),
@@ -77,6 +82,23 @@ impl TestEnv {
             shutdown_grace_secs: 5,
             ..CommonConfig::default()
         }
+    }
+
+    /// Creates a login role of this test (no privileges beyond PUBLIC's; dropped with the test
+    /// database) and returns the test database's URL for it.
+    pub async fn login_role(&self) -> anyhow::Result<String> {
+        let role = role_of(&self.db_name);
+        let admin = Database::connect(admin_url()).await?;
+        admin
+            .execute_unprepared(&format!("CREATE ROLE \"{role}\" LOGIN"))
+            .await?;
+        admin.close().await?;
+        let (scheme, rest) = self
+            .db_url
+            .split_once("://")
+            .ok_or_else(|| anyhow::anyhow!("no scheme in {}", self.db_url))?;
+        let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+        Ok(format!("{scheme}://{role}@{host}"))
     }
 
     /// A scratch directory of this test (blob stores, files), removed when the test ends.
@@ -120,6 +142,9 @@ impl Drop for TestEnv {
                 if let Ok(admin) = Database::connect(admin_url()).await {
                     let _ = admin
                         .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                        .await;
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP ROLE IF EXISTS \"{}\"", role_of(&db)))
                         .await;
                     let _ = admin.close().await;
                 }

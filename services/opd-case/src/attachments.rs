@@ -3,93 +3,25 @@
 //! EXIF, XMP, IPTC and comment metadata (losslessly, segment by segment) before they are stored
 //! through a [`BlobStore`]. Downloads stream the stored bytes back in chunks.
 
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use img_parts::ImageEXIF;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 use crate::config::{AttachmentConfig, BlobStoreConfig};
 use crate::error::{Error, invalid};
 
-/// Where attachment bytes live. The filesystem serves a single node and development; an
-/// S3-compatible bucket serves several replicas in production. Both go through `object_store`.
-#[async_trait::async_trait]
-pub trait BlobStore: Send + Sync {
-    /// Stores `data` under `key`, replacing nothing (keys are fresh UUIDs).
-    async fn put(&self, key: &str, data: Bytes) -> Result<(), Error>;
-    /// Reads the bytes under `key`.
-    async fn get(&self, key: &str) -> Result<Bytes, Error>;
-}
+pub use lapor_platform::blobs::Blobs;
 
-/// The blob store in use.
-pub type Blobs = Arc<dyn BlobStore>;
-
-/// A [`BlobStore`] over any `object_store` backend.
-pub struct ObjectStoreBlobs {
-    store: Arc<dyn ObjectStore>,
-    prefix: String,
-}
-
-#[async_trait::async_trait]
-impl BlobStore for ObjectStoreBlobs {
-    async fn put(&self, key: &str, data: Bytes) -> Result<(), Error> {
-        self.store
-            .put(&self.path(key), PutPayload::from_bytes(data))
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::Internal(format!("blob store: {e}")))
-    }
-
-    async fn get(&self, key: &str) -> Result<Bytes, Error> {
-        let r = self
-            .store
-            .get(&self.path(key))
-            .await
-            .map_err(|e| Error::Internal(format!("blob store: {e}")))?;
-        r.bytes()
-            .await
-            .map_err(|e| Error::Internal(format!("blob store: {e}")))
+impl From<lapor_platform::blobs::BlobError> for Error {
+    fn from(e: lapor_platform::blobs::BlobError) -> Self {
+        Error::Internal(e.to_string())
     }
 }
 
-impl ObjectStoreBlobs {
-    fn path(&self, key: &str) -> Path {
-        Path::from(format!("{}/{key}", self.prefix))
-    }
-}
-
-/// Builds the configured blob store.
+/// Builds the configured attachment store.
 pub fn open(cfg: &BlobStoreConfig) -> anyhow::Result<Blobs> {
-    let store: Arc<dyn ObjectStore> = match cfg.kind.as_str() {
-        "fs" => {
-            std::fs::create_dir_all(&cfg.path)?;
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&cfg.path)?)
-        }
-        #[cfg(feature = "s3")]
-        "s3" => {
-            // Credentials come from the standard AWS_* environment (a Kubernetes Secret).
-            let mut b = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(&cfg.bucket)
-                .with_region(&cfg.region);
-            if !cfg.endpoint.is_empty() {
-                b = b
-                    .with_endpoint(&cfg.endpoint)
-                    .with_allow_http(cfg.endpoint.starts_with("http://"));
-            }
-            Arc::new(b.build()?)
-        }
-        #[cfg(not(feature = "s3"))]
-        "s3" => anyhow::bail!("attachments.store.kind = \"s3\" needs a build with feature `s3`"),
-        other => anyhow::bail!("attachments.store.kind must be \"fs\" or \"s3\", got {other:?}"),
-    };
-    Ok(Arc::new(ObjectStoreBlobs {
-        store,
-        prefix: cfg.prefix.trim_matches('/').to_owned(),
-    }))
+    lapor_platform::blobs::open(cfg, "attachments.store")
 }
 
 /// Content types recognised from their first bytes.

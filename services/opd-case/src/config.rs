@@ -2,6 +2,7 @@
 
 use lapor_domain::SlaPolicy;
 use lapor_domain::calendar::CalendarSpec;
+pub use lapor_platform::blobs::BlobStoreConfig;
 use lapor_platform::CommonConfig;
 use serde::{Deserialize, Serialize};
 
@@ -63,38 +64,12 @@ impl Default for AttachmentConfig {
             ]
             .map(String::from)
             .to_vec(),
-            store: BlobStoreConfig::default(),
+            store: BlobStoreConfig {
+                path: ".lapor/data/attachments".into(),
+                prefix: "attachments".into(),
+                ..BlobStoreConfig::default()
+            },
         }
     }
 }
 
-/// Blob storage: a directory (default) or an S3-compatible bucket (build with feature `s3`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BlobStoreConfig {
-    /// `fs` or `s3`.
-    pub kind: String,
-    /// Directory for `fs` (created if missing).
-    pub path: String,
-    /// Bucket for `s3`.
-    pub bucket: String,
-    /// Endpoint for `s3` (e.g. `https://minio.bontangkota.go.id`); empty for AWS.
-    pub endpoint: String,
-    /// Region for `s3`.
-    pub region: String,
-    /// Key prefix inside the bucket.
-    pub prefix: String,
-}
-
-impl Default for BlobStoreConfig {
-    fn default() -> Self {
-        Self {
-            kind: "fs".into(),
-            path: ".lapor/data/attachments".into(),
-            bucket: String::new(),
-            endpoint: String::new(),
-            region: "us-east-1".into(),
-            prefix: "attachments".into(),
-        }
-    }
-}

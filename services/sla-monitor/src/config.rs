@@ -3,6 +3,7 @@
 use lapor_domain::SlaPolicy;
 use lapor_domain::calendar::CalendarSpec;
 use lapor_platform::CommonConfig;
+use lapor_platform::blobs::BlobStoreConfig;
 use serde::{Deserialize, Serialize};
 
 /// Development key for signing ledger checkpoints. Never use it in production.
@@ -134,12 +135,24 @@ pub struct OpdOfficials {
 pub struct LedgerConfig {
     /// HMAC-SHA256 key that signs exported checkpoints (keep it outside the database).
     pub checkpoint_key: String,
+    /// Seconds between automatic checkpoint exports (0: only on request). One export also runs
+    /// at start.
+    pub export_interval_secs: u64,
+    /// Where automatic exports are written: storage the database's administrators cannot
+    /// rewrite (another host's directory, a bucket with object lock).
+    pub export_store: BlobStoreConfig,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             checkpoint_key: DEV_CHECKPOINT_KEY.into(),
+            export_interval_secs: 3600,
+            export_store: BlobStoreConfig {
+                path: ".lapor/data/ledger-checkpoints".into(),
+                prefix: "checkpoints".into(),
+                ..BlobStoreConfig::default()
+            },
         }
     }
 }

@@ -188,3 +188,59 @@ pub async fn check_checkpoint(
         None => Err(format!("entry {seq} of the checkpoint is gone")),
     })
 }
+
+/// The text of an exported checkpoint: `key=value` lines, the same that `laporctl
+/// ledger-checkpoint` prints and `laporctl ledger-verify --checkpoint` reads.
+pub fn checkpoint_text(c: &Checkpoint, v: &Verification) -> String {
+    let mut t = format!(
+        "seq={}\nhash={}\nsignature={}\nat={}\nchain_ok={}\nentries={}\n",
+        c.seq,
+        c.hash,
+        c.signature,
+        c.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        v.first_bad.is_none(),
+        v.entries
+    );
+    if let Some((seq, why)) = &v.first_bad {
+        t.push_str(&format!("first_bad={seq}\nproblem={why}\n"));
+    }
+    t
+}
+
+/// Where an exported checkpoint goes: by month, named by the instant and the sequence number so
+/// exports never overwrite one another and sort in time order.
+pub fn checkpoint_key(c: &Checkpoint) -> String {
+    format!(
+        "{}/{}-seq{:012}.txt",
+        c.at.format("%Y/%m"),
+        c.at.format("%Y%m%dT%H%M%S%.6fZ"),
+        c.seq
+    )
+}
+
+/// Verifies the chain, signs its last good entry and writes the checkpoint to `store` (outside
+/// the database). A broken chain is still exported (covering the entries before the break) and
+/// reported loudly.
+pub async fn export(
+    db: &impl ConnectionTrait,
+    key: &str,
+    store: &dyn lapor_platform::blobs::BlobStore,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Checkpoint, Verification, String)> {
+    let v = verify(db).await?;
+    let c = checkpoint(key, &v, now);
+    let path = checkpoint_key(&c);
+    store
+        .put(&path, bytes::Bytes::from(checkpoint_text(&c, &v)))
+        .await?;
+    match &v.first_bad {
+        None => tracing::info!(seq = c.seq, path = %path, "ledger checkpoint exported"),
+        Some((seq, why)) => tracing::error!(
+            first_bad = seq,
+            problem = %why,
+            path = %path,
+            "ledger chain is broken; checkpoint covers the entries before the break"
+        ),
+    }
+    Ok((c, v, path))
+}

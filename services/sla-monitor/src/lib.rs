@@ -79,7 +79,7 @@ impl Service {
     /// force, and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         lapor_domain::Calendar::from_spec(&config.calendar)?;
-        let mut rt = Runtime::start::<migration::Migrator>(&config.common, "sla-monitor").await?;
+        let mut rt = Runtime::start_with::<migration::Migrator>(&config.common, "sla-monitor", &["ledger"]).await?;
         let now = chrono::Utc::now();
         // The calendar is data: the configuration file seeds the first version only.
         let spec = match calendars::current(&rt.db).await? {
@@ -136,6 +136,25 @@ impl Service {
                 }
             }
         });
+        if config.ledger.export_interval_secs > 0 {
+            let store = lapor_platform::blobs::open(&config.ledger.export_store, "ledger.export_store")?;
+            let (db, key) = (rt.db.clone(), config.ledger.checkpoint_key.clone());
+            let every = std::time::Duration::from_secs(config.ledger.export_interval_secs);
+            rt.spawn_task(move |cancel| async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        _ = tick.tick() => {
+                            if let Err(e) = ledger::export(&db, &key, store.as_ref(), chrono::Utc::now()).await {
+                                tracing::warn!(error = %e, "ledger checkpoint export failed; retrying next interval");
+                            }
+                        }
+                    }
+                }
+            });
+        }
         Ok(Self {
             rt,
             listener,

@@ -44,6 +44,7 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
         .to_vec();
     let cfg = Config {
         common: env.common("sla_monitor"),
+        ledger: ledger_in(&env),
         calendar: CalendarSpec {
             holidays,
             ..CalendarSpec::default()
@@ -167,6 +168,7 @@ async fn tunda_pauses_the_verification_clock_in_any_delivery_order() {
         .to_vec();
     let cfg = Config {
         common: env.common("sla_monitor"),
+        ledger: ledger_in(&env),
         calendar: CalendarSpec {
             holidays,
             ..CalendarSpec::default()
@@ -274,6 +276,7 @@ async fn a_question_to_the_reporter_pauses_the_first_follow_up_clock_in_any_orde
     let env = TestEnv::new().await.unwrap();
     let cfg = Config {
         common: env.common("sla_monitor"),
+        ledger: ledger_in(&env),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -417,6 +420,7 @@ fn calendar_with(days: &[(u32, &str)]) -> CalendarSpec {
 async fn start_sla(env: &TestEnv, calendar: CalendarSpec) -> Spawned {
     let cfg = Config {
         common: env.common("sla_monitor"),
+        ledger: ledger_in(env),
         calendar,
         ..Config::default()
     };
@@ -655,6 +659,7 @@ async fn upgrading_rebuilds_deadlines_from_the_old_rows() {
     let cfg = Config {
         common,
         calendar: calendar_with(&[(24, "Cuti bersama Natal"), (25, "Hari Raya Natal")]),
+        ledger: ledger_in(&env),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -692,6 +697,13 @@ async fn upgrading_rebuilds_deadlines_from_the_old_rows() {
     svc.stop().await;
 }
 
+/// Ledger settings that export checkpoints into the test's scratch directory.
+fn ledger_in(env: &TestEnv) -> lapor_sla_monitor::config::LedgerConfig {
+    let mut l = lapor_sla_monitor::config::LedgerConfig::default();
+    l.export_store.path = env.scratch_dir().join("checkpoints").display().to_string();
+    l
+}
+
 fn registry_config(env: &TestEnv) -> Config {
     use lapor_sla_monitor::config::{CityOfficial, Official, OpdOfficials};
     let official = |id: &str| Official {
@@ -700,6 +712,7 @@ fn registry_config(env: &TestEnv) -> Config {
     };
     let mut cfg = Config {
         common: env.common("sla_monitor"),
+        ledger: ledger_in(env),
         opds: vec![OpdOfficials {
             id: "dlh".into(),
             head: Some(official("kepala-dlh")),
@@ -1360,5 +1373,174 @@ async fn a_months_results_are_recorded_in_the_ledger_once() {
         (Some(2), Some(4.0))
     );
     db.close().await.unwrap();
+    svc.stop().await;
+}
+
+fn checkpoint_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn checkpoint_from(text: &str) -> ps::LedgerCheckpoint {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {text}"))
+            .to_owned()
+    };
+    ps::LedgerCheckpoint {
+        seq: field("seq").parse().unwrap(),
+        hash: field("hash"),
+        at: None,
+        signature: field("signature"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_checkpoints_are_exported_periodically_outside_the_database() {
+    use sea_orm::{ConnectionTrait, Database};
+    let env = TestEnv::new().await.unwrap();
+    let mut cfg = registry_config(&env);
+    cfg.ledger.export_interval_secs = 1;
+    let dir = env.scratch_dir().join("checkpoints");
+    let (svc, sweeper) = start_cfg(cfg).await;
+    // The export at start covers the empty chain.
+    let first = eventually("first export", Duration::from_secs(20), || async {
+        checkpoint_files(&dir).first().cloned()
+    })
+    .await;
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(text.starts_with("seq=0\n") && text.contains("chain_ok=true"), "{text}");
+    // Two breaches later, an export covers both.
+    for i in 0..2 {
+        let s = fixtures::submitted(ReportKind::Aspirasi, "", wita(7, 10 + i));
+        let id = s.event.report_id().to_string();
+        env.publish(subjects::REPORT_SUBMITTED, &format!("s{i}"), codec::encode(&s))
+            .await;
+        eventually("recorded", Duration::from_secs(20), || async {
+            (deadlines_of(&svc, &env, &id).await.len() == 1).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(sweeper.sweep_at(wita(14, 9)).await.unwrap().1, 2);
+    let latest = eventually("export of entry 2", Duration::from_secs(20), || async {
+        checkpoint_files(&dir)
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with("-seq000000000002.txt"))
+    })
+    .await;
+    // Kept by month, named by time and sequence number.
+    let rel = latest.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+    assert!(rel.starts_with(&Utc::now().format("checkpoints/%Y/%m/").to_string()), "{rel}");
+    let cp = checkpoint_from(&std::fs::read_to_string(&latest).unwrap());
+    assert_eq!(cp.seq, 2);
+    let auditor = env.token("insp", Role::Auditor, None);
+    let c = SlaServiceClient::new(svc.channel().await);
+    let verify = |checkpoint: ps::LedgerCheckpoint| {
+        let mut c = c.clone();
+        let t = auditor.clone();
+        async move {
+            c.verify_ledger(authed(
+                ps::VerifyLedgerRequest {
+                    checkpoint: Some(checkpoint),
+                },
+                &t,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    assert!(verify(cp.clone()).await.ok);
+    // A careful forger rewrites entry 2 and its hash: the chain alone verifies, the exported
+    // checkpoint does not.
+    let db = Database::connect(&env.db_url).await.unwrap();
+    db.execute_unprepared(concat!(
+        "BEGIN; SET LOCAL session_replication_role = replica; ",
+        r#"UPDATE sla_monitor.ledger SET body = replace(body, '"late_seconds":', '"late_seconds":0') WHERE seq = 2; "#,
+        r#"UPDATE sla_monitor.ledger SET hash = encode(sha256(convert_to(prev_hash || E'\n' || seq || E'\n' || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || E'\n' || kind || E'\n' || body, 'UTF8')), 'hex') WHERE seq = 2; "#,
+        "COMMIT;"
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let v = verify(cp).await;
+    assert!(!v.ok && v.problem.contains("rewritten"), "{}", v.problem);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_own_database_role_can_append_to_the_ledger_but_not_change_it() {
+    use sea_orm::{ConnectionTrait, Database};
+    let env = TestEnv::new().await.unwrap();
+    let role_url = env.login_role().await.unwrap();
+    let mut cfg = registry_config(&env);
+    // Migrations run as the owner; the service runs as a role of its own.
+    cfg.common.database.migration_url = env.db_url.clone();
+    cfg.common.database.url = role_url.clone();
+    let (svc, sweeper) = start_cfg(cfg).await;
+    let s = fixtures::submitted(ReportKind::Aspirasi, "", wita(7, 10));
+    let id = s.event.report_id().to_string();
+    env.publish(subjects::REPORT_SUBMITTED, "s", codec::encode(&s))
+        .await;
+    eventually("recorded", Duration::from_secs(20), || async {
+        (deadlines_of(&svc, &env, &id).await.len() == 1).then_some(())
+    })
+    .await;
+    // Running as that role, the service records facts, deadlines, alerts and a ledger entry.
+    assert_eq!(sweeper.sweep_at(wita(14, 9)).await.unwrap().1, 1);
+    let role = Database::connect(&role_url).await.unwrap();
+    let count: i64 = role
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS n FROM sla_monitor.ledger".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "n")
+        .unwrap();
+    assert_eq!(count, 1);
+    // It cannot change the ledger, nor switch its triggers off, nor bypass them.
+    for sql in [
+        "UPDATE sla_monitor.ledger SET body = '{}'",
+        "DELETE FROM sla_monitor.ledger",
+        "TRUNCATE sla_monitor.ledger",
+    ] {
+        let e = role.execute_unprepared(sql).await.unwrap_err().to_string();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    let e = role
+        .execute_unprepared("ALTER TABLE sla_monitor.ledger DISABLE TRIGGER ALL")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must be owner"), "{e}");
+    let e = role
+        .execute_unprepared("SET session_replication_role = replica")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("permission denied"), "{e}");
+    role.close().await.unwrap();
+    // A restart (migrations find nothing to do, grants are applied again) keeps working.
+    svc.stop().await;
+    let mut cfg = registry_config(&env);
+    cfg.common.database.migration_url = env.db_url.clone();
+    cfg.common.database.url = role_url;
+    let (svc, _) = start_cfg(cfg).await;
+    assert_eq!(deadlines_of(&svc, &env, &id).await.len(), 1);
     svc.stop().await;
 }
