@@ -189,7 +189,8 @@ impl System {
                 .unwrap_or_else(|e| panic!("sla config: {e}"));
                 cfg.common = self.common("sla-monitor", "sla_monitor");
                 cfg.calendar = self.calendar.clone();
-                cfg.ledger.export_store.path = self.env.scratch_dir().join("checkpoints").display().to_string();
+                cfg.ledger.export_store.path =
+                    self.env.scratch_dir().join("checkpoints").display().to_string();
                 let s = lapor_sla_monitor::Service::build(cfg, listener).await;
                 tokio::spawn(
                     s.unwrap_or_else(|e| panic!("sla-monitor: {e:#}"))
@@ -315,6 +316,28 @@ impl System {
                     .unwrap_or_else(|e| panic!("{sql}: {e}"))
             })
             .collect()
+    }
+
+    /// The messages in the test's stream about reports (every one but the calendar
+    /// announcements sla-monitor makes at start), in stream order.
+    pub async fn report_messages(&self) -> Vec<async_nats::jetstream::message::StreamMessage> {
+        let js = async_nats::jetstream::new(self.env.nats().await.unwrap_or_else(|e| panic!("{e}")));
+        let Ok(mut stream) = js.get_stream(self.env.stream_name()).await else {
+            return Vec::new();
+        };
+        let (first, last) = {
+            let state = &stream.info().await.unwrap_or_else(|e| panic!("{e}")).state;
+            (state.first_sequence, state.last_sequence)
+        };
+        let mut out = Vec::new();
+        for seq in first..=last {
+            if let Ok(m) = stream.get_raw_message(seq).await
+                && !m.subject.ends_with(lapor_events::subjects::CALENDAR_CHANGED)
+            {
+                out.push(m);
+            }
+        }
+        out
     }
 
     /// Counts rows of a query `SELECT count(*)::text ...`.

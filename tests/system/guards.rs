@@ -11,17 +11,7 @@ use lapor_system_tests::{System, authed};
 use crate::{submission, submit};
 
 async fn stream_messages(sys: &System) -> u64 {
-    let js = async_nats::jetstream::new(sys.env.nats().await.unwrap_or_else(|e| panic!("{e}")));
-    let mut stream = js
-        .get_stream(sys.env.stream_name())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    stream
-        .info()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .state
-        .messages
+    sys.report_messages().await.len() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! and NATS JetStream, with its own database and stream.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod calendar;
 mod dialogue;
 mod flow;
 mod followup;

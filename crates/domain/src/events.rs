@@ -412,6 +412,20 @@ pub struct SlaEscalated {
     pub escalated_at: DateTime<Utc>,
 }
 
+/// A calendar version came into force (sla-monitor keeps the versions; the services that count
+/// working days follow the newest one they have seen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarChanged {
+    /// Version number, increasing from 1.
+    pub version: u64,
+    /// The calendar.
+    pub calendar: crate::calendar::CalendarSpec,
+    /// Why it changed.
+    pub reason: String,
+    /// Who changed it.
+    pub changed_by: String,
+}
+
 /// Every event on the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -461,12 +475,14 @@ pub enum Event {
     SlaBreached(SlaBreached),
     /// See [`SlaEscalated`].
     SlaEscalated(SlaEscalated),
+    /// See [`CalendarChanged`].
+    CalendarChanged(CalendarChanged),
 }
 
 impl Event {
-    /// Returns the report the event is about.
-    pub fn report_id(&self) -> ReportId {
-        match self {
+    /// Returns the report the event is about; `None` for city-wide events (a calendar change).
+    pub fn report_id(&self) -> Option<ReportId> {
+        Some(match self {
             Self::ReportSubmitted(e) => e.report_id,
             Self::ReportDispatched(e) => e.report_id,
             Self::CaseOpened(e) => e.report_id,
@@ -490,7 +506,8 @@ impl Event {
             Self::SlaWarning(e) => e.deadline.report_id,
             Self::SlaBreached(e) => e.deadline.report_id,
             Self::SlaEscalated(e) => e.deadline.report_id,
-        }
+            Self::CalendarChanged(_) => return None,
+        })
     }
 
     /// Returns the event's type name, as in the proto schema.
@@ -519,6 +536,7 @@ impl Event {
             Self::SlaWarning(_) => "SlaWarning",
             Self::SlaBreached(_) => "SlaBreached",
             Self::SlaEscalated(_) => "SlaEscalated",
+            Self::CalendarChanged(_) => "CalendarChanged",
         }
     }
 }

@@ -4,10 +4,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
-    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, DeadlineRef, Envelope, Event, OmbudsmanRequested,
-    PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted,
-    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified, SlaBreached, SlaEscalated, SlaWarning,
+    AttachmentAdded, CalendarChanged, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested,
+    CaseNoteAdded, CaseOpened, CaseRated, CaseRef, CaseReplied, CaseTransferRequested, DeadlineRef, Envelope,
+    Event, OmbudsmanRequested, PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized,
+    ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified,
+    SlaBreached, SlaEscalated, SlaWarning,
 };
 use lapor_domain::ids::EventId;
 use lapor_domain::lifecycle::{Closer, Replier};
@@ -453,6 +454,25 @@ pub fn to_proto(env: &Envelope) -> pe::EventEnvelope {
             overdue_working_days: e.overdue_working_days,
             escalated_at: Some(ts(e.escalated_at)),
         }),
+        Event::CalendarChanged(e) => Payload::CalendarChanged(pe::CalendarChanged {
+            version: e.version,
+            time_zone: e.calendar.time_zone.clone(),
+            working_weekdays: e.calendar.working_weekdays.clone(),
+            holidays: e
+                .calendar
+                .holidays
+                .iter()
+                .map(|h| pe::CalendarHoliday {
+                    date: h.date.to_string(),
+                    name: h.name.clone(),
+                    source: h.source.clone(),
+                })
+                .collect(),
+            office_open: e.calendar.office_hours.open.clone(),
+            office_close: e.calendar.office_hours.close.clone(),
+            reason: e.reason.clone(),
+            changed_by: e.changed_by.clone(),
+        }),
     };
     pe::EventEnvelope {
         event_id: env.id.to_string(),
@@ -691,6 +711,38 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             overdue_working_days: e.overdue_working_days,
             escalated_at: req_ts(e.escalated_at.as_ref(), "escalated_at")?,
         }),
+        Payload::CalendarChanged(e) => {
+            use lapor_domain::calendar::{CalendarSpec, Holiday, OfficeHours};
+            if e.version == 0 {
+                return Err(field("calendar_changed.version", "must be 1 or more"));
+            }
+            let calendar = CalendarSpec {
+                time_zone: e.time_zone,
+                working_weekdays: e.working_weekdays,
+                holidays: e
+                    .holidays
+                    .into_iter()
+                    .map(|h| {
+                        Ok(Holiday {
+                            date: parse(&h.date, "calendar_changed.holidays.date")?,
+                            name: h.name,
+                            source: h.source,
+                        })
+                    })
+                    .collect::<Result<_, DecodeError>>()?,
+                office_hours: OfficeHours {
+                    open: e.office_open,
+                    close: e.office_close,
+                },
+            };
+            lapor_domain::Calendar::from_spec(&calendar).map_err(|e| field("calendar_changed", e))?;
+            Event::CalendarChanged(CalendarChanged {
+                version: e.version,
+                calendar,
+                reason: e.reason,
+                changed_by: e.changed_by,
+            })
+        }
     };
     Ok(Envelope {
         id,

@@ -178,9 +178,12 @@ async fn process<H: Handler>(
         messaging.destination.name = %msg.subject,
         messaging.consumer.group.name = %spec.durable,
         messaging.message.id = %env.id,
-        lapor.report.id = %env.event.report_id(),
+        lapor.report.id = tracing::field::Empty,
         event.type = env.event.type_name(),
     );
+    if let Some(report) = env.event.report_id() {
+        span.record("lapor.report.id", tracing::field::display(report));
+    }
     lapor_platform::telemetry::set_parent(&span, traceparent.as_deref());
     let outcome = apply(db, spec, handler, &env).instrument(span.clone()).await;
     let _enter = span.enter();

@@ -3,6 +3,7 @@
 //! the idempotent consumer loop with its processed-events and dead-letter tables.
 
 pub mod bus;
+pub mod calendar;
 pub mod codec;
 pub mod consumer;
 pub mod entities;

@@ -87,6 +87,26 @@ impl Runtime {
         self.tasks.push(tokio::spawn(task(self.cancel.child_token())));
     }
 
+    /// Follows the city calendar that sla-monitor announces: the stored version (else the
+    /// configuration's `spec`) now, each announced version as it arrives, and what another
+    /// replica stored within `refresh`.
+    pub async fn follow_calendar(
+        &mut self,
+        service: &str,
+        spec: &lapor_domain::calendar::CalendarSpec,
+        refresh: Duration,
+    ) -> anyhow::Result<Arc<crate::calendar::LiveCalendar>> {
+        use crate::calendar::{CalendarFollower, LiveCalendar};
+        let live = Arc::new(LiveCalendar::load(&self.db, spec).await?);
+        self.spawn_consumer(
+            CalendarFollower::spec(service),
+            Arc::new(CalendarFollower { live: live.clone() }),
+        );
+        let (follow, db) = (live.clone(), self.db.clone());
+        self.spawn_task(move |cancel| follow.follow(db, refresh, cancel));
+        Ok(live)
+    }
+
     /// Stops fetching, lets in-flight handlers finish, drains the outbox once more, and waits at
     /// most `grace` for all of it.
     pub async fn shutdown(self, grace: Duration) {

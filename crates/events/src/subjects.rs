@@ -55,6 +55,8 @@ pub const SLA_WARNING: &str = "sla.warning";
 pub const SLA_BREACHED: &str = "sla.breached";
 /// Subject suffix of `SlaEscalated`.
 pub const SLA_ESCALATED: &str = "sla.escalated";
+/// Subject suffix of `CalendarChanged`.
+pub const CALENDAR_CHANGED: &str = "calendar.changed";
 
 impl Subjects {
     /// Subjects under `prefix`, which must be a NATS token (letters, digits, `_`, `-`).
@@ -119,6 +121,7 @@ impl Subjects {
             Event::SlaWarning(_) => SLA_WARNING,
             Event::SlaBreached(_) => SLA_BREACHED,
             Event::SlaEscalated(_) => SLA_ESCALATED,
+            Event::CalendarChanged(_) => CALENDAR_CHANGED,
         };
         self.subject(suffix)
     }

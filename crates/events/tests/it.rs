@@ -9,10 +9,11 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use lapor_domain::content::{Channel, Location, Privacy, ReportContent, ReportKind};
 use lapor_domain::events::{
-    AttachmentAdded, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested, CaseNoteAdded, CaseOpened,
-    CaseRated, CaseRef, CaseReplied, CaseTransferRequested, DeadlineRef, Envelope, Event, OmbudsmanRequested,
-    PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized, ReportDispatched, ReportHoldCompleted,
-    ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified, SlaBreached, SlaEscalated, SlaWarning,
+    AttachmentAdded, CalendarChanged, CaseAssigned, CaseClosed, CaseFollowedUp, CaseInfoRequested,
+    CaseNoteAdded, CaseOpened, CaseRated, CaseRef, CaseReplied, CaseTransferRequested, DeadlineRef, Envelope,
+    Event, OmbudsmanRequested, PublicNameChanged, ReportArchived, ReportDeclaredNotAuthorized,
+    ReportDispatched, ReportHoldCompleted, ReportPutOnHold, ReportSubmitted, ReportSupported, ReportVerified,
+    SlaBreached, SlaEscalated, SlaWarning,
 };
 use lapor_domain::lifecycle::{Closer, Replier};
 use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
@@ -31,7 +32,10 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(EventTables)]
+        vec![
+            Box::new(EventTables),
+            Box::new(lapor_events::calendar::CalendarTable),
+        ]
     }
 }
 
@@ -411,6 +415,25 @@ fn samples() -> Vec<(&'static str, Envelope)> {
                 }),
             ),
         ),
+        (
+            "calendar_changed",
+            at(
+                40,
+                Event::CalendarChanged(CalendarChanged {
+                    version: 3,
+                    calendar: lapor_domain::calendar::CalendarSpec {
+                        holidays: vec![lapor_domain::calendar::Holiday {
+                            date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
+                            name: "Cuti bersama Natal".into(),
+                            source: "SKB 3 Menteri 2026".into(),
+                        }],
+                        ..lapor_domain::calendar::CalendarSpec::default()
+                    },
+                    reason: "SKB cuti bersama".into(),
+                    changed_by: "op-diskominfo".into(),
+                }),
+            ),
+        ),
     ]);
     v
 }
@@ -442,6 +465,34 @@ fn golden_samples_decode_and_encode_identically() {
             unhex(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
         assert_eq!(codec::decode(&stored).unwrap(), env, "{name} decodes");
         assert_eq!(bytes, stored, "{name} encodes to the golden bytes");
+    }
+}
+
+#[test]
+fn a_calendar_change_carrying_a_bad_calendar_is_refused() {
+    use lapor_proto::events::v1::event_envelope::Payload;
+    let (_, env) = samples()
+        .into_iter()
+        .find(|(n, _)| *n == "calendar_changed")
+        .unwrap();
+    for (field, spoil) in [
+        (
+            "time_zone",
+            (|c| c.time_zone = "Mars/Olympus".into()) as fn(&mut lapor_proto::events::v1::CalendarChanged),
+        ),
+        ("holidays.date", |c| c.holidays[0].date = "2026-13-01".into()),
+        ("office hours", |c| c.office_close = "07:00".into()),
+        ("version", |c| c.version = 0),
+    ] {
+        let mut p = codec::to_proto(&env);
+        let Some(Payload::CalendarChanged(c)) = &mut p.payload else {
+            panic!("not a calendar change")
+        };
+        spoil(c);
+        assert!(
+            codec::decode(&prost::Message::encode_to_vec(&p)).is_err(),
+            "a bad {field} is refused"
+        );
     }
 }
 
@@ -655,4 +706,67 @@ async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
     );
     assert_eq!(h.applied.load(Ordering::SeqCst), 0);
     cancel.cancel();
+}
+
+fn calendar_version(version: u64, holiday: Option<(u32, u32)>) -> Envelope {
+    let spec = lapor_domain::calendar::CalendarSpec {
+        holidays: holiday
+            .map(|(m, d)| lapor_domain::calendar::Holiday {
+                date: chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap(),
+                name: format!("libur versi {version}"),
+                source: "uji".into(),
+            })
+            .into_iter()
+            .collect(),
+        ..lapor_domain::calendar::CalendarSpec::default()
+    };
+    Envelope {
+        id: EventId::from_uuid(Uuid::now_v7()),
+        occurred_at: Utc::now(),
+        event: Event::CalendarChanged(CalendarChanged {
+            version,
+            calendar: spec,
+            reason: format!("versi {version}"),
+            changed_by: "op".into(),
+        }),
+    }
+}
+
+/// The newest announced calendar wins whatever the delivery order and however often a version
+/// arrives; a restart keeps it; another replica picks it up from the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_calendar_version_wins_in_any_order_and_survives_a_restart() {
+    use lapor_events::calendar::{CalendarFollower, LiveCalendar};
+    let (env, db, _bus) = setup("calendar_it").await;
+    let config = lapor_domain::calendar::CalendarSpec::default();
+    let live = Arc::new(LiveCalendar::load(&db, &config).await.unwrap());
+    assert_eq!(live.version(), 0, "nothing stored: the configuration's calendar");
+    // Another replica, started before any announcement.
+    let other = LiveCalendar::load(&db, &config).await.unwrap();
+    let follower = CalendarFollower { live: live.clone() };
+    // Fri 25 Dec 2026 is a holiday in version 3 only; version 2 has Thu 24 Dec.
+    let (v2, v3) = (
+        calendar_version(2, Some((12, 24))),
+        calendar_version(3, Some((12, 25))),
+    );
+    for e in [&v3, &v2, &v3, &v2] {
+        let txn = db.begin().await.unwrap();
+        follower.handle(&txn, e).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+    let is_holiday = |l: &LiveCalendar, d: u32| {
+        !l.get()
+            .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap())
+    };
+    assert_eq!(live.version(), 3);
+    assert!(is_holiday(&live, 25) && !is_holiday(&live, 24));
+    // The other replica sees it at its next refresh; a restart loads it.
+    assert!(other.refresh(&db).await.unwrap());
+    assert_eq!(other.version(), 3);
+    assert!(is_holiday(&other, 25));
+    assert!(!other.refresh(&db).await.unwrap(), "nothing newer");
+    let restarted = LiveCalendar::load(&db, &config).await.unwrap();
+    assert_eq!(restarted.version(), 3);
+    assert!(is_holiday(&restarted, 25) && !is_holiday(&restarted, 24));
+    drop(env);
 }

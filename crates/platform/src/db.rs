@@ -51,6 +51,21 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> 
     Ok(db)
 }
 
+/// Begins a transaction that will write after reading. On SQLite it takes the write lock at
+/// BEGIN (IMMEDIATE), so it waits for other writers instead of failing when its read snapshot
+/// turns stale ("database is locked", SQLITE_BUSY_SNAPSHOT); PostgreSQL needs nothing special.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        db.begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+    } else {
+        db.begin().await
+    }
+}
+
 fn options(cfg: &DatabaseConfig) -> ConnectOptions {
     let mut opts = ConnectOptions::new(cfg.url.clone());
     opts.max_connections(cfg.max_connections)
@@ -112,7 +127,9 @@ pub async fn connect_and_migrate_with<M: MigratorTrait>(
     if role == owner_role {
         tracing::warn!(role = %role, "database.migration_url uses the same role as database.url: no separation");
     } else {
-        owner.execute_unprepared(&grants(&cfg.schema, &role, append_only)).await?;
+        owner
+            .execute_unprepared(&grants(&cfg.schema, &role, append_only))
+            .await?;
     }
     owner.close().await?;
     Ok(db)
@@ -134,10 +151,13 @@ async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, cfg: &DatabaseConfig
 }
 
 async fn single_text(db: &DatabaseConnection, sql: &str) -> Result<String, DbErr> {
-    db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned()))
-        .await?
-        .ok_or_else(|| DbErr::Custom(format!("no row from {sql}")))?
-        .try_get_by_index(0)
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql.to_owned(),
+    ))
+    .await?
+    .ok_or_else(|| DbErr::Custom(format!("no row from {sql}")))?
+    .try_get_by_index(0)
 }
 
 fn ident(s: &str) -> String {
@@ -153,7 +173,10 @@ fn grants(schema: &str, role: &str, append_only: &[&str]) -> String {
          GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {r}; "
     );
     for t in append_only {
-        sql.push_str(&format!("REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{} FROM {r}; ", ident(t)));
+        sql.push_str(&format!(
+            "REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{} FROM {r}; ",
+            ident(t)
+        ));
     }
     sql
 }

@@ -36,13 +36,17 @@ impl<C: Channel> Notifier<C> {
     }
 
     fn messages(&self, env: &Envelope) -> Vec<Outgoing> {
+        let Some(report) = env.event.report_id() else {
+            // City-wide events (a calendar change) tell nobody.
+            return Vec::new();
+        };
         let mk = |kind: &'static str,
                   to: String,
                   template: &'static str,
                   (subject, body): (String, String)| Outgoing {
             dedupe_key: format!("{}:{kind}:{to}:{template}", env.id),
             event_id: env.id.as_uuid(),
-            report_id: env.event.report_id().as_uuid(),
+            report_id: report.as_uuid(),
             recipient_kind: kind,
             recipient_ref: to,
             template,
@@ -201,7 +205,8 @@ impl<C: Channel> Notifier<C> {
             | Event::CaseRated(_)
             | Event::AttachmentAdded(_)
             | Event::ReportSupported(_)
-            | Event::PublicNameChanged(_) => Vec::new(),
+            | Event::PublicNameChanged(_)
+            | Event::CalendarChanged(_) => Vec::new(),
         }
     }
 }

@@ -35,7 +35,7 @@ async fn each_event_notifies_each_recipient_once_in_indonesian() {
     }
     let op = env.token("op", Role::Operator, None);
     let mut c = NotificationServiceClient::new(svc.channel().await);
-    let report_id = s.event.report_id().to_string();
+    let report_id = s.event.report_id().unwrap().to_string();
     let msgs = eventually("three messages", Duration::from_secs(20), || {
         let mut c = c.clone();
         let (op, report_id) = (op.clone(), report_id.clone());

@@ -394,6 +394,7 @@ impl CaseService for Api {
             let limit = self
                 .core
                 .calendar
+                .get()
                 .add_working_days(now, r.due_within_working_days);
             q = q.filter(due_before(limit));
         }
@@ -665,7 +666,7 @@ impl CaseService for Api {
                     decide(
                         &lifecycle(&row)?,
                         &Command::FollowUp { opd: opd_id },
-                        &core.ctx(now),
+                        &core.ctx(now).view(),
                     )?;
                     let mut m: case::ActiveModel = row.clone().into();
                     m.status = Set(Status::InProgress.code().to_owned());
@@ -746,7 +747,7 @@ impl CaseService for Api {
                             opd: opd_id.clone(),
                             reason: reason.clone(),
                         },
-                        &core.ctx(now),
+                        &core.ctx(now).view(),
                     )?;
                     let mut m: case::ActiveModel = row.clone().into();
                     m.transferred_at = Set(Some(now));
@@ -919,10 +920,10 @@ pub async fn reply(
     };
     let in_progress = row.status == Status::InProgress.code() && row.transferred_at.is_none();
     if in_progress {
-        decide(&lifecycle(&row)?, &Command::Reply { by }, &core.ctx(now))?;
+        decide(&lifecycle(&row)?, &Command::Reply { by }, &core.ctx(now).view())?;
     } else if answers.is_none() || row.transferred_at.is_some() || row.status == Status::Completed.code() {
         // Before the first follow-up the reporter may only answer the OPD's question.
-        decide(&lifecycle(&row)?, &Command::Reply { by }, &core.ctx(now))?;
+        decide(&lifecycle(&row)?, &Command::Reply { by }, &core.ctx(now).view())?;
     }
     let mut m: case::ActiveModel = row.clone().into();
     if let Some(asked) = answers {
@@ -930,8 +931,9 @@ pub async fn reply(
         if let Some(due) = row.due_at {
             // The clock stood still while the OPD waited: its deadline moves by the working
             // days the question was open.
-            let paused = core.calendar.working_days_between(asked, now);
-            m.due_at = Set(Some(core.calendar.add_working_days(due, paused)));
+            let calendar = core.calendar.get();
+            let paused = calendar.working_days_between(asked, now);
+            m.due_at = Set(Some(calendar.add_working_days(due, paused)));
         }
     }
     if in_progress {

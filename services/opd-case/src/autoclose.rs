@@ -48,7 +48,7 @@ async fn close_one(core: &Core, id: uuid::Uuid, now: chrono::DateTime<chrono::Ut
     let Some(row) = case::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
         return Ok(false);
     };
-    match decide(&lifecycle(&row)?, &Command::AutoClose, &core.ctx(now)) {
+    match decide(&lifecycle(&row)?, &Command::AutoClose, &core.ctx(now).view()) {
         Ok(_) => {}
         Err(TransitionError::NotDue(_)) => {
             // The calendar changed since the due time was stored: store the new one.

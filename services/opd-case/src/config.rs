@@ -2,8 +2,8 @@
 
 use lapor_domain::SlaPolicy;
 use lapor_domain::calendar::CalendarSpec;
-pub use lapor_platform::blobs::BlobStoreConfig;
 use lapor_platform::CommonConfig;
+pub use lapor_platform::blobs::BlobStoreConfig;
 use serde::{Deserialize, Serialize};
 
 /// opd-case configuration.
@@ -72,4 +72,3 @@ impl Default for AttachmentConfig {
         }
     }
 }
-

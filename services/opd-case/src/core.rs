@@ -33,7 +33,7 @@ pub struct Core {
     pub db: DatabaseConnection,
     pub bus: Bus,
     pub relay_wake: Arc<Notify>,
-    pub calendar: Calendar,
+    pub calendar: Arc<lapor_events::calendar::LiveCalendar>,
     pub policy: SlaPolicy,
     pub clock: Clock,
     pub blobs: Blobs,
@@ -110,11 +110,11 @@ impl Core {
         (self.clock)()
     }
 
-    /// The lifecycle's context at `now`.
-    pub fn ctx(&self, now: DateTime<Utc>) -> Context<'_> {
-        Context {
+    /// The lifecycle's context at `now`, on the calendar in force (`.view()` lends it).
+    pub fn ctx(&self, now: DateTime<Utc>) -> Ctx<'_> {
+        Ctx {
             now,
-            calendar: &self.calendar,
+            calendar: self.calendar.get(),
             policy: &self.policy,
         }
     }
@@ -144,13 +144,33 @@ impl Core {
     /// The OPD's deadline for a first follow-up (or an answer) starting at `from`.
     pub fn answer_due(&self, from: DateTime<Utc>) -> DateTime<Utc> {
         self.calendar
+            .get()
             .add_working_days(from, self.policy.first_follow_up_days)
     }
 
     /// When a case whose last OPD message was at `from` closes without a reply.
     pub fn auto_close_at(&self, from: DateTime<Utc>) -> DateTime<Utc> {
         self.calendar
+            .get()
             .add_working_days(from, self.policy.reply_window_days)
+    }
+}
+
+/// A lifecycle context that holds the calendar version it was taken with.
+pub struct Ctx<'a> {
+    now: DateTime<Utc>,
+    calendar: Arc<Calendar>,
+    policy: &'a SlaPolicy,
+}
+
+impl Ctx<'_> {
+    /// The context.
+    pub fn view(&self) -> Context<'_> {
+        Context {
+            now: self.now,
+            calendar: &self.calendar,
+            policy: self.policy,
+        }
     }
 }
 

@@ -43,6 +43,9 @@ pub const CONSUMER_DISPATCHED: &str = "opd-case-report-dispatched";
 /// Durable consumer of submitted reports (reporter credentials).
 pub const CONSUMER_SUBMITTED: &str = "opd-case-report-submitted";
 
+/// How often a replica re-reads the calendar version another replica stored.
+const CALENDAR_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A built opd-case service, ready to run.
 pub struct Service {
     rt: Runtime,
@@ -63,9 +66,12 @@ impl Service {
         listener: TcpListener,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let calendar = Calendar::from_spec(&config.calendar).map_err(|e| anyhow::anyhow!("calendar: {e}"))?;
+        Calendar::from_spec(&config.calendar).map_err(|e| anyhow::anyhow!("calendar: {e}"))?;
         let blobs = attachments::open(&config.attachments.store)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "opd-case").await?;
+        let calendar = rt
+            .follow_calendar("opd-case", &config.calendar, CALENDAR_REFRESH)
+            .await?;
         let core = Arc::new(core::Core {
             db: rt.db.clone(),
             bus: rt.bus.clone(),

@@ -192,7 +192,7 @@ impl ReporterCaseService for ReporterApi {
         decide(
             &crate::core::lifecycle(&row)?,
             &Command::Confirm,
-            &self.core.ctx(now),
+            &self.core.ctx(now).view(),
         )
         .map_err(Error::from)?;
         close(&self.core, &txn, &row, Closer::Reporter, now).await?;

@@ -283,7 +283,7 @@ async fn a_dispatch_opens_one_case_and_announces_it() {
         panic!()
     };
     assert_eq!(c.opd_id.as_str(), "dinkes");
-    assert_eq!(c.report_id, d.event.report_id());
+    assert_eq!(Some(c.report_id), d.event.report_id());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         env.messages_on(subjects::CASE_OPENED).await.len(),

@@ -12,8 +12,8 @@ use lapor_domain::events::{
 };
 use lapor_domain::lifecycle::{Closer, Context, ReturnedFrom, TransitionError, apply, decide};
 use lapor_domain::{
-    Calendar, CategoryId, Command, EventId, Lifecycle, OpdId, ReportId, ReportKind, ReporterRef, Status,
-    TrackingId, Violations,
+    CategoryId, Command, EventId, Lifecycle, OpdId, ReportId, ReportKind, ReporterRef, Status, TrackingId,
+    Violations,
 };
 use lapor_events::{Bus, enqueue};
 use sea_orm::{
@@ -133,7 +133,7 @@ impl Decision {
 /// Routing's decision desk: configuration, calendar and bus.
 pub struct Desk {
     pub config: Config,
-    pub calendar: Calendar,
+    pub calendar: std::sync::Arc<lapor_events::calendar::LiveCalendar>,
     pub bus: Bus,
 }
 
@@ -276,9 +276,10 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<queue_report::Model, Error> {
         let state = lifecycle_of(&row);
+        let calendar = self.calendar.get();
         let ctx = Context {
             now,
-            calendar: &self.calendar,
+            calendar: &calendar,
             policy: &self.config.policy,
         };
         let event = decide(&state, &decision.command(), &ctx).map_err(transition_error)?;
@@ -382,10 +383,9 @@ impl Desk {
                 next.body = format!("{}\n\n[Tambahan pelapor]\n{addition}", row.body);
                 // Time on hold does not count: the operator's deadline moves by the whole working
                 // days the report waited for its reporter.
-                let paused = self.calendar.working_days_between(*held_at, *completed_at);
+                let paused = calendar.working_days_between(*held_at, *completed_at);
                 if paused > 0 {
-                    next.verification_due_at =
-                        self.calendar.add_working_days(row.verification_due_at, paused);
+                    next.verification_due_at = calendar.add_working_days(row.verification_due_at, paused);
                 }
                 reason = Some(format!("paused {paused} working day(s)"));
                 None
@@ -395,9 +395,8 @@ impl Desk {
                 span_opd = Some(opd.to_string());
                 next.routing_note = format!("returned by {opd}: {}", r.trim());
                 // The operator's step starts again: re-dispatch within the verification days.
-                next.verification_due_at = self
-                    .calendar
-                    .add_working_days(now, self.config.policy.verification_days);
+                next.verification_due_at =
+                    calendar.add_working_days(now, self.config.policy.verification_days);
                 // opd-case published the transfer request; routing has nothing more to announce.
                 None
             }
@@ -603,6 +602,7 @@ impl Desk {
         }
         let due = self
             .calendar
+            .get()
             .add_working_days(e.submitted_at, self.config.policy.verification_days);
         let known = |c: &CategoryId| {
             self.config.categories.is_empty() || self.config.categories.iter().any(|k| &k.id == c)

@@ -32,6 +32,9 @@ pub const CONSUMER_HOLD_COMPLETED: &str = "routing-report-hold-completed";
 /// Durable consumer of OPDs' transfer requests.
 pub const CONSUMER_TRANSFERS: &str = "routing-case-transfer-requested";
 
+/// How often a replica re-reads the calendar version another replica stored.
+const CALENDAR_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A built routing service, ready to run.
 pub struct Service {
     rt: Runtime,
@@ -43,8 +46,11 @@ pub struct Service {
 impl Service {
     /// Validates configuration, connects, migrates and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let calendar = Calendar::from_spec(&config.calendar)?;
+        Calendar::from_spec(&config.calendar)?;
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "routing").await?;
+        let calendar = rt
+            .follow_calendar("routing", &config.calendar, CALENDAR_REFRESH)
+            .await?;
         let seeded = rule_store::seed(&rt.db, &config)
             .await
             .map_err(|e| anyhow::anyhow!("routing rules: {e}"))?;

@@ -61,7 +61,7 @@ async fn a_rule_dispatches_once_however_often_the_event_is_delivered() {
     // The most specific rule wins: street lighting goes to Dishub, not to Dinas PUPR.
     assert_eq!(d[0].opd_id.as_str(), "dishub");
     assert_eq!(d[0].rule_id.as_deref(), Some("r-penerangan"));
-    assert_eq!(d[0].report_id, e.event.report_id());
+    assert_eq!(d[0].report_id, e.event.report_id().unwrap());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(dispatched(&env, 1).await.len(), 1, "dispatched exactly once");
     svc.stop().await;
@@ -92,7 +92,7 @@ async fn the_queue_is_for_operators_and_validates_its_paging() {
         }
     })
     .await;
-    assert_eq!(items[0].report_id, queued.event.report_id().to_string());
+    assert_eq!(items[0].report_id, queued.event.report_id().unwrap().to_string());
     assert_eq!(
         items[0].status,
         lapor_proto::common::v1::ReportStatus::Submitted as i32
@@ -178,7 +178,7 @@ async fn queued(
     let e = fixtures::submitted(kind, "", Utc::now());
     env.publish(subjects::REPORT_SUBMITTED, &e.id.to_string(), codec::encode(&e))
         .await;
-    let id = e.event.report_id().to_string();
+    let id = e.event.report_id().unwrap().to_string();
     let op = env.token("op", Role::Operator, None);
     eventually("queued", Duration::from_secs(20), || {
         let mut c = c.clone();
@@ -647,7 +647,7 @@ async fn the_queue_filters_by_status_kind_category_age_deadline_and_text() {
         ["Usul patroli malam"]
     );
     // Statuses: hold one, then it leaves the default queue and appears under ON_HOLD.
-    let held = reports[2].event.report_id().to_string();
+    let held = reports[2].event.report_id().unwrap().to_string();
     c.hold_report(authed(
         pr::HoldReportRequest {
             report_id: held,
@@ -761,8 +761,8 @@ async fn rules_are_versioned_data_and_a_change_never_rewrites_past_dispatches() 
             .map(|x| x.opd_id.to_string())
             .unwrap()
     };
-    assert_eq!(opd_of(a.event.report_id()), "dishub");
-    assert_eq!(opd_of(b.event.report_id()), "dinas-pupr");
+    assert_eq!(opd_of(a.event.report_id().unwrap()), "dishub");
+    assert_eq!(opd_of(b.event.report_id().unwrap()), "dinas-pupr");
 
     // A's record and explanation keep v1; the live explanation shows v2.
     let explainer = c.clone();
@@ -776,7 +776,7 @@ async fn rules_are_versioned_data_and_a_change_never_rewrites_past_dispatches() 
                 .into_inner()
         }
     };
-    let ea = explain(a.event.report_id().to_string()).await;
+    let ea = explain(a.event.report_id().unwrap().to_string()).await;
     assert_eq!(
         (ea.dispatched_by_rule_id.as_str(), ea.dispatched_by_rule_version),
         ("r-penerangan", 1)
@@ -797,7 +797,7 @@ async fn rules_are_versioned_data_and_a_change_never_rewrites_past_dispatches() 
         "{:?}",
         health.reasons
     );
-    let eb = explain(b.event.report_id().to_string()).await;
+    let eb = explain(b.event.report_id().unwrap().to_string()).await;
     assert_eq!(eb.dispatched_by_rule_version, 2);
 
     // Delete: history stays, the rule is gone from the rules in force.
@@ -829,7 +829,10 @@ async fn rules_are_versioned_data_and_a_change_never_rewrites_past_dispatches() 
     assert_eq!(changes, [(1, "created"), (2, "updated"), (3, "deleted")]);
     assert_eq!(got.versions[0].rule.as_ref().unwrap().opd_id, "dishub");
     // Now street lighting falls back to the parent rule.
-    assert_eq!(explain(a.event.report_id().to_string()).await.rule_id, "r-jalan");
+    assert_eq!(
+        explain(a.event.report_id().unwrap().to_string()).await.rule_id,
+        "r-jalan"
+    );
     let missing = c
         .get_rule(authed(
             pr::GetRuleRequest {
@@ -928,7 +931,7 @@ async fn keyword_area_and_polygon_rules_route_through_the_service() {
     let d = dispatched(&env, 3).await;
     let opd_of = |e: &lapor_domain::events::Envelope| {
         d.iter()
-            .find(|x| x.report_id == e.event.report_id())
+            .find(|x| x.report_id == e.event.report_id().unwrap())
             .map(|x| x.opd_id.to_string())
     };
     assert_eq!(opd_of(&flood).as_deref(), Some("bpbd"));
@@ -940,7 +943,7 @@ async fn keyword_area_and_polygon_rules_route_through_the_service() {
     let why = c
         .explain_routing(authed(
             pr::ExplainRoutingRequest {
-                report_id: outside.event.report_id().to_string(),
+                report_id: outside.event.report_id().unwrap().to_string(),
             },
             &op,
         ))
@@ -1188,7 +1191,7 @@ async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
     }
     let label_of: BTreeMap<String, String> = reports
         .iter()
-        .map(|(l, e)| (e.event.report_id().to_string(), l.clone()))
+        .map(|(l, e)| (e.event.report_id().unwrap().to_string(), l.clone()))
         .collect();
     let found = |id: String| {
         let mut c = c.clone();
@@ -1212,13 +1215,13 @@ async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
     eventually("thirty received", Duration::from_secs(30), || async {
         let mut n = 0;
         for (_, e) in &reports {
-            n += usize::from(found(e.event.report_id().to_string()).await.is_some());
+            n += usize::from(found(e.event.report_id().unwrap().to_string()).await.is_some());
         }
         (n == 30).then_some(())
     })
     .await;
     for (label, e) in &reports {
-        let got = found(e.event.report_id().to_string()).await.unwrap();
+        let got = found(e.event.report_id().unwrap().to_string()).await.unwrap();
         let want: BTreeSet<String> = if let Some(rest) = label.strip_prefix("pair") {
             let partner = if rest.ends_with('a') {
                 rest.replace('a', "b")
@@ -1266,6 +1269,7 @@ async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
             .1
             .event
             .report_id()
+            .unwrap()
             .to_string()
     };
     // The fixture's reports were dispatched by rules; mark among reports still waiting.

@@ -21,6 +21,8 @@ pub struct Api {
     pub db: DatabaseConnection,
     pub config: std::sync::Arc<crate::config::Config>,
     pub live: std::sync::Arc<crate::engine::Live>,
+    pub bus: lapor_events::Bus,
+    pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 fn spec_to_proto(s: &CalendarSpec) -> pb::Calendar {
@@ -100,7 +102,9 @@ impl Api {
         let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
         let engine = crate::engine::Engine::new(spec.clone(), self.live.get().policy.clone())
             .map_err(|e| lapor_platform::status::invalid_field("calendar", e.to_string()))?;
-        let txn = self.db.begin().await.map_err(internal)?;
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(internal)?;
         let current = crate::calendars::current(&txn).await.map_err(internal)?;
         let in_force = current
             .as_ref()
@@ -110,12 +114,13 @@ impl Api {
                 "the calendar changed meanwhile: version {in_force} is in force, not {expected}"
             )));
         }
-        let v = crate::calendars::append(&txn, &spec, reason, by, Utc::now())
+        let v = crate::calendars::append(&txn, &self.bus, &spec, reason, by, Utc::now())
             .await
             .map_err(|_| Status::aborted("the calendar changed meanwhile"))?;
         txn.commit()
             .await
             .map_err(|_| Status::aborted("the calendar changed meanwhile"))?;
+        self.relay_wake.notify_one();
         self.live.set(engine);
         let open = deadline::Entity::find()
             .filter(deadline::Column::MetAt.is_null())

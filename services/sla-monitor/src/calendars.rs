@@ -3,8 +3,9 @@
 //! why; putting a version in force recomputes every open deadline.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use lapor_domain::Violations;
 use lapor_domain::calendar::{CalendarSpec, Holiday};
+use lapor_domain::events::{CalendarChanged, Envelope, Event};
+use lapor_domain::{EventId, Violations};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryOrder, Set};
 
 use crate::entities::calendar_version;
@@ -22,16 +23,18 @@ pub fn spec_of(v: &calendar_version::Model) -> Result<CalendarSpec, DbErr> {
     serde_json::from_str(&v.spec).map_err(|e| DbErr::Custom(format!("calendar version {}: {e}", v.version)))
 }
 
-/// Appends a version after `expected` (`None`: only if there is none yet).
+/// Appends the next version and announces it (`CalendarChanged`, through the outbox in the same
+/// transaction) to the services that count working days.
 pub async fn append(
     db: &impl ConnectionTrait,
+    bus: &lapor_events::Bus,
     spec: &CalendarSpec,
     reason: &str,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<calendar_version::Model, DbErr> {
     let next = current(db).await?.map_or(1, |c| c.version + 1);
-    calendar_version::ActiveModel {
+    let row = calendar_version::ActiveModel {
         version: Set(next),
         spec: Set(serde_json::to_string(spec).map_err(|e| DbErr::Custom(e.to_string()))?),
         reason: Set(reason.to_owned()),
@@ -39,7 +42,19 @@ pub async fn append(
         changed_at: Set(now),
     }
     .insert(db)
-    .await
+    .await?;
+    let env = Envelope {
+        id: EventId::from_uuid(uuid::Uuid::now_v7()),
+        occurred_at: now,
+        event: Event::CalendarChanged(CalendarChanged {
+            version: u64::try_from(next).map_err(|_| DbErr::Custom("negative calendar version".into()))?,
+            calendar: spec.clone(),
+            reason: reason.to_owned(),
+            changed_by: by.to_owned(),
+        }),
+    };
+    lapor_events::enqueue(db, bus, &env).await?;
+    Ok(row)
 }
 
 /// Every problem of a calendar, by field.

@@ -55,7 +55,8 @@ pub fn of(env: &Envelope) -> Vec<Recorded> {
         | Event::PublicNameChanged(_)
         | Event::SlaWarning(_)
         | Event::SlaBreached(_)
-        | Event::SlaEscalated(_) => None,
+        | Event::SlaEscalated(_)
+        | Event::CalendarChanged(_) => None,
     };
     fact.map(|fact| Recorded {
         event_id: env.id.as_uuid(),

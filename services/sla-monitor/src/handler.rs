@@ -21,11 +21,10 @@ pub struct DeadlineRecorder {
 impl Handler for DeadlineRecorder {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         let facts = crate::facts::of(env);
-        if facts.is_empty() {
+        let Some(report) = env.event.report_id().filter(|_| !facts.is_empty()) else {
             // A reply that answers no question, for example: nothing deadlines depend on.
             return Ok(());
-        }
-        let report = env.event.report_id();
+        };
         let reason = format!("{} {}", env.event.type_name(), env.id);
         let now = Utc::now();
         let rows = self

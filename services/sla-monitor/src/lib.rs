@@ -79,20 +79,25 @@ impl Service {
     /// force, and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         lapor_domain::Calendar::from_spec(&config.calendar)?;
-        let mut rt = Runtime::start_with::<migration::Migrator>(&config.common, "sla-monitor", &["ledger"]).await?;
+        let mut rt =
+            Runtime::start_with::<migration::Migrator>(&config.common, "sla-monitor", &["ledger"]).await?;
         let now = chrono::Utc::now();
         // The calendar is data: the configuration file seeds the first version only.
         let spec = match calendars::current(&rt.db).await? {
             Some(v) => calendars::spec_of(&v)?,
             None => {
+                let txn = lapor_platform::db::begin_write(&rt.db).await?;
                 calendars::append(
-                    &rt.db,
+                    &txn,
+                    &rt.bus,
                     &config.calendar,
                     "seeded from the configuration file",
                     "configuration",
                     now,
                 )
                 .await?;
+                txn.commit().await?;
+                rt.relay_waker().notify_one();
                 config.calendar.clone()
             }
         };
@@ -190,6 +195,8 @@ impl Service {
                 db: rt.db.clone(),
                 config: alerts.config.clone(),
                 live: alerts.live.clone(),
+                bus: alerts.bus.clone(),
+                relay_wake: alerts.relay_wake.clone(),
             }),
             move |r| auth.intercept(r),
         ));

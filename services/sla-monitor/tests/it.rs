@@ -79,7 +79,7 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
     let mut c = SlaServiceClient::new(svc.channel().await);
     let mut views = Vec::new();
     for e in [&in_order, &reversed] {
-        let report_id = e.event.report_id().to_string();
+        let report_id = e.event.report_id().unwrap().to_string();
         let dl = eventually("three deadlines", Duration::from_secs(20), || {
             let mut c = c.clone();
             let (op, report_id) = (op.clone(), report_id.clone());
@@ -121,7 +121,7 @@ async fn deadlines_skip_weekends_and_holidays_and_do_not_depend_on_delivery_orde
 
     // An OPD officer sees only the deadlines their OPD is accountable for.
     let pupr = env.token("pj", Role::OpdOfficer, Some("dinas-pupr"));
-    let report_id = in_order.event.report_id().to_string();
+    let report_id = in_order.event.report_id().unwrap().to_string();
     let own = c
         .list_deadlines(authed(
             ps::ListDeadlinesRequest {
@@ -233,7 +233,7 @@ async fn tunda_pauses_the_verification_clock_in_any_delivery_order() {
         }
     };
     let paused = eventually("paused", Duration::from_secs(20), || async {
-        let d = get(in_order.event.report_id().to_string()).await?;
+        let d = get(in_order.event.report_id().unwrap().to_string()).await?;
         (d.len() == 1 && d[0].pauses.len() == 1).then_some(d)
     })
     .await;
@@ -253,7 +253,7 @@ async fn tunda_pauses_the_verification_clock_in_any_delivery_order() {
     let mut views = Vec::new();
     for e in [&in_order, &reversed] {
         let d = eventually("resumed", Duration::from_secs(20), || async {
-            let d = get(e.event.report_id().to_string()).await?;
+            let d = get(e.event.report_id().unwrap().to_string()).await?;
             (d.len() == 1 && d[0].pauses.len() == 1 && d[0].pauses[0].resumed_at.is_some()).then_some(d)
         })
         .await;
@@ -369,7 +369,7 @@ async fn a_question_to_the_reporter_pauses_the_first_follow_up_clock_in_any_orde
         let d = eventually("met first follow-up", Duration::from_secs(20), || {
             let mut c = c.clone();
             let op = op.clone();
-            let id = s.event.report_id().to_string();
+            let id = s.event.report_id().unwrap().to_string();
             async move {
                 let d = c
                     .list_deadlines(authed(ps::ListDeadlinesRequest { report_id: id }, &op))
@@ -466,7 +466,7 @@ async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why
     {
         env.publish(suffix, &format!("e{i}"), codec::encode(e)).await;
     }
-    let id = |e: &lapor_domain::events::Envelope| e.event.report_id().to_string();
+    let id = |e: &lapor_domain::events::Envelope| e.event.report_id().unwrap().to_string();
     eventually("all recorded", Duration::from_secs(20), || async {
         (deadlines_of(&svc, &env, &id(&c)).await.len() == 3
             && deadlines_of(&svc, &env, &id(&a)).await.len() == 1
@@ -764,7 +764,7 @@ async fn warnings_breaches_and_escalations_are_raised_once_each_at_the_right_tim
         .await;
     env.publish(subjects::REPORT_DISPATCHED, "d", codec::encode(&d))
         .await;
-    let report = s.event.report_id().to_string();
+    let report = s.event.report_id().unwrap().to_string();
     eventually("deadlines", Duration::from_secs(20), || async {
         (deadlines_of(&svc, &env, &report).await.len() == 3).then_some(())
     })
@@ -789,7 +789,7 @@ async fn warnings_breaches_and_escalations_are_raised_once_each_at_the_right_tim
         occurred_at: at_wita(2027, 1, 8, 10),
         event: Event::CaseFollowedUp(lapor_domain::events::CaseFollowedUp {
             case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
-            report_id: s.event.report_id(),
+            report_id: s.event.report_id().unwrap(),
             tracking_id: "7KQ2M9XD4A".parse().unwrap(),
             opd_id: "dlh".parse().unwrap(),
             follow_up_id: uuid::Uuid::now_v7(),
@@ -925,7 +925,7 @@ async fn editing_deleting_or_reordering_the_ledger_in_postgresql_is_detected() {
         let s = fixtures::submitted(ReportKind::Aspirasi, "", wita(7, 10 + i));
         env.publish(subjects::REPORT_SUBMITTED, &format!("s{i}"), codec::encode(&s))
             .await;
-        ids.push(s.event.report_id().to_string());
+        ids.push(s.event.report_id().unwrap().to_string());
     }
     for id in &ids {
         eventually("recorded", Duration::from_secs(20), || async {
@@ -1300,7 +1300,7 @@ async fn a_months_results_are_recorded_in_the_ledger_once() {
         .await;
     env.publish(subjects::REPORT_DISPATCHED, "d", codec::encode(&d))
         .await;
-    let report = s.event.report_id().to_string();
+    let report = s.event.report_id().unwrap().to_string();
     eventually("deadlines", Duration::from_secs(20), || async {
         (deadlines_of(&svc, &env, &report).await.len() == 3).then_some(())
     })
@@ -1422,11 +1422,14 @@ async fn signed_checkpoints_are_exported_periodically_outside_the_database() {
     })
     .await;
     let text = std::fs::read_to_string(&first).unwrap();
-    assert!(text.starts_with("seq=0\n") && text.contains("chain_ok=true"), "{text}");
+    assert!(
+        text.starts_with("seq=0\n") && text.contains("chain_ok=true"),
+        "{text}"
+    );
     // Two breaches later, an export covers both.
     for i in 0..2 {
         let s = fixtures::submitted(ReportKind::Aspirasi, "", wita(7, 10 + i));
-        let id = s.event.report_id().to_string();
+        let id = s.event.report_id().unwrap().to_string();
         env.publish(subjects::REPORT_SUBMITTED, &format!("s{i}"), codec::encode(&s))
             .await;
         eventually("recorded", Duration::from_secs(20), || async {
@@ -1443,7 +1446,10 @@ async fn signed_checkpoints_are_exported_periodically_outside_the_database() {
     .await;
     // Kept by month, named by time and sequence number.
     let rel = latest.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
-    assert!(rel.starts_with(&Utc::now().format("checkpoints/%Y/%m/").to_string()), "{rel}");
+    assert!(
+        rel.starts_with(&Utc::now().format("checkpoints/%Y/%m/").to_string()),
+        "{rel}"
+    );
     let cp = checkpoint_from(&std::fs::read_to_string(&latest).unwrap());
     assert_eq!(cp.seq, 2);
     let auditor = env.token("insp", Role::Auditor, None);
@@ -1492,7 +1498,7 @@ async fn the_services_own_database_role_can_append_to_the_ledger_but_not_change_
     cfg.common.database.url = role_url.clone();
     let (svc, sweeper) = start_cfg(cfg).await;
     let s = fixtures::submitted(ReportKind::Aspirasi, "", wita(7, 10));
-    let id = s.event.report_id().to_string();
+    let id = s.event.report_id().unwrap().to_string();
     env.publish(subjects::REPORT_SUBMITTED, "s", codec::encode(&s))
         .await;
     eventually("recorded", Duration::from_secs(20), || async {

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Transfers),
             Box::new(M0003FollowUps),
             Box::new(M0004Dialogue),
+            Box::new(lapor_events::calendar::CalendarTable),
         ]
     }
 }

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002::Decisions),
             Box::new(m0003::Rules),
             Box::new(m0004::Duplicates),
+            Box::new(lapor_events::calendar::CalendarTable),
         ]
     }
 }
