@@ -204,12 +204,18 @@ pub fn attachment_to_proto(a: &attachment::Model) -> pb::Attachment {
 }
 
 /// Conditions of "the OPD's clock runs and has passed `limit`".
-fn due_before(limit: DateTime<Utc>) -> Condition {
-    Condition::all()
+/// Open cases due by `limit`; with `pause_on_question`, not those waiting for the reporter
+/// (their clock stands still).
+fn due_before(limit: DateTime<Utc>, pause_on_question: bool) -> Condition {
+    let c = Condition::all()
         .add(case::Column::DueAt.lte(limit))
-        .add(case::Column::InfoRequestedAt.is_null())
         .add(case::Column::TransferredAt.is_null())
-        .add(case::Column::Status.ne(Status::Completed.code()))
+        .add(case::Column::Status.ne(Status::Completed.code()));
+    if pause_on_question {
+        c.add(case::Column::InfoRequestedAt.is_null())
+    } else {
+        c
+    }
 }
 
 /// Entries of a report's timeline visible at `clearance`, oldest first.
@@ -388,7 +394,8 @@ impl CaseService for Api {
             q = q.filter(case::Column::Assignee.eq(r.assignee.trim()));
         }
         if r.overdue {
-            q = q.filter(due_before(now).add(case::Column::DueAt.lt(now)));
+            q = q
+                .filter(due_before(now, self.core.policy.pause_on_question).add(case::Column::DueAt.lt(now)));
         }
         if r.due_within_working_days > 0 {
             let limit = self
@@ -396,7 +403,7 @@ impl CaseService for Api {
                 .calendar
                 .get()
                 .add_working_days(now, r.due_within_working_days);
-            q = q.filter(due_before(limit));
+            q = q.filter(due_before(limit, self.core.policy.pause_on_question));
         }
         let text = r.text.trim().to_lowercase();
         if !text.is_empty() {
@@ -928,7 +935,7 @@ pub async fn reply(
     let mut m: case::ActiveModel = row.clone().into();
     if let Some(asked) = answers {
         m.info_requested_at = Set(None);
-        if let Some(due) = row.due_at {
+        if let Some(due) = row.due_at.filter(|_| core.policy.pause_on_question) {
             // The clock stood still while the OPD waited: its deadline moves by the working
             // days the question was open.
             let calendar = core.calendar.get();

@@ -71,6 +71,10 @@ struct Running {
 }
 
 async fn start_with(env: &TestEnv, clock: &TestClock) -> Running {
+    start_configured(env, clock, |_| {}).await
+}
+
+async fn start_configured(env: &TestEnv, clock: &TestClock, tweak: impl FnOnce(&mut Config)) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config {
@@ -82,6 +86,7 @@ async fn start_with(env: &TestEnv, clock: &TestClock) -> Running {
     };
     config.attachments.max_bytes = 256 * 1024;
     config.attachments.store.path = env.scratch_dir().join("blobs").display().to_string();
+    tweak(&mut config);
     let c = clock.clone();
     let svc = Service::build_with_clock(config, listener, Arc::new(move || c.now()))
         .await
@@ -1746,5 +1751,74 @@ async fn list_cases_filters_by_status_assignee_and_text_and_pages() {
         let e = list(q).await.unwrap_err();
         assert_eq!(lapor_platform::status::violated_fields(&e), [field]);
     }
+    r.svc.stop().await;
+}
+
+/// With `policy.pause_on_question = false` (a city may decide questions do not stop the clock),
+/// an answer does not move the due time and a case waiting for its reporter still becomes overdue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_questions_do_not_pause_the_clock_the_due_time_stays() {
+    let env = TestEnv::new().await.unwrap();
+    let clock = TestClock::new(wita(2026, 12, 7, 9));
+    let r = start_configured(&env, &clock, |c| c.policy.pause_on_question = false).await;
+    let ch = r.svc.channel().await;
+    let (tracking, case_id) = open_case(&env, &ch, "pupr", true, false, "tok-np", clock.now()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let mut rep = ReporterCaseServiceClient::new(ch.clone());
+    let pupr = env.token("pj-pupr", Role::OpdOfficer, Some("pupr"));
+    let front = env.token("portal", Role::Reporter, None);
+    let due_of = |c: &mut CaseServiceClient<Channel>| {
+        let mut c = c.clone();
+        let (id, t) = (case_id.clone(), pupr.clone());
+        async move {
+            let case = c
+                .get_case(authed(pc::GetCaseRequest { case_id: id }, &t))
+                .await
+                .unwrap()
+                .into_inner()
+                .case
+                .unwrap();
+            lapor_events::codec::from_ts(case.due_at.as_ref()).unwrap()
+        }
+    };
+    let due0 = due_of(&mut c).await;
+    clock.set(wita(2026, 12, 8, 10));
+    c.request_information(authed(
+        pc::RequestInformationRequest {
+            case_id: case_id.clone(),
+            question: "Di titik mana tepatnya jalan berlubang?".into(),
+        },
+        &pupr,
+    ))
+    .await
+    .unwrap();
+    // Past the due time while still waiting: overdue all the same.
+    clock.set(wita(2026, 12, 15, 10));
+    let overdue = c
+        .list_cases(authed(
+            pc::ListCasesRequest {
+                overdue: true,
+                ..Default::default()
+            },
+            &pupr,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(overdue.cases.len(), 1, "waiting does not stop this clock");
+    rep.reply(authed(
+        pc::ReplyRequest {
+            credential: cred(&tracking, "tok-np"),
+            text: "Depan SDN 005, sisi timur".into(),
+        },
+        &front,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        due_of(&mut c).await,
+        due0,
+        "the answer does not move the due time"
+    );
     r.svc.stop().await;
 }
