@@ -11,9 +11,7 @@ use async_nats::jetstream::{AckKind, Message};
 use chrono::Utc;
 use futures::StreamExt;
 use lapor_domain::events::Envelope;
-use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -219,7 +217,7 @@ async fn apply<H: Handler>(
     handler: &H,
     env: &Envelope,
 ) -> Result<bool, HandlerError> {
-    let txn = db.begin().await?;
+    let txn = lapor_platform::db::begin_write(db).await?;
     let seen = processed_event::Entity::find_by_id((spec.durable.clone(), env.id.as_uuid()))
         .one(&txn)
         .await?;

@@ -14,7 +14,6 @@ use lapor_proto::intake::v1::{self as pb, intake_service_server::IntakeService};
 use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
-    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -182,7 +181,7 @@ impl Api {
         let mut bits = [0u8; 8];
         getrandom::fill(&mut bits).map_err(|e| DbErr::Custom(format!("no randomness: {e}")))?;
         let tracking = TrackingId::from_random(u64::from_be_bytes(bits));
-        let txn = self.db.begin().await?;
+        let txn = lapor_platform::db::begin_write(&self.db).await?;
         if let Some(id) = identity {
             let (nonce, ciphertext) = self
                 .cipher
@@ -496,7 +495,9 @@ impl IntakeService for Api {
                 "no report with that tracking id and access token",
             ))
         };
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(Error::from)?;
         let row = report::Entity::find()
             .filter(report::Column::TrackingId.eq(tracking.as_str()))
             .one(&txn)

@@ -19,7 +19,7 @@ use lapor_proto::cases::v1::{self as pb, case_service_server::CaseService};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Set, TransactionTrait,
+    QuerySelect, Select, Set,
 };
 use tonic::{Request, Response, Status as GrpcStatus, Streaming};
 
@@ -276,7 +276,7 @@ where
     core.blobs.put(&key, got.data.clone()).await?;
     let now = core.now();
     let public = visibility == Visibility::Public;
-    let txn = core.db.begin().await?;
+    let txn = lapor_platform::db::begin_write(&core.db).await?;
     let a = attachment::ActiveModel {
         id: Set(id),
         case_id: Set(row.id),
@@ -354,7 +354,7 @@ impl Api {
             -> Pin<Box<dyn std::future::Future<Output = Result<T, Error>> + Send + 'a>>,
     {
         let opd = caller.opd.as_ref().map(ToString::to_string).unwrap_or_default();
-        let txn = self.core.db.begin().await?;
+        let txn = lapor_platform::db::begin_write(&self.core.db).await?;
         let row = own_case(&txn, &opd, case_id).await?;
         let out = f(&txn, row).await?;
         txn.commit().await?;
@@ -811,7 +811,9 @@ impl CaseService for Api {
         let text = text_field(&mut v, "text", &r.text, 10, 5000);
         v.into_result().map_err(Error::InvalidArgument)?;
         let id = id.ok_or_else(|| GrpcStatus::internal("validated id missing"))?;
-        let txn = self.core.db.begin().await.map_err(Error::from)?;
+        let txn = lapor_platform::db::begin_write(&self.core.db)
+            .await
+            .map_err(Error::from)?;
         let row = case::Entity::find_by_id(id.as_uuid())
             .lock_exclusive()
             .one(&txn)

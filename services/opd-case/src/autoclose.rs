@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lapor_domain::lifecycle::Closer;
 use lapor_domain::{Command, Status, TransitionError, decide};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{Core, last_opd_message, lifecycle};
@@ -44,7 +44,7 @@ pub async fn sweep(core: &Core) -> Result<usize, Error> {
 }
 
 async fn close_one(core: &Core, id: uuid::Uuid, now: chrono::DateTime<chrono::Utc>) -> Result<bool, Error> {
-    let txn = core.db.begin().await?;
+    let txn = lapor_platform::db::begin_write(&core.db).await?;
     let Some(row) = case::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
         return Ok(false);
     };

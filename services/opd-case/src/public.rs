@@ -12,7 +12,6 @@ use lapor_proto::cases::v1::{self as pb, public_feed_service_server::PublicFeedS
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
-    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status as GrpcStatus};
@@ -206,7 +205,9 @@ impl PublicFeedService for PublicApi {
         };
         let supporter = supporter_hash(&key);
         let now = self.core.now();
-        let txn = self.core.db.begin().await.map_err(Error::from)?;
+        let txn = lapor_platform::db::begin_write(&self.core.db)
+            .await
+            .map_err(Error::from)?;
         let inserted = support::Entity::insert(support::ActiveModel {
             id: Set(format!("{}:{supporter}", row.report_id)),
             report_id: Set(row.report_id),

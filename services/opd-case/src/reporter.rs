@@ -12,7 +12,7 @@ use lapor_platform::{Caller, Role};
 use lapor_proto::cases::v1::{self as pb, reporter_case_service_server::ReporterCaseService};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use tonic::{Request, Response, Status as GrpcStatus, Streaming};
 
@@ -94,7 +94,7 @@ impl ReporterApi {
         &self,
         c: Option<&pb::ReporterCredential>,
     ) -> Result<(DatabaseTransaction, credential::Model), Error> {
-        let txn = self.core.db.begin().await?;
+        let txn = lapor_platform::db::begin_write(&self.core.db).await?;
         let cred = verify(&txn, c, "credential").await?;
         Ok((txn, cred))
     }

@@ -13,7 +13,6 @@ use lapor_proto::routing::v1::{self as pb, routing_service_server::RoutingServic
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use tokio::sync::Notify;
 use tonic::{Request, Response};
@@ -155,7 +154,7 @@ impl Api {
         report_id: ReportId,
         decision: Decision,
     ) -> Result<queue_report::Model, Error> {
-        let txn = self.db.begin().await?;
+        let txn = lapor_platform::db::begin_write(&self.db).await?;
         let row = queue_report::Entity::find_by_id(report_id.as_uuid())
             .one(&txn)
             .await?
@@ -671,7 +670,9 @@ impl RoutingService for Api {
         if r.expected_version < 0 {
             return Err(invalid("expected_version", "must be 0 (create) or the current version").into());
         }
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(Error::from)?;
         let stored =
             rule_store::put(&txn, &self.desk.config, spec, r.expected_version, &caller.subject).await?;
         txn.commit().await.map_err(Error::from)?;
@@ -693,7 +694,9 @@ impl RoutingService for Api {
         let caller = Caller::of(&req)?;
         caller.require(&[Role::Operator, Role::Supervisor])?;
         let r = req.into_inner();
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(Error::from)?;
         let version = rule_store::delete(&txn, &r.rule_id, r.expected_version, &caller.subject).await?;
         txn.commit().await.map_err(Error::from)?;
         tracing::info!(rule_id = %r.rule_id, version, by = %caller.subject, "routing rule deleted");

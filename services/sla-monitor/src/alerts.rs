@@ -12,7 +12,7 @@ use lapor_events::{Bus, enqueue};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use tokio::sync::Notify;
 
@@ -250,7 +250,7 @@ impl Alerts {
             let rows = page(warn.clone(), after.as_ref(), BATCH).all(db).await?;
             let Some(last) = rows.last() else { break };
             after = Some((last.due_at, last.id.clone()));
-            let txn = db.begin().await?;
+            let txn = lapor_platform::db::begin_write(db).await?;
             for row in &rows {
                 if raise(&txn, row, "WARNING", 0, now).await? {
                     emit(
@@ -274,7 +274,7 @@ impl Alerts {
             let rows = page(overdue.clone(), after.as_ref(), BATCH).all(db).await?;
             let Some(last) = rows.last() else { break };
             after = Some((last.due_at, last.id.clone()));
-            let txn = db.begin().await?;
+            let txn = lapor_platform::db::begin_write(db).await?;
             for row in &rows {
                 if self.breach(&txn, row, now).await? {
                     out.breaches += 1;

@@ -210,7 +210,7 @@ impl SlaService for Api {
                 )
                 .await
         } else {
-            self.db.begin().await
+            sea_orm::TransactionTrait::begin(&self.db).await
         }
         .map_err(internal)?;
         let mut rows = q.all(&txn).await.map_err(internal)?;
@@ -498,7 +498,9 @@ impl SlaService for Api {
         };
         let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
         let kind = format!("compliance:{from}:{to}");
-        let txn = self.db.begin().await.map_err(internal)?;
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(internal)?;
         crate::ledger::lock(&txn).await.map_err(internal)?;
         if let Some(e) = crate::entities::ledger::Entity::find()
             .filter(crate::entities::ledger::Column::Kind.eq(kind.clone()))

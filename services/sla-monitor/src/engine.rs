@@ -12,7 +12,7 @@ use lapor_domain::{Calendar, SlaPolicy};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, Set, Statement, TransactionTrait,
+    QueryFilter, QuerySelect, Set, Statement,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -279,7 +279,7 @@ impl Engine {
         reports.sort();
         reports.dedup();
         for chunk in reports.chunks(500) {
-            let txn = db.begin().await?;
+            let txn = lapor_platform::db::begin_write(db).await?;
             self.recompute_many(&txn, chunk, &reason, now).await?;
             txn.commit().await?;
         }
