@@ -33,12 +33,13 @@ pub struct Outgoing {
 pub trait Channel: Send + Sync + 'static {
     /// Adapter name stored with each message.
     fn name(&self) -> &'static str;
-    /// Delivers `msg`, recording it in `txn` (so a redelivered event finds it and skips).
+    /// Delivers `msg`, recording it in `txn` (so a redelivered event finds it and skips), and
+    /// returns the message's id.
     fn deliver<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         msg: &'a Outgoing,
-    ) -> impl Future<Output = Result<(), DbErr>> + Send + 'a;
+    ) -> impl Future<Output = Result<uuid::Uuid, DbErr>> + Send + 'a;
 }
 
 /// The in-app inbox.
@@ -50,9 +51,10 @@ impl Channel for InboxChannel {
         "inbox"
     }
 
-    async fn deliver(&self, txn: &DatabaseTransaction, msg: &Outgoing) -> Result<(), DbErr> {
+    async fn deliver(&self, txn: &DatabaseTransaction, msg: &Outgoing) -> Result<uuid::Uuid, DbErr> {
+        let id = uuid::Uuid::now_v7();
         message::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
+            id: Set(id),
             dedupe_key: Set(msg.dedupe_key.clone()),
             event_id: Set(msg.event_id),
             report_id: Set(msg.report_id),
@@ -67,6 +69,6 @@ impl Channel for InboxChannel {
         }
         .insert(txn)
         .await?;
-        Ok(())
+        Ok(id)
     }
 }

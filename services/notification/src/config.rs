@@ -25,6 +25,125 @@ pub struct Config {
     pub opds: Vec<OpdName>,
     /// SLA policy (the same `[policy]` the other services read), for the periods messages name.
     pub policy: lapor_domain::SlaPolicy,
+    /// Signed webhooks: every message to one of a webhook's recipient kinds is also POSTed there.
+    pub webhooks: Vec<WebhookConfig>,
+    /// Retries and pacing of deliveries outside the service.
+    pub delivery: DeliveryConfig,
+}
+
+/// A signed webhook target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookConfig {
+    /// Name (letters, digits, `-`, `_`); the channel is `webhook:<name>`.
+    pub name: String,
+    /// `https://...` (or `http://` inside the cluster).
+    pub url: String,
+    /// HMAC-SHA256 key shared with the receiver (a secret: set it from the environment).
+    pub secret: String,
+    /// Recipient kinds it receives: `reporter`, `opd`, `operator`, `official`.
+    pub recipient_kinds: Vec<String>,
+    /// Most requests per second (0: unlimited).
+    pub rate_per_sec: f64,
+    /// Request timeout, milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            url: String::new(),
+            secret: String::new(),
+            recipient_kinds: Vec::new(),
+            rate_per_sec: 10.0,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Retries and pacing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    /// Milliseconds between passes over due deliveries.
+    pub poll_ms: u64,
+    /// Deliveries claimed per pass.
+    pub batch: u64,
+    /// Attempts before a retryable failure is given up (dead letter).
+    pub max_attempts: u32,
+    /// First retry wait, milliseconds (doubling each attempt, with jitter).
+    pub backoff_base_ms: u64,
+    /// Longest retry wait, milliseconds.
+    pub backoff_max_ms: u64,
+    /// Seconds a claimed delivery is reserved for the replica sending it.
+    pub lease_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 500,
+            batch: 50,
+            max_attempts: 8,
+            backoff_base_ms: 2_000,
+            backoff_max_ms: 3_600_000,
+            lease_secs: 60,
+        }
+    }
+}
+
+impl Config {
+    /// Every problem of the webhook and delivery settings, by field.
+    pub fn violations(&self) -> lapor_domain::Violations {
+        let mut v = lapor_domain::Violations::new();
+        let kinds = ["reporter", "opd", "operator", "official"];
+        let mut names = std::collections::BTreeSet::new();
+        for (i, w) in self.webhooks.iter().enumerate() {
+            let f = |k: &str| format!("webhooks[{i}].{k}");
+            if w.name.is_empty()
+                || !w
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                v.add(f("name"), "letters, digits, '-' or '_'");
+            } else if !names.insert(w.name.clone()) {
+                v.add(f("name"), "used twice");
+            }
+            if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+                v.add(f("url"), "an http(s) URL");
+            }
+            if w.secret.len() < 16 {
+                v.add(f("secret"), "at least 16 characters");
+            }
+            if w.recipient_kinds.is_empty() {
+                v.add(f("recipient_kinds"), "at least one");
+            }
+            for (j, k) in w.recipient_kinds.iter().enumerate() {
+                if !kinds.contains(&k.as_str()) {
+                    v.add(
+                        format!("webhooks[{i}].recipient_kinds[{j}]"),
+                        "reporter, opd, operator or official",
+                    );
+                }
+            }
+            if !(w.rate_per_sec >= 0.0 && w.rate_per_sec.is_finite()) {
+                v.add(f("rate_per_sec"), "0 (unlimited) or more");
+            }
+        }
+        if self.delivery.max_attempts == 0 {
+            v.add("delivery.max_attempts", "at least 1");
+        }
+        if self.delivery.backoff_base_ms == 0 || self.delivery.backoff_max_ms < self.delivery.backoff_base_ms
+        {
+            v.add(
+                "delivery.backoff_base_ms",
+                "more than 0 and at most delivery.backoff_max_ms",
+            );
+        }
+        v
+    }
 }
 
 impl Default for Config {
@@ -37,6 +156,8 @@ impl Default for Config {
             time_zone: "Asia/Makassar".into(),
             opds: Vec::new(),
             policy: lapor_domain::SlaPolicy::default(),
+            webhooks: Vec::new(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }

@@ -44,3 +44,51 @@ pub mod message {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `deliveries`: one row per message and outside target (a webhook, later e-mail or SMS), with
+/// its attempts, next attempt and outcome.
+pub mod delivery {
+    use sea_orm::entity::prelude::*;
+
+    /// A delivery.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deliveries")]
+    pub struct Model {
+        /// Delivery id (sent as `Lapor-Delivery-Id`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The message delivered.
+        #[sea_orm(indexed)]
+        pub message_id: Uuid,
+        /// Report it is about.
+        #[sea_orm(indexed)]
+        pub report_id: Uuid,
+        /// Channel, e.g. `webhook:wa-gateway`.
+        pub channel: String,
+        /// Message dedupe key + channel: one delivery per message and target.
+        #[sea_orm(unique)]
+        pub idempotency_key: String,
+        /// What is sent (JSON).
+        #[sea_orm(column_type = "Text")]
+        pub payload: String,
+        /// `pending`, `delivered` or `dead`.
+        pub state: String,
+        /// Attempts made (a claimed attempt counts).
+        pub attempts: i32,
+        /// When the next attempt may run (pending rows).
+        #[sea_orm(indexed)]
+        pub next_attempt_at: DateTimeUtc,
+        /// Why the last attempt failed (for `dead`: why it was given up).
+        pub last_error: Option<String>,
+        /// When the channel accepted it.
+        pub delivered_at: Option<DateTimeUtc>,
+        /// When recorded.
+        pub created_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

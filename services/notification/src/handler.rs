@@ -12,6 +12,7 @@ use crate::templates;
 /// The consumer of the events that notify someone.
 pub struct Notifier<C> {
     channel: C,
+    webhooks: Vec<crate::config::WebhookConfig>,
     tz: Tz,
     opds: Vec<(String, String)>,
     reply_window_days: u32,
@@ -22,6 +23,7 @@ impl<C: Channel> Notifier<C> {
     pub fn new(cfg: &Config, channel: C) -> Self {
         Self {
             channel,
+            webhooks: cfg.webhooks.clone(),
             tz: cfg.time_zone.parse().unwrap_or(chrono_tz::Asia::Makassar),
             opds: cfg.opds.iter().map(|o| (o.id.clone(), o.name.clone())).collect(),
             reply_window_days: cfg.policy.reply_window_days,
@@ -221,8 +223,10 @@ fn holder(d: &lapor_domain::events::DeadlineRef) -> (&'static str, String) {
 
 impl<C: Channel> Handler for Notifier<C> {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        let now = chrono::Utc::now();
         for msg in self.messages(env) {
-            self.channel.deliver(txn, &msg).await?;
+            let id = self.channel.deliver(txn, &msg).await?;
+            crate::delivery::enqueue(txn, id, &msg, &self.webhooks, now).await?;
             tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
         }
         Ok(())

@@ -5,6 +5,7 @@
 mod api;
 pub mod channel;
 pub mod config;
+pub mod delivery;
 mod entities;
 mod handler;
 mod migration;
@@ -51,7 +52,26 @@ pub struct Service {
 impl Service {
     /// Connects, migrates and starts consuming.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let problems = config.violations();
+        if !problems.is_empty() {
+            anyhow::bail!("notification settings: {problems}");
+        }
+        // reqwest is built without a TLS crypto provider: ring, as async-nats and sqlx use.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut targets = std::collections::HashMap::new();
+        for w in &config.webhooks {
+            targets.insert(
+                delivery::webhook_channel(&w.name),
+                delivery::Target::new(Arc::new(delivery::WebhookSender::new(w)?), w.rate_per_sec),
+            );
+        }
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "notification").await?;
+        let dispatcher = Arc::new(delivery::Dispatcher::new(
+            rt.db.clone(),
+            targets,
+            config.delivery.clone(),
+        ));
+        rt.spawn_task(move |cancel| dispatcher.run(cancel));
         let handler = Arc::new(handler::Notifier::new(&config, channel::InboxChannel));
         rt.spawn_consumer(
             ConsumerSpec {

@@ -3,7 +3,7 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::message;
+use crate::entities::{delivery, message};
 
 /// Notification's migrator.
 pub struct Migrator;
@@ -11,7 +11,11 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(EventTables), Box::new(M0001Messages)]
+        vec![
+            Box::new(EventTables),
+            Box::new(M0001Messages),
+            Box::new(M0002Deliveries),
+        ]
     }
 }
 
@@ -27,5 +31,20 @@ impl MigrationName for M0001Messages {
 impl MigrationTrait for M0001Messages {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(manager, message::Entity).await
+    }
+}
+
+struct M0002Deliveries;
+
+impl MigrationName for M0002Deliveries {
+    fn name(&self) -> &str {
+        "m0002_deliveries"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0002Deliveries {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, delivery::Entity).await
     }
 }

@@ -207,3 +207,239 @@ async fn sla_alerts_reach_the_opd_and_escalations_the_named_officials() {
     );
     svc.stop().await;
 }
+
+/// One request a webhook receiver got.
+struct Received {
+    at: std::time::Instant,
+    headers: std::collections::HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver over plain HTTP/1.1: answers the first `fail` requests with `status`, then
+/// 200, and records every request.
+async fn receiver(fail: usize, status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+    let log = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let headers: std::collections::HashMap<String, String> = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let len: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let n = {
+                    let mut g = log.lock().unwrap();
+                    g.push(Received {
+                        at: std::time::Instant::now(),
+                        headers,
+                        body: buf[head_end..].to_vec(),
+                    });
+                    g.len()
+                };
+                let code = if n <= fail { status } else { 200 };
+                let reply = format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = sock.write_all(reply.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (url, got)
+}
+
+fn webhook(name: &str, url: &str) -> lapor_notification::config::WebhookConfig {
+    lapor_notification::config::WebhookConfig {
+        name: name.into(),
+        url: url.into(),
+        secret: format!("{name}-secret-0123456789"),
+        recipient_kinds: vec!["reporter".into()],
+        rate_per_sec: 0.0,
+        timeout_ms: 5_000,
+    }
+}
+
+async fn start_with(
+    env: &TestEnv,
+    webhooks: Vec<lapor_notification::config::WebhookConfig>,
+    max_attempts: u32,
+    base_ms: u64,
+) -> Spawned {
+    let mut cfg = Config {
+        common: env.common("notification"),
+        webhooks,
+        ..Config::default()
+    };
+    cfg.delivery.poll_ms = 25;
+    cfg.delivery.max_attempts = max_attempts;
+    cfg.delivery.backoff_base_ms = base_ms;
+    cfg.delivery.backoff_max_ms = 10_000;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    Spawned::start(addr, |stop| svc.run_until(stop))
+}
+
+async fn deliveries_of(svc: &Spawned, env: &TestEnv, report_id: &str) -> Vec<pn::Delivery> {
+    let op = env.token("op", Role::Operator, None);
+    NotificationServiceClient::new(svc.channel().await)
+        .list_messages(authed(
+            pn::ListMessagesRequest {
+                report_id: report_id.into(),
+            },
+            &op,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .messages
+        .into_iter()
+        .flat_map(|m| m.deliveries)
+        .collect()
+}
+
+/// A receiver failing three times then accepting: one delivery, four signed requests with the
+/// same delivery id, spaced by a growing backoff; the event delivered twice by JetStream adds no
+/// request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_failing_three_times_then_accepting_gets_one_delivery_after_backoff() {
+    let env = TestEnv::new().await.unwrap();
+    let (url, got) = receiver(3, 503).await;
+    let hook = webhook("wa-gateway", &url);
+    let secret = hook.secret.clone();
+    let svc = start_with(&env, vec![hook], 8, 200).await;
+    let s = fixtures::submitted(ReportKind::Pengaduan, "air-minum", Utc::now());
+    let report_id = s.event.report_id().unwrap().to_string();
+    for i in 0..2 {
+        env.publish(subjects::REPORT_SUBMITTED, &format!("s-{i}"), codec::encode(&s))
+            .await;
+    }
+    let d = eventually("delivered", Duration::from_secs(30), || async {
+        let d = deliveries_of(&svc, &env, &report_id).await;
+        (d.len() == 1 && d[0].state == "delivered").then_some(d)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        deliveries_of(&svc, &env, &report_id).await.len(),
+        1,
+        "one delivery"
+    );
+    assert_eq!(d[0].channel, "webhook:wa-gateway");
+    assert_eq!(d[0].attempts, 4);
+    assert!(d[0].last_error.is_empty() && d[0].delivered_at.is_some());
+    let got = std::mem::take(&mut *got.lock().unwrap());
+    assert_eq!(got.len(), 4, "three failures and one success, nothing more");
+    for r in got.iter() {
+        assert_eq!(r.headers["lapor-delivery-id"], d[0].delivery_id);
+        let (t, sig) = (&r.headers["lapor-timestamp"], &r.headers["lapor-signature"]);
+        let tol = Duration::from_secs(300);
+        assert_eq!(
+            lapor_notification::delivery::verify(&secret, t, sig, &r.body, Utc::now(), tol),
+            Ok(())
+        );
+        let mut tampered = r.body.clone();
+        tampered[10] ^= 1;
+        assert!(lapor_notification::delivery::verify(&secret, t, sig, &tampered, Utc::now(), tol).is_err());
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["report_id"], report_id.as_str());
+        assert_eq!(body["template"], "report_received");
+    }
+    // Backoff with equal jitter: after the n-th failure at least half of 200 ms * 2^(n-1).
+    for (n, pair) in got.windows(2).enumerate() {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        let floor = Duration::from_millis(100 << n);
+        assert!(gap >= floor, "gap {} {gap:?} < {floor:?}", n + 1);
+    }
+    svc.stop().await;
+}
+
+/// A receiver that always fails: dead letter with the reason after `max_attempts`; a permanent
+/// refusal (HTTP 400) is given up at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_always_fails_ends_as_a_dead_letter_with_the_reason() {
+    let env = TestEnv::new().await.unwrap();
+    let (down, got_down) = receiver(usize::MAX, 500).await;
+    let (refusing, got_refusing) = receiver(usize::MAX, 400).await;
+    let svc = start_with(
+        &env,
+        vec![webhook("down", &down), webhook("refusing", &refusing)],
+        3,
+        50,
+    )
+    .await;
+    let s = fixtures::submitted(ReportKind::Aspirasi, "", Utc::now());
+    let report_id = s.event.report_id().unwrap().to_string();
+    env.publish(subjects::REPORT_SUBMITTED, "s", codec::encode(&s))
+        .await;
+    let d = eventually("both dead", Duration::from_secs(30), || async {
+        let d = deliveries_of(&svc, &env, &report_id).await;
+        (d.len() == 2 && d.iter().all(|d| d.state == "dead")).then_some(d)
+    })
+    .await;
+    let by = |c: &str| d.iter().find(|d| d.channel == c).unwrap();
+    let down_d = by("webhook:down");
+    assert_eq!(down_d.attempts, 3);
+    assert!(
+        down_d.last_error.contains("HTTP 500") && down_d.last_error.contains("gave up after 3 attempts"),
+        "{}",
+        down_d.last_error
+    );
+    let refused = by("webhook:refusing");
+    assert_eq!((refused.attempts, refused.last_error.as_str()), (1, "HTTP 400"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got_down.lock().unwrap().len(), 3);
+    assert_eq!(got_refusing.lock().unwrap().len(), 1);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_webhook_settings_are_refused_by_field() {
+    let env = TestEnv::new().await.unwrap();
+    let mut bad = webhook("wa gateway", "ftp://x");
+    bad.secret = "short".into();
+    bad.recipient_kinds = vec!["mayor".into()];
+    let cfg = Config {
+        common: env.common("notification"),
+        webhooks: vec![bad],
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = Service::build(cfg, listener).await.err().unwrap().to_string();
+    for field in [
+        "webhooks[0].name",
+        "webhooks[0].url",
+        "webhooks[0].secret",
+        "webhooks[0].recipient_kinds[0]",
+    ] {
+        assert!(e.contains(field), "{field} in {e}");
+    }
+}
