@@ -48,6 +48,8 @@ pub struct System {
     running: Vec<Running>,
     db: tokio::sync::OnceCell<DatabaseConnection>,
     sqlite_dir: Option<std::path::PathBuf>,
+    /// The SMTP sink notification sends e-mail to, when started with [`System::start_with_email`].
+    pub smtp: Option<lapor_testkit::smtp::Sink>,
 }
 
 impl Drop for System {
@@ -79,6 +81,31 @@ impl System {
             running: Vec::new(),
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: None,
+            smtp: None,
+        };
+        for s in SERVICES {
+            sys.start_service(s).await;
+        }
+        sys
+    }
+
+    /// Starts all five services with the seed calendar, notification sending e-mail (to every
+    /// recipient kind) to an SMTP sink; OPD mailboxes are `<opd id>@opd.example`.
+    pub async fn start_with_email() -> Self {
+        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
+        let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
+            "sla-monitor",
+            &lapor_sla_monitor::Config::default(),
+            Some(&seed_file()),
+        )
+        .unwrap_or_else(|e| panic!("seed config: {e}"));
+        let mut sys = Self {
+            env,
+            calendar: seed.calendar,
+            running: Vec::new(),
+            db: tokio::sync::OnceCell::new(),
+            sqlite_dir: None,
+            smtp: Some(lapor_testkit::smtp::start(0).await),
         };
         for s in SERVICES {
             sys.start_service(s).await;
@@ -97,6 +124,7 @@ impl System {
             running: Vec::new(),
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: Some(dir),
+            smtp: None,
         };
         for s in SERVICES {
             sys.start_service(s).await;
@@ -174,6 +202,28 @@ impl System {
                 )
                 .unwrap_or_else(|e| panic!("notification config: {e}"));
                 cfg.common = self.common("notification", "notification");
+                if let Some(intake) = self.running.iter().find(|r| r.name == "intake") {
+                    cfg.intake_url = format!("http://{}", intake.addr);
+                }
+                if let Some(sink) = &self.smtp {
+                    cfg.delivery.poll_ms = 50;
+                    cfg.email = lapor_notification::config::EmailConfig {
+                        enabled: true,
+                        host: "127.0.0.1".into(),
+                        port: sink.port,
+                        tls: "none".into(),
+                        from: "LAPOR! Kota Bontang <lapor@bontangkota.go.id>".into(),
+                        addresses: cfg
+                            .opds
+                            .iter()
+                            .map(|o| lapor_notification::config::Mailbox {
+                                recipient: o.id.clone(),
+                                address: format!("{}@opd.example", o.id),
+                            })
+                            .collect(),
+                        ..lapor_notification::config::EmailConfig::default()
+                    };
+                }
                 let s = lapor_notification::Service::build(cfg, listener).await;
                 tokio::spawn(
                     s.unwrap_or_else(|e| panic!("notification: {e:#}"))

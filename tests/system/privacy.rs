@@ -17,7 +17,7 @@ fn hex(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
-    let sys = System::start().await;
+    let sys = System::start_with_email().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let name = format!("CanaryName{}", &tag[..10]);
     let nik: String = format!(
@@ -31,6 +31,7 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
     let phone = format!("0812{}", &nik[2..10]);
     let email = format!("canary{}@example.org", &tag[..10]);
     let markers = [name.clone(), nik.clone(), phone.clone(), email.clone()];
+    let reporter_email = email.clone();
 
     let mut req = submission("canary-1", ReportKind::Pengaduan as i32, "kesehatan.puskesmas");
     req.anonim = true;
@@ -81,6 +82,43 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
         }
     })
     .await;
+
+    // E-mail: the reporter's own address (fetched from intake at send time, each fetch audited)
+    // gets their two messages; the OPD's mailbox gets the new case without any identity.
+    let sink = sys.smtp.clone().unwrap();
+    let mails = eventually("three e-mails", Duration::from_secs(30), || async {
+        let m = sink.mails();
+        (m.len() == 3).then_some(m)
+    })
+    .await;
+    let (to_reporter, to_staff): (Vec<_>, Vec<_>) =
+        mails.iter().partition(|m| m.to == [reporter_email.clone()]);
+    assert_eq!(to_reporter.len(), 2, "received and forwarded");
+    assert!(
+        to_reporter
+            .iter()
+            .all(|m| m.text().contains(&accepted.tracking_id))
+    );
+    assert_eq!(to_staff.len(), 1);
+    assert!(
+        to_staff[0].to[0].ends_with("@opd.example"),
+        "{:?}",
+        to_staff[0].to
+    );
+    for m in &markers {
+        assert!(
+            !to_staff[0].data.contains(m.as_str()),
+            "{m} in an e-mail to OPD staff"
+        );
+    }
+    assert_eq!(
+        sys.count(
+            "SELECT count(*)::text FROM intake.identity_access_log WHERE caller = 'notification' AND outcome = 'revealed'"
+        )
+        .await,
+        2,
+        "each contact fetch is audited"
+    );
 
     // The identity store holds it (encrypted: even intake's tables show no plaintext).
     assert_eq!(sys.count("SELECT count(*)::text FROM intake.identities").await, 1);

@@ -287,3 +287,156 @@ pub fn install_trace_context() {
 pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     traceparent.split('-').nth(1)
 }
+
+/// An SMTP sink for tests: speaks enough ESMTP for a client to deliver, answers the first
+/// `fail_first` MAIL commands with a transient `451`, and keeps every accepted mail.
+pub mod smtp {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// An accepted mail.
+    #[derive(Debug, Clone)]
+    pub struct Mail {
+        /// Envelope sender.
+        pub from: String,
+        /// Envelope recipients.
+        pub to: Vec<String>,
+        /// Headers and body as sent (dot-stuffing undone).
+        pub data: String,
+    }
+
+    impl Mail {
+        /// The body, quoted-printable decoded when the mail says it is encoded so.
+        pub fn text(&self) -> String {
+            let (head, body) = self.data.split_once("\n\n").unwrap_or(("", &self.data));
+            if !head
+                .to_ascii_lowercase()
+                .contains("content-transfer-encoding: quoted-printable")
+            {
+                return body.to_owned();
+            }
+            let joined = body.replace("=\n", "");
+            let b = joined.as_bytes();
+            let mut out = Vec::with_capacity(b.len());
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'='
+                    && let Some(v) = joined
+                        .get(i + 1..i + 3)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b[i]);
+                i += 1;
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    }
+
+    /// A running sink.
+    #[derive(Clone)]
+    pub struct Sink {
+        /// Port on 127.0.0.1.
+        pub port: u16,
+        /// Accepted mails.
+        pub mails: Arc<Mutex<Vec<Mail>>>,
+        /// MAIL commands seen (accepted or not).
+        pub attempts: Arc<AtomicUsize>,
+    }
+
+    impl Sink {
+        /// The accepted mails so far.
+        pub fn mails(&self) -> Vec<Mail> {
+            self.mails
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    fn addr(arg: &str) -> String {
+        arg.split_once(':')
+            .map_or(arg, |(_, a)| a)
+            .trim()
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Starts a sink.
+    pub async fn start(fail_first: usize) -> Sink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("smtp sink: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let sink = Sink {
+            port,
+            mails: Arc::new(Mutex::new(Vec::new())),
+            attempts: Arc::new(AtomicUsize::new(0)),
+        };
+        let s = sink.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                    let (mut from, mut to) = (String::new(), Vec::new());
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let upper = line.to_ascii_uppercase();
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                            b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if upper.starts_with("MAIL FROM") {
+                            if s.attempts.fetch_add(1, Ordering::SeqCst) < fail_first {
+                                b"451 4.3.0 try again later\r\n"
+                            } else {
+                                from = addr(&line);
+                                to.clear();
+                                b"250 OK\r\n"
+                            }
+                        } else if upper.starts_with("RCPT TO") {
+                            to.push(addr(&line));
+                            b"250 OK\r\n"
+                        } else if upper == "DATA" {
+                            let _ = w.write_all(b"354 end with .\r\n").await;
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                                data.push('\n');
+                            }
+                            s.mails
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(Mail {
+                                    from: from.clone(),
+                                    to: to.clone(),
+                                    data,
+                                });
+                            b"250 OK queued\r\n"
+                        } else if upper == "QUIT" {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"250 OK\r\n"
+                        };
+                        if w.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        sink
+    }
+}

@@ -29,6 +29,69 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// Retries and pacing of deliveries outside the service.
     pub delivery: DeliveryConfig,
+    /// E-mail over SMTP.
+    pub email: EmailConfig,
+    /// intake's gRPC address: reporters' contact is fetched from it at send time.
+    pub intake_url: String,
+}
+
+/// E-mail over SMTP. Reporters' addresses are fetched from intake at send time (never stored
+/// here); OPD and official addresses are positions' mailboxes from `addresses`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmailConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// SMTP server.
+    pub host: String,
+    /// Port (587 with STARTTLS, 465 with TLS, 25 inside a trusted network).
+    pub port: u16,
+    /// `starttls` (required), `tls` (implicit) or `none` (only to a relay on a trusted network).
+    pub tls: String,
+    /// SMTP user (empty: no authentication).
+    pub username: String,
+    /// SMTP password (a secret: set it from the environment).
+    pub password: String,
+    /// Sender, e.g. `LAPOR! Kota Bontang <lapor@bontangkota.go.id>`.
+    pub from: String,
+    /// Recipient kinds that get e-mail: `reporter`, `opd`, `operator`, `official`.
+    pub recipient_kinds: Vec<String>,
+    /// Mailboxes of OPDs, the operator desk and officials, by recipient ref.
+    pub addresses: Vec<Mailbox>,
+    /// Most messages per second (0: unlimited).
+    pub rate_per_sec: f64,
+    /// Timeout of one SMTP exchange, milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            host: "localhost".into(),
+            port: 587,
+            tls: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            from: "LAPOR! <lapor@localhost>".into(),
+            recipient_kinds: ["reporter", "opd", "operator", "official"]
+                .map(String::from)
+                .to_vec(),
+            addresses: Vec::new(),
+            rate_per_sec: 5.0,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// A position's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    /// Recipient ref: an OPD id, `operator`, or an official's position id.
+    #[serde(rename = "ref")]
+    pub recipient: String,
+    /// Address.
+    pub address: String,
 }
 
 /// A signed webhook target.
@@ -132,6 +195,34 @@ impl Config {
                 v.add(f("rate_per_sec"), "0 (unlimited) or more");
             }
         }
+        if self.email.enabled {
+            let e = &self.email;
+            if e.host.trim().is_empty() {
+                v.add("email.host", "required");
+            }
+            if !["starttls", "tls", "none"].contains(&e.tls.as_str()) {
+                v.add("email.tls", "starttls, tls or none");
+            }
+            if e.from.parse::<lettre::message::Mailbox>().is_err() {
+                v.add("email.from", "a mailbox, e.g. LAPOR! <lapor@example.go.id>");
+            }
+            for (j, k) in e.recipient_kinds.iter().enumerate() {
+                if !kinds.contains(&k.as_str()) {
+                    v.add(
+                        format!("email.recipient_kinds[{j}]"),
+                        "reporter, opd, operator or official",
+                    );
+                }
+            }
+            for (j, m) in e.addresses.iter().enumerate() {
+                if m.address.parse::<lettre::Address>().is_err() {
+                    v.add(format!("email.addresses[{j}].address"), "an e-mail address");
+                }
+            }
+            if !(e.rate_per_sec >= 0.0 && e.rate_per_sec.is_finite()) {
+                v.add("email.rate_per_sec", "0 (unlimited) or more");
+            }
+        }
         if self.delivery.max_attempts == 0 {
             v.add("delivery.max_attempts", "at least 1");
         }
@@ -158,6 +249,8 @@ impl Default for Config {
             policy: lapor_domain::SlaPolicy::default(),
             webhooks: Vec::new(),
             delivery: DeliveryConfig::default(),
+            email: EmailConfig::default(),
+            intake_url: "http://127.0.0.1:50051".into(),
         }
     }
 }

@@ -36,13 +36,50 @@ pub const TIMESTAMP_HEADER: &str = "Lapor-Timestamp";
 /// Header with the signature: `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
 pub const SIGNATURE_HEADER: &str = "Lapor-Signature";
 
-/// Why a send failed, and whether trying again may help.
+/// What kind of failure a send met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A timeout, a refused connection, HTTP 408/429/5xx, an SMTP 4xx: worth another attempt.
+    Retryable,
+    /// The channel refused for good (HTTP 4xx, SMTP 5xx, a bad address): dead letter.
+    Permanent,
+    /// Nothing to send to (the reporter left no e-mail address): state `skipped`.
+    NoAddress,
+}
+
+/// Why a send failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError {
-    /// A timeout, a refused connection, HTTP 408, 429 or 5xx: worth another attempt.
-    pub retryable: bool,
+    /// Whether trying again may help.
+    pub kind: Failure,
     /// What happened, stored with the delivery.
     pub reason: String,
+}
+
+impl SendError {
+    /// A failure worth another attempt.
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        Self {
+            kind: Failure::Retryable,
+            reason: reason.into(),
+        }
+    }
+
+    /// A failure for good.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self {
+            kind: Failure::Permanent,
+            reason: reason.into(),
+        }
+    }
+
+    /// Nobody to send to.
+    pub fn no_address(reason: impl Into<String>) -> Self {
+        Self {
+            kind: Failure::NoAddress,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// A channel outside this service.
@@ -132,17 +169,16 @@ impl Sender for WebhookSender {
             .body(body)
             .send()
             .await
-            .map_err(|e| SendError {
-                retryable: true,
-                reason: format!("request failed: {e}"),
-            })?;
+            .map_err(|e| SendError::retryable(format!("request failed: {e}")))?;
         let s = r.status();
         if s.is_success() {
             return Ok(());
         }
-        Err(SendError {
-            retryable: s.is_server_error() || s.as_u16() == 408 || s.as_u16() == 429,
-            reason: format!("HTTP {}", s.as_u16()),
+        let reason = format!("HTTP {}", s.as_u16());
+        Err(if s.is_server_error() || s.as_u16() == 408 || s.as_u16() == 429 {
+            SendError::retryable(reason)
+        } else {
+            SendError::permanent(reason)
         })
     }
 }
@@ -152,18 +188,50 @@ pub fn webhook_channel(name: &str) -> String {
     format!("webhook:{name}")
 }
 
-/// Records, in `txn`, a delivery of `msg` (message `message_id`) to every webhook that wants
-/// its recipient kind.
+/// Where messages to some recipient kinds also go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Channel name (`email`, `webhook:<name>`).
+    pub channel: String,
+    /// Recipient kinds it takes.
+    pub recipient_kinds: Vec<String>,
+}
+
+/// The routes the settings ask for: every webhook, and e-mail when enabled.
+pub fn routes(cfg: &crate::config::Config) -> Vec<Route> {
+    let mut r: Vec<Route> = cfg
+        .webhooks
+        .iter()
+        .map(|w| Route {
+            channel: webhook_channel(&w.name),
+            recipient_kinds: w.recipient_kinds.clone(),
+        })
+        .collect();
+    if cfg.email.enabled {
+        r.push(Route {
+            channel: EMAIL_CHANNEL.into(),
+            recipient_kinds: cfg.email.recipient_kinds.clone(),
+        });
+    }
+    r
+}
+
+/// The e-mail channel's name.
+pub const EMAIL_CHANNEL: &str = "email";
+
+/// Records, in `txn`, a delivery of `msg` (message `message_id`) on every route that takes its
+/// recipient kind. The payload names the recipient by pseudonymous ref only: addresses are
+/// looked up when sending.
 pub async fn enqueue(
     txn: &DatabaseTransaction,
     message_id: uuid::Uuid,
     msg: &Outgoing,
-    webhooks: &[WebhookConfig],
+    routes: &[Route],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    for w in webhooks
+    for r in routes
         .iter()
-        .filter(|w| w.recipient_kinds.iter().any(|k| k == msg.recipient_kind))
+        .filter(|r| r.recipient_kinds.iter().any(|k| k == msg.recipient_kind))
     {
         let id = uuid::Uuid::now_v7();
         let payload = serde_json::json!({
@@ -182,8 +250,8 @@ pub async fn enqueue(
             id: Set(id),
             message_id: Set(message_id),
             report_id: Set(msg.report_id),
-            channel: Set(webhook_channel(&w.name)),
-            idempotency_key: Set(format!("{}:{}", msg.dedupe_key, webhook_channel(&w.name))),
+            channel: Set(r.channel.clone()),
+            idempotency_key: Set(format!("{}:{}", msg.dedupe_key, r.channel)),
             payload: Set(payload.to_string()),
             state: Set(state::PENDING.into()),
             attempts: Set(0),
@@ -206,6 +274,8 @@ pub mod state {
     pub const DELIVERED: &str = "delivered";
     /// Given up on; `last_error` says why.
     pub const DEAD: &str = "dead";
+    /// Nothing to send to (no address); `last_error` says why.
+    pub const SKIPPED: &str = "skipped";
 }
 
 /// The wait before attempt `attempt + 1` after `attempt` failed ones: `base * 2^(attempt-1)`,
@@ -282,6 +352,8 @@ pub struct Pass {
     pub retried: usize,
     /// Given up on.
     pub dead: usize,
+    /// Nothing to send to.
+    pub skipped: usize,
 }
 
 /// Sends due deliveries.
@@ -329,10 +401,10 @@ impl Dispatcher {
                     t.bucket.lock().await.take().await;
                     t.sender.send(&d).await
                 }
-                None => Err(SendError {
-                    retryable: false,
-                    reason: format!("no channel {} is configured", d.channel),
-                }),
+                None => Err(SendError::permanent(format!(
+                    "no channel {} is configured",
+                    d.channel
+                ))),
             };
             let at = Utc::now();
             let mut m: delivery::ActiveModel = d.clone().into();
@@ -344,8 +416,14 @@ impl Dispatcher {
                     done.delivered += 1;
                     tracing::info!(delivery_id = %d.id, channel = %d.channel, attempts = d.attempts, "delivered");
                 }
+                Err(e) if e.kind == Failure::NoAddress => {
+                    m.state = Set(state::SKIPPED.into());
+                    m.last_error = Set(Some(e.reason.clone()));
+                    done.skipped += 1;
+                    tracing::info!(delivery_id = %d.id, channel = %d.channel, reason = %e.reason, "delivery skipped");
+                }
                 Err(e)
-                    if e.retryable
+                    if e.kind == Failure::Retryable
                         && d.attempts < i32::try_from(self.cfg.max_attempts).unwrap_or(i32::MAX) =>
                 {
                     let wait = backoff(
@@ -361,7 +439,7 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     m.state = Set(state::DEAD.into());
-                    let why = if e.retryable {
+                    let why = if e.kind == Failure::Retryable {
                         format!("{} (gave up after {} attempts)", e.reason, d.attempts)
                     } else {
                         e.reason.clone()

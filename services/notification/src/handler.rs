@@ -12,7 +12,7 @@ use crate::templates;
 /// The consumer of the events that notify someone.
 pub struct Notifier<C> {
     channel: C,
-    webhooks: Vec<crate::config::WebhookConfig>,
+    routes: Vec<crate::delivery::Route>,
     tz: Tz,
     opds: Vec<(String, String)>,
     reply_window_days: u32,
@@ -23,7 +23,7 @@ impl<C: Channel> Notifier<C> {
     pub fn new(cfg: &Config, channel: C) -> Self {
         Self {
             channel,
-            webhooks: cfg.webhooks.clone(),
+            routes: crate::delivery::routes(cfg),
             tz: cfg.time_zone.parse().unwrap_or(chrono_tz::Asia::Makassar),
             opds: cfg.opds.iter().map(|o| (o.id.clone(), o.name.clone())).collect(),
             reply_window_days: cfg.policy.reply_window_days,
@@ -226,7 +226,7 @@ impl<C: Channel> Handler for Notifier<C> {
         let now = chrono::Utc::now();
         for msg in self.messages(env) {
             let id = self.channel.deliver(txn, &msg).await?;
-            crate::delivery::enqueue(txn, id, &msg, &self.webhooks, now).await?;
+            crate::delivery::enqueue(txn, id, &msg, &self.routes, now).await?;
             tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
         }
         Ok(())

@@ -6,6 +6,7 @@ mod api;
 pub mod channel;
 pub mod config;
 pub mod delivery;
+mod email;
 mod entities;
 mod handler;
 mod migration;
@@ -63,6 +64,19 @@ impl Service {
             targets.insert(
                 delivery::webhook_channel(&w.name),
                 delivery::Target::new(Arc::new(delivery::WebhookSender::new(w)?), w.rate_per_sec),
+            );
+        }
+        if config.email.enabled {
+            targets.insert(
+                delivery::EMAIL_CHANNEL.to_owned(),
+                delivery::Target::new(
+                    Arc::new(email::EmailSender::new(
+                        &config.email,
+                        &config.intake_url,
+                        &config.common.auth,
+                    )?),
+                    config.email.rate_per_sec,
+                ),
             );
         }
         let mut rt = Runtime::start::<migration::Migrator>(&config.common, "notification").await?;

@@ -443,3 +443,64 @@ async fn bad_webhook_settings_are_refused_by_field() {
         assert!(e.contains(field), "{field} in {e}");
     }
 }
+
+/// E-mail to an OPD's mailbox (a position's address from the settings): a transient SMTP
+/// refusal is retried, the mail arrives once, in Indonesian, with a stable Message-ID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opd_gets_its_new_case_by_email_after_a_transient_smtp_refusal() {
+    let env = TestEnv::new().await.unwrap();
+    let sink = lapor_testkit::smtp::start(1).await;
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
+    let mut cfg: Config =
+        lapor_platform::config::load("notification", &Config::default(), Some(&seed)).unwrap();
+    cfg.common = env.common("notification");
+    cfg.delivery.poll_ms = 25;
+    cfg.delivery.backoff_base_ms = 100;
+    cfg.email = lapor_notification::config::EmailConfig {
+        enabled: true,
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        tls: "none".into(),
+        from: "LAPOR! Kota Bontang <lapor@bontangkota.go.id>".into(),
+        recipient_kinds: vec!["opd".into()],
+        addresses: vec![lapor_notification::config::Mailbox {
+            recipient: "perumda-air-minum".into(),
+            address: "pengaduan@perumda-tirta-taman.example".into(),
+        }],
+        ..lapor_notification::config::EmailConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let s = fixtures::submitted(ReportKind::Pengaduan, "air-minum", Utc::now());
+    let d = fixtures::dispatched(&s, "perumda-air-minum", Utc::now());
+    let o = fixtures::case_opened(&d, Utc::now());
+    env.publish(subjects::CASE_OPENED, "o", codec::encode(&o)).await;
+    let report_id = o.event.report_id().unwrap().to_string();
+    let sent = eventually("delivered", Duration::from_secs(20), || async {
+        let d = deliveries_of(&svc, &env, &report_id).await;
+        (d.len() == 1 && d[0].state == "delivered").then_some(d)
+    })
+    .await;
+    assert_eq!((sent[0].channel.as_str(), sent[0].attempts), ("email", 2));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "one mail");
+    assert_eq!(mails[0].to, ["pengaduan@perumda-tirta-taman.example"]);
+    assert_eq!(mails[0].from, "lapor@bontangkota.go.id");
+    assert!(
+        mails[0].text().contains("Mohon tindak lanjut"),
+        "{}",
+        mails[0].text()
+    );
+    assert!(
+        mails[0]
+            .data
+            .contains(&format!("<{}@lapor>", sent[0].delivery_id)),
+        "{}",
+        mails[0].data
+    );
+    // Messages to the reporter are not routed to e-mail here (recipient_kinds = opd only).
+    svc.stop().await;
+}
