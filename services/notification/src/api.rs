@@ -4,14 +4,29 @@ use lapor_domain::ReportId;
 use lapor_events::codec::ts;
 use lapor_platform::{Caller, Role};
 use lapor_proto::notification::v1::{self as pb, notification_service_server::NotificationService};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use tonic::{Request, Response, Status};
 
-use crate::entities::{delivery, message};
+use crate::entities::{delivery, message, template};
 
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
+    pub templates: std::sync::Arc<crate::templates::Templates>,
+}
+
+fn template_to_proto(t: template::Model) -> pb::Template {
+    pb::Template {
+        vars: crate::templates::vars_of(&t.name).unwrap_or_default(),
+        name: t.name,
+        lang: t.lang,
+        channel: t.channel,
+        subject: t.subject,
+        body: t.body,
+        version: u32::try_from(t.version).unwrap_or(0),
+        changed_by: t.changed_by,
+        changed_at: Some(ts(t.changed_at)),
+    }
 }
 
 #[tonic::async_trait]
@@ -72,5 +87,74 @@ impl NotificationService for Api {
             })
             .collect();
         Ok(Response::new(pb::ListMessagesResponse { messages }))
+    }
+
+    async fn list_templates(
+        &self,
+        req: Request<pb::ListTemplatesRequest>,
+    ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor, Role::Service])?;
+        let rows = template::Entity::find()
+            .order_by_asc(template::Column::Name)
+            .order_by_asc(template::Column::Lang)
+            .order_by_asc(template::Column::Channel)
+            .all(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?;
+        Ok(Response::new(pb::ListTemplatesResponse {
+            templates: rows.into_iter().map(template_to_proto).collect(),
+        }))
+    }
+
+    async fn put_template(
+        &self,
+        req: Request<pb::PutTemplateRequest>,
+    ) -> Result<Response<pb::PutTemplateResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator, Role::Supervisor])?;
+        let r = req.into_inner();
+        let v = crate::templates::validate(&r.name, &r.lang, &r.channel, &r.subject, &r.body);
+        if !v.is_empty() {
+            return Err(lapor_platform::status::invalid_argument(&v));
+        }
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(internal)?;
+        let current = template::Entity::find_by_id((r.name.clone(), r.lang.clone(), r.channel.clone()))
+            .one(&txn)
+            .await
+            .map_err(internal)?;
+        let in_force = current
+            .as_ref()
+            .map_or(0, |c| u32::try_from(c.version).unwrap_or(0));
+        if in_force != r.expected_version {
+            return Err(Status::aborted(format!(
+                "the template changed meanwhile: version {in_force} is in force, not {}",
+                r.expected_version
+            )));
+        }
+        let row = template::ActiveModel {
+            name: Set(r.name),
+            lang: Set(r.lang),
+            channel: Set(r.channel),
+            subject: Set(r.subject),
+            body: Set(r.body),
+            version: Set(i32::try_from(in_force + 1).unwrap_or(i32::MAX)),
+            changed_by: Set(caller.subject.clone()),
+            changed_at: Set(chrono::Utc::now()),
+        };
+        let saved = if current.is_some() {
+            row.update(&txn).await
+        } else {
+            row.insert(&txn).await
+        }
+        .map_err(internal)?;
+        txn.commit().await.map_err(internal)?;
+        self.templates.reload(&self.db).await.map_err(internal)?;
+        tracing::info!(template = %saved.name, lang = %saved.lang, channel = %saved.channel, version = saved.version, by = %caller.subject, "template changed");
+        Ok(Response::new(pb::PutTemplateResponse {
+            template: Some(template_to_proto(saved)),
+        }))
     }
 }

@@ -23,6 +23,10 @@ pub struct Outgoing {
     pub recipient_ref: String,
     /// Template name.
     pub template: &'static str,
+    /// Language it is written in.
+    pub lang: String,
+    /// The template's variables (other channels render their own variant from them).
+    pub vars: serde_json::Value,
     /// Subject.
     pub subject: String,
     /// Body.

@@ -21,6 +21,8 @@ pub struct Config {
     pub common: CommonConfig,
     /// IANA time zone for dates in messages.
     pub time_zone: String,
+    /// Language of messages: `id` (Bahasa Indonesia, default) or `en`.
+    pub language: String,
     /// OPD names used in messages (the same `[[opds]]` list routing reads).
     pub opds: Vec<OpdName>,
     /// SLA policy (the same `[policy]` the other services read), for the periods messages name.
@@ -161,6 +163,12 @@ impl Config {
     pub fn violations(&self) -> lapor_domain::Violations {
         let mut v = lapor_domain::Violations::new();
         let kinds = ["reporter", "opd", "operator", "official"];
+        if !crate::templates::LANGUAGES.contains(&self.language.as_str()) {
+            v.add("language", "id or en");
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            v.add("time_zone", "an IANA time zone");
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, w) in self.webhooks.iter().enumerate() {
             let f = |k: &str| format!("webhooks[{i}].{k}");
@@ -245,6 +253,7 @@ impl Default for Config {
         Self {
             common,
             time_zone: "Asia/Makassar".into(),
+            language: "id".into(),
             opds: Vec::new(),
             policy: lapor_domain::SlaPolicy::default(),
             webhooks: Vec::new(),

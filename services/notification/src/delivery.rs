@@ -227,6 +227,7 @@ pub async fn enqueue(
     message_id: uuid::Uuid,
     msg: &Outgoing,
     routes: &[Route],
+    templates: &crate::templates::Templates,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     for r in routes
@@ -234,6 +235,11 @@ pub async fn enqueue(
         .filter(|r| r.recipient_kinds.iter().any(|k| k == msg.recipient_kind))
     {
         let id = uuid::Uuid::now_v7();
+        // The channel's own variant of the template (a short SMS text), else the inbox's text.
+        let kind = r.channel.split(':').next().unwrap_or_default();
+        let (subject, body) = templates
+            .render(msg.template, &msg.lang, kind, &msg.vars)
+            .unwrap_or_else(|_| (msg.subject.clone(), msg.body.clone()));
         let payload = serde_json::json!({
             "delivery_id": id.to_string(),
             "message_id": message_id.to_string(),
@@ -242,8 +248,9 @@ pub async fn enqueue(
             "recipient_kind": msg.recipient_kind,
             "recipient_ref": msg.recipient_ref,
             "template": msg.template,
-            "subject": msg.subject,
-            "body": msg.body,
+            "lang": msg.lang,
+            "subject": subject,
+            "body": body,
             "created_at": now.to_rfc3339(),
         });
         delivery::ActiveModel {

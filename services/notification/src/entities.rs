@@ -92,3 +92,40 @@ pub mod delivery {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `templates`: message templates per name, language and channel (minijinja text).
+pub mod template {
+    use sea_orm::entity::prelude::*;
+
+    /// A template.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "templates")]
+    pub struct Model {
+        /// Template name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        /// Language (`id`, `en`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub lang: String,
+        /// Channel it is specific to (`""`: any).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel: String,
+        /// Subject template.
+        pub subject: String,
+        /// Body template.
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        /// Edits so far + 1.
+        pub version: i32,
+        /// Who changed it last (`default` for the shipped text).
+        pub changed_by: String,
+        /// When.
+        pub changed_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,32 +1,52 @@
-//! Turning events into messages.
+//! Turning events into messages: who hears what (the notices of each event, with the variables
+//! their templates use), rendered from the templates in force in the configured language.
+
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 use lapor_domain::events::{Envelope, Event};
 use lapor_events::{Handler, HandlerError};
 use sea_orm::DatabaseTransaction;
+use serde_json::Value;
 
 use crate::channel::{Channel, Outgoing};
 use crate::config::Config;
-use crate::templates;
+use crate::templates::{self, Templates, vars};
+
+/// One recipient's notice of an event, before rendering.
+struct Notice {
+    recipient_kind: &'static str,
+    recipient_ref: String,
+    template: &'static str,
+    vars: Value,
+}
 
 /// The consumer of the events that notify someone.
 pub struct Notifier<C> {
     channel: C,
     routes: Vec<crate::delivery::Route>,
+    templates: Arc<Templates>,
+    lang: String,
     tz: Tz,
     opds: Vec<(String, String)>,
     reply_window_days: u32,
+    verification_days: u32,
+    first_follow_up_days: u32,
 }
 
 impl<C: Channel> Notifier<C> {
-    /// A notifier delivering through `channel`.
-    pub fn new(cfg: &Config, channel: C) -> Self {
+    /// A notifier delivering through `channel`, rendering from `templates`.
+    pub fn new(cfg: &Config, channel: C, templates: Arc<Templates>) -> Self {
         Self {
             channel,
             routes: crate::delivery::routes(cfg),
+            templates,
+            lang: cfg.language.clone(),
             tz: cfg.time_zone.parse().unwrap_or(chrono_tz::Asia::Makassar),
             opds: cfg.opds.iter().map(|o| (o.id.clone(), o.name.clone())).collect(),
             reply_window_days: cfg.policy.reply_window_days,
+            verification_days: cfg.policy.verification_days,
+            first_follow_up_days: cfg.policy.first_follow_up_days,
         }
     }
 
@@ -37,170 +57,180 @@ impl<C: Channel> Notifier<C> {
             .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
     }
 
-    fn messages(&self, env: &Envelope) -> Vec<Outgoing> {
-        let Some(report) = env.event.report_id() else {
-            // City-wide events (a calendar change) tell nobody.
-            return Vec::new();
+    fn at(&self, t: chrono::DateTime<chrono::Utc>) -> Value {
+        templates::local_time(t, self.tz).into()
+    }
+
+    /// Who hears of `env`, with which template and variables.
+    fn notices(&self, env: &Envelope) -> Vec<Notice> {
+        let n = |recipient_kind: &'static str, recipient_ref: String, template: &'static str, vars: Value| {
+            Notice {
+                recipient_kind,
+                recipient_ref,
+                template,
+                vars,
+            }
         };
-        let mk = |kind: &'static str,
-                  to: String,
-                  template: &'static str,
-                  (subject, body): (String, String)| Outgoing {
-            dedupe_key: format!("{}:{kind}:{to}:{template}", env.id),
-            event_id: env.id.as_uuid(),
-            report_id: report.as_uuid(),
-            recipient_kind: kind,
-            recipient_ref: to,
-            template,
-            subject,
-            body,
+        let deadline_vars = |d: &lapor_domain::events::DeadlineRef| {
+            (
+                Value::from(d.report_id.to_string()),
+                Value::from(templates::step_code(d.step)),
+                self.at(d.due_at),
+            )
         };
         match &env.event {
-            Event::ReportSubmitted(e) => vec![mk(
+            Event::ReportSubmitted(e) => vec![n(
                 "reporter",
                 e.reporter_ref.to_string(),
                 "report_received",
-                templates::report_received(
-                    e.tracking_id.as_str(),
-                    &templates::local_time(e.submitted_at, self.tz),
-                ),
+                vars([
+                    ("tracking_id", e.tracking_id.as_str().into()),
+                    ("at", self.at(e.submitted_at)),
+                    ("verification_days", self.verification_days.into()),
+                ]),
+            )],
+            Event::ReportVerified(e) => vec![n(
+                "reporter",
+                e.reporter_ref.to_string(),
+                "report_verified",
+                vars([("tracking_id", e.tracking_id.as_str().into())]),
             )],
             Event::CaseOpened(e) => vec![
-                mk(
+                n(
                     "reporter",
                     e.reporter_ref.to_string(),
                     "case_opened",
-                    templates::case_opened_reporter(
-                        e.tracking_id.as_str(),
-                        &self.opd_name(e.opd_id.as_str()),
-                    ),
+                    vars([
+                        ("tracking_id", e.tracking_id.as_str().into()),
+                        ("opd_name", self.opd_name(e.opd_id.as_str()).into()),
+                    ]),
                 ),
-                mk(
+                n(
                     "opd",
                     e.opd_id.to_string(),
                     "case_new",
-                    templates::case_opened_opd(
-                        e.tracking_id.as_str(),
-                        &templates::local_time(e.opened_at, self.tz),
-                    ),
+                    vars([
+                        ("tracking_id", e.tracking_id.as_str().into()),
+                        ("at", self.at(e.opened_at)),
+                        ("first_follow_up_days", self.first_follow_up_days.into()),
+                    ]),
                 ),
             ],
-            Event::ReportPutOnHold(e) => vec![mk(
+            Event::ReportPutOnHold(e) => vec![n(
                 "reporter",
                 e.reporter_ref.to_string(),
                 "report_on_hold",
-                templates::report_on_hold(e.tracking_id.as_str(), &e.reason),
+                vars([
+                    ("tracking_id", e.tracking_id.as_str().into()),
+                    ("reason", e.reason.clone().into()),
+                ]),
             )],
-            Event::CaseFollowedUp(e) => vec![mk(
+            Event::CaseFollowedUp(e) => vec![n(
                 "reporter",
                 e.reporter_ref.to_string(),
                 "case_followed_up",
-                templates::followed_up(
-                    e.tracking_id.as_str(),
-                    &self.opd_name(e.opd_id.as_str()),
-                    &e.text,
-                    self.reply_window_days,
-                ),
+                vars([
+                    ("tracking_id", e.tracking_id.as_str().into()),
+                    ("opd_name", self.opd_name(e.opd_id.as_str()).into()),
+                    ("text", e.text.clone().into()),
+                    ("window_days", self.reply_window_days.into()),
+                ]),
             )],
-            Event::CaseInfoRequested(e) => vec![mk(
+            Event::CaseInfoRequested(e) => vec![n(
                 "reporter",
                 e.case.reporter_ref.to_string(),
                 "case_info_requested",
-                templates::info_requested(
-                    e.case.tracking_id.as_str(),
-                    &self.opd_name(e.case.opd_id.as_str()),
-                    &e.question,
-                ),
+                vars([
+                    ("tracking_id", e.case.tracking_id.as_str().into()),
+                    ("opd_name", self.opd_name(e.case.opd_id.as_str()).into()),
+                    ("question", e.question.clone().into()),
+                ]),
             )],
-            Event::CaseReplied(e) => vec![mk(
+            Event::CaseReplied(e) => vec![n(
                 "opd",
                 e.case.opd_id.to_string(),
                 "case_replied",
-                templates::replied(
-                    e.case.tracking_id.as_str(),
-                    e.by == lapor_domain::lifecycle::Replier::Reporter,
-                    e.answers_info_request_at.is_some(),
-                ),
+                vars([
+                    ("tracking_id", e.case.tracking_id.as_str().into()),
+                    (
+                        "by_reporter",
+                        (e.by == lapor_domain::lifecycle::Replier::Reporter).into(),
+                    ),
+                    ("answers_question", e.answers_info_request_at.is_some().into()),
+                ]),
             )],
-            Event::CaseClosed(e) => vec![mk(
+            Event::CaseTransferRequested(e) => vec![n(
+                "operator",
+                "operator".into(),
+                "case_transfer_requested",
+                vars([
+                    ("tracking_id", e.tracking_id.as_str().into()),
+                    ("opd_name", self.opd_name(e.opd_id.as_str()).into()),
+                    ("reason", e.reason.clone().into()),
+                ]),
+            )],
+            Event::CaseClosed(e) => vec![n(
                 "reporter",
                 e.case.reporter_ref.to_string(),
                 "case_closed",
-                templates::closed(
-                    e.case.tracking_id.as_str(),
-                    e.by == lapor_domain::lifecycle::Closer::Reporter,
-                ),
+                vars([
+                    ("tracking_id", e.case.tracking_id.as_str().into()),
+                    (
+                        "by_reporter",
+                        (e.by == lapor_domain::lifecycle::Closer::Reporter).into(),
+                    ),
+                ]),
             )],
-            Event::OmbudsmanRequested(e) => vec![mk(
+            Event::OmbudsmanRequested(e) => vec![n(
                 "reporter",
                 e.case.reporter_ref.to_string(),
                 "ombudsman_requested",
-                templates::ombudsman_requested(e.case.tracking_id.as_str()),
+                vars([("tracking_id", e.case.tracking_id.as_str().into())]),
             )],
             Event::SlaWarning(e) => {
                 let (kind, to) = holder(&e.deadline);
-                vec![mk(
+                let (report, step, due) = deadline_vars(&e.deadline);
+                vec![n(
                     kind,
                     to,
                     "sla_warning",
-                    templates::sla_warning(
-                        &e.deadline.report_id.to_string(),
-                        templates::step_name(e.deadline.step),
-                        &templates::local_time(e.deadline.due_at, self.tz),
-                    ),
+                    vars([("report", report), ("step", step), ("due", due)]),
                 )]
             }
             Event::SlaBreached(e) => {
                 let (kind, to) = holder(&e.deadline);
-                vec![mk(
+                let (report, step, due) = deadline_vars(&e.deadline);
+                vec![n(
                     kind,
                     to,
                     "sla_breached",
-                    templates::sla_breached(
-                        &e.deadline.report_id.to_string(),
-                        templates::step_name(e.deadline.step),
-                        &templates::local_time(e.deadline.due_at, self.tz),
-                    ),
+                    vars([("report", report), ("step", step), ("due", due)]),
                 )]
             }
-            // The liaison level goes to the OPD's inbox; higher levels to each named official.
-            Event::SlaEscalated(e) if e.level <= 1 => {
-                let (kind, to) = holder(&e.deadline);
-                vec![mk(
-                    kind,
-                    to,
-                    "sla_escalated",
-                    templates::sla_escalated(
-                        &e.deadline.report_id.to_string(),
-                        templates::step_name(e.deadline.step),
-                        e.overdue_working_days,
-                        &e.position,
-                    ),
-                )]
+            Event::SlaEscalated(e) => {
+                let (report, step, _) = deadline_vars(&e.deadline);
+                let v = vars([
+                    ("report", report),
+                    ("step", step),
+                    ("days", e.overdue_working_days.into()),
+                    ("level", e.position.clone().into()),
+                ]);
+                // The liaison level goes to the OPD's inbox; higher levels to each named official.
+                if e.level <= 1 {
+                    let (kind, to) = holder(&e.deadline);
+                    vec![n(kind, to, "sla_escalated", v)]
+                } else {
+                    e.officials
+                        .iter()
+                        .map(|o| n("official", o.clone(), "sla_escalated", v.clone()))
+                        .collect()
+                }
             }
-            Event::SlaEscalated(e) => e
-                .officials
-                .iter()
-                .map(|o| {
-                    mk(
-                        "official",
-                        o.clone(),
-                        "sla_escalated",
-                        templates::sla_escalated(
-                            &e.deadline.report_id.to_string(),
-                            templates::step_name(e.deadline.step),
-                            e.overdue_working_days,
-                            &e.position,
-                        ),
-                    )
-                })
-                .collect(),
-            // Verification, Bukan Wewenang and Arsip notices come with the notification issue.
+            // Bukan Wewenang and Arsip notices: not in the issue's list; the reporter sees them
+            // in the status.
             Event::ReportDispatched(_)
-            | Event::ReportVerified(_)
             | Event::ReportDeclaredNotAuthorized(_)
             | Event::ReportArchived(_)
-            | Event::CaseTransferRequested(_)
             | Event::ReportHoldCompleted(_)
             | Event::CaseAssigned(_)
             | Event::CaseNoteAdded(_)
@@ -223,10 +253,33 @@ fn holder(d: &lapor_domain::events::DeadlineRef) -> (&'static str, String) {
 
 impl<C: Channel> Handler for Notifier<C> {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        let Some(report) = env.event.report_id() else {
+            // City-wide events (a calendar change) tell nobody.
+            return Ok(());
+        };
         let now = chrono::Utc::now();
-        for msg in self.messages(env) {
+        for n in self.notices(env) {
+            let (subject, body) = self
+                .templates
+                .render(n.template, &self.lang, self.channel.name(), &n.vars)
+                .map_err(HandlerError::Permanent)?;
+            let msg = Outgoing {
+                dedupe_key: format!(
+                    "{}:{}:{}:{}",
+                    env.id, n.recipient_kind, n.recipient_ref, n.template
+                ),
+                event_id: env.id.as_uuid(),
+                report_id: report.as_uuid(),
+                recipient_kind: n.recipient_kind,
+                recipient_ref: n.recipient_ref,
+                template: n.template,
+                lang: self.lang.clone(),
+                vars: n.vars,
+                subject,
+                body,
+            };
             let id = self.channel.deliver(txn, &msg).await?;
-            crate::delivery::enqueue(txn, id, &msg, &self.routes, now).await?;
+            crate::delivery::enqueue(txn, id, &msg, &self.routes, &self.templates, now).await?;
             tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
         }
         Ok(())

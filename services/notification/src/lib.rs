@@ -32,7 +32,12 @@ pub const CONSUMER_CASE_OPENED: &str = "notification-case-opened";
 /// Durable consumer of reports put on hold.
 pub const CONSUMER_PUT_ON_HOLD: &str = "notification-report-put-on-hold";
 /// Durable consumers of the case dialogue, one per subject.
-pub const DIALOGUE_SUBSCRIPTIONS: [(&str, &str); 8] = [
+pub const DIALOGUE_SUBSCRIPTIONS: [(&str, &str); 10] = [
+    ("notification-report-verified", subjects::REPORT_VERIFIED),
+    (
+        "notification-case-transfer-requested",
+        subjects::CASE_TRANSFER_REQUESTED,
+    ),
     ("notification-case-followed-up", subjects::CASE_FOLLOWED_UP),
     ("notification-case-info-requested", subjects::CASE_INFO_REQUESTED),
     ("notification-case-replied", subjects::CASE_REPLIED),
@@ -48,6 +53,7 @@ pub struct Service {
     rt: Runtime,
     listener: TcpListener,
     config: Config,
+    templates: Arc<templates::Templates>,
 }
 
 impl Service {
@@ -86,7 +92,32 @@ impl Service {
             config.delivery.clone(),
         ));
         rt.spawn_task(move |cancel| dispatcher.run(cancel));
-        let handler = Arc::new(handler::Notifier::new(&config, channel::InboxChannel));
+        let templates = Arc::new(
+            templates::Templates::load(&rt.db)
+                .await
+                .map_err(|e| anyhow::anyhow!("notification templates: {e}"))?,
+        );
+        // An edit made through another replica reaches this one within 30 s.
+        let (reload, db) = (templates.clone(), rt.db.clone());
+        rt.spawn_task(move |cancel| async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = reload.reload(&db).await {
+                            tracing::warn!(error = %e, "reloading templates failed; retrying");
+                        }
+                    }
+                }
+            }
+        });
+        let handler = Arc::new(handler::Notifier::new(
+            &config,
+            channel::InboxChannel,
+            templates.clone(),
+        ));
         rt.spawn_consumer(
             ConsumerSpec {
                 durable: CONSUMER_SUBMITTED.into(),
@@ -117,7 +148,12 @@ impl Service {
                 handler.clone(),
             );
         }
-        Ok(Self { rt, listener, config })
+        Ok(Self {
+            rt,
+            listener,
+            config,
+            templates,
+        })
     }
 
     /// The address the gRPC server listens on.
@@ -127,10 +163,18 @@ impl Service {
 
     /// Serves until `shutdown` completes, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { rt, listener, config } = self;
+        let Self {
+            rt,
+            listener,
+            config,
+            templates,
+        } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
-            NotificationServiceServer::new(api::Api { db: rt.db.clone() }),
+            NotificationServiceServer::new(api::Api {
+                db: rt.db.clone(),
+                templates,
+            }),
             move |r| auth.intercept(r),
         ));
         rt.serve(routes, &[GRPC_SERVICE], &config.common, listener, shutdown)

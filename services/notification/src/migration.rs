@@ -3,7 +3,7 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::{delivery, message};
+use crate::entities::{delivery, message, template};
 
 /// Notification's migrator.
 pub struct Migrator;
@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventTables),
             Box::new(M0001Messages),
             Box::new(M0002Deliveries),
+            Box::new(M0003Templates),
         ]
     }
 }
@@ -46,5 +47,20 @@ impl MigrationName for M0002Deliveries {
 impl MigrationTrait for M0002Deliveries {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(manager, delivery::Entity).await
+    }
+}
+
+struct M0003Templates;
+
+impl MigrationName for M0003Templates {
+    fn name(&self) -> &str {
+        "m0003_templates"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0003Templates {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, template::Entity).await
     }
 }

@@ -1,153 +1,292 @@
-//! Message templates in Bahasa Indonesia (the default language). Stored as data and rendered with
-//! a template engine in the notification issue; fixed texts for now.
+//! Message templates as data: one subject and body per template name, language (`id` default,
+//! `en`) and optionally channel, in minijinja syntax. The defaults (`templates/default.toml`)
+//! seed the `templates` table at start; operators edit templates over gRPC (each edit is
+//! checked by rendering it with every variable the template may use) and the edit applies to
+//! the next message. Dates reach templates already formatted in the city's time zone.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use lapor_domain::Violations;
+use minijinja::{Environment, UndefinedBehavior};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use serde::Deserialize;
+
+use crate::entities::template;
+
+/// Languages templates exist in; the first is the default.
+pub const LANGUAGES: [&str; 2] = ["id", "en"];
+/// Channels a template may be specific to (`""`: any).
+pub const CHANNELS: [&str; 5] = ["", "inbox", "email", "webhook", "sms"];
+/// Longest subject.
+pub const MAX_SUBJECT: usize = 200;
+/// Longest body.
+pub const MAX_BODY: usize = 4000;
+
+/// A template as the defaults file states it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TemplateDef {
+    /// Template name, e.g. `report_received`.
+    pub name: String,
+    /// Language.
+    pub lang: String,
+    /// Channel it is specific to (`""`: any).
+    #[serde(default)]
+    pub channel: String,
+    /// Variables it may use.
+    pub vars: Vec<String>,
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+}
+
+#[derive(Deserialize)]
+struct DefaultsFile {
+    template: Vec<TemplateDef>,
+}
+
+/// The default templates shipped with the service.
+pub fn defaults() -> Vec<TemplateDef> {
+    toml::from_str::<DefaultsFile>(include_str!("../templates/default.toml"))
+        .map(|f| f.template)
+        .unwrap_or_else(|e| unreachable!("templates/default.toml is checked by a unit test: {e}"))
+}
+
+/// The variables a template name may use (from the defaults), if the name is known.
+pub fn vars_of(name: &str) -> Option<Vec<String>> {
+    defaults().into_iter().find(|d| d.name == name).map(|d| d.vars)
+}
+
+fn step_id(step: String) -> String {
+    match step.as_str() {
+        "verification" => "verifikasi".into(),
+        "first_follow_up" => "tindak lanjut pertama".into(),
+        "completion" => "penyelesaian".into(),
+        _ => step,
+    }
+}
+
+fn step_en(step: String) -> String {
+    match step.as_str() {
+        "verification" => "verification".into(),
+        "first_follow_up" => "first follow-up".into(),
+        "completion" => "completion".into(),
+        _ => step,
+    }
+}
+
+/// The template environment: strict about undefined variables, with the step-name filters.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("step_id", step_id);
+    env.add_filter("step_en", step_en);
+    env
+}
+
+/// Renders one template text with `vars`.
+pub fn render_text(text: &str, vars: &serde_json::Value) -> Result<String, minijinja::Error> {
+    environment().render_str(text, vars)
+}
+
+/// A step's code for templates (`step_id` / `step_en` name it).
+pub fn step_code(step: lapor_domain::Step) -> &'static str {
+    match step {
+        lapor_domain::Step::Verification => "verification",
+        lapor_domain::Step::FirstFollowUp => "first_follow_up",
+        lapor_domain::Step::Completion => "completion",
+    }
+}
 
 /// Formats a time in the city's zone, e.g. `27-11-2026 10:15 WITA`.
 pub fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%d-%m-%Y %H:%M %Z").to_string()
 }
 
-/// To the reporter: the report was received.
-pub fn report_received(tracking_id: &str, at: &str) -> (String, String) {
-    (
-        format!("Laporan {tracking_id} diterima"),
-        format!(
-            "Laporan Anda dengan nomor pelacakan {tracking_id} telah diterima pada {at} dan akan \
-             diverifikasi oleh admin dalam 3 hari kerja."
-        ),
-    )
-}
-
-/// To the reporter: the report was sent on to an OPD.
-pub fn case_opened_reporter(tracking_id: &str, opd_name: &str) -> (String, String) {
-    (
-        format!("Laporan {tracking_id} diteruskan"),
-        format!("Laporan Anda {tracking_id} telah diteruskan kepada {opd_name} untuk ditindaklanjuti."),
-    )
-}
-
-/// To the OPD: a new case arrived.
-pub fn case_opened_opd(tracking_id: &str, at: &str) -> (String, String) {
-    (
-        format!("Laporan baru {tracking_id}"),
-        format!(
-            "Laporan baru {tracking_id} diterima pada {at}. Mohon tindak lanjut pertama dalam 5 hari kerja."
-        ),
-    )
-}
-
-/// To the reporter: the report is on hold until they complete it (Tunda).
-pub fn report_on_hold(tracking_id: &str, reason: &str) -> (String, String) {
-    (
-        format!("Laporan {tracking_id} perlu dilengkapi"),
-        format!(
-            "Laporan Anda {tracking_id} ditunda karena belum lengkap: {reason}. Mohon lengkapi \
-             laporan Anda agar dapat diverifikasi."
-        ),
-    )
-}
-
-/// To the reporter: the OPD posted a follow-up.
-pub fn followed_up(tracking_id: &str, opd_name: &str, text: &str, window_days: u32) -> (String, String) {
-    (
-        format!("Tindak lanjut laporan {tracking_id}"),
-        format!(
-            "{opd_name} menindaklanjuti laporan Anda {tracking_id}: \"{text}\". Tanggapi dalam \
-             {window_days} hari kerja bila belum selesai; tanpa tanggapan, laporan ditutup otomatis."
-        ),
-    )
-}
-
-/// To the reporter: the OPD asks for information.
-pub fn info_requested(tracking_id: &str, opd_name: &str, question: &str) -> (String, String) {
-    (
-        format!("{opd_name} memerlukan informasi tentang laporan {tracking_id}"),
-        format!(
-            "{opd_name} bertanya tentang laporan Anda {tracking_id}: \"{question}\". Mohon jawab \
-             melalui halaman laporan Anda."
-        ),
-    )
-}
-
-/// To the OPD: someone replied on a case (the text stays in opd-case).
-pub fn replied(tracking_id: &str, by_reporter: bool, answers_question: bool) -> (String, String) {
-    let who = if by_reporter {
-        "Pelapor"
-    } else {
-        "Admin (Diskominfo)"
+/// Every problem of a template edit, by field: unknown name, language or channel, length, and
+/// subject or body that do not render with the name's variables (syntax errors, unknown
+/// variables).
+pub fn validate(name: &str, lang: &str, channel: &str, subject: &str, body: &str) -> Violations {
+    let mut v = Violations::new();
+    let Some(vars) = vars_of(name) else {
+        v.add("name", "not a known template name");
+        return v;
     };
-    let what = if answers_question {
-        "menjawab pertanyaan Anda; tenggat Anda berjalan kembali"
-    } else {
-        "menanggapi tindak lanjut Anda; mohon jawab kembali"
-    };
-    (
-        format!("Tanggapan baru pada laporan {tracking_id}"),
-        format!("{who} {what} pada laporan {tracking_id}."),
-    )
+    if !LANGUAGES.contains(&lang) {
+        v.add("lang", "id or en");
+    }
+    if !CHANNELS.contains(&channel) {
+        v.add("channel", "empty (any), inbox, email, webhook or sms");
+    }
+    let sample: serde_json::Map<String, serde_json::Value> = vars
+        .iter()
+        .map(|k| (k.clone(), serde_json::Value::String(format!("<{k}>"))))
+        .collect();
+    let sample = serde_json::Value::Object(sample);
+    for (field, text, max) in [("subject", subject, MAX_SUBJECT), ("body", body, MAX_BODY)] {
+        if text.trim().is_empty() {
+            v.add(field, "required");
+        } else if text.chars().count() > max {
+            v.add(field, format!("at most {max} characters"));
+        } else if let Err(e) = render_text(text, &sample) {
+            v.add(field, format!("does not render: {e}"));
+        }
+    }
+    v
 }
 
-/// To the reporter: the case was completed.
-pub fn closed(tracking_id: &str, by_reporter: bool) -> (String, String) {
-    let how = if by_reporter {
-        "atas konfirmasi Anda"
-    } else {
-        "otomatis karena tidak ada tanggapan dalam batas waktu"
-    };
-    (
-        format!("Laporan {tracking_id} selesai"),
-        format!(
-            "Laporan Anda {tracking_id} dinyatakan selesai {how}. Beri penilaian 1-5 atas \
-             penanganannya melalui halaman laporan Anda."
-        ),
-    )
+type Key = (String, String, String);
+
+/// The templates in force, read from the table.
+#[derive(Debug, Default)]
+pub struct Templates {
+    by_key: RwLock<HashMap<Key, (String, String)>>,
 }
 
-/// To the reporter: the Ombudsman request was recorded.
-pub fn ombudsman_requested(tracking_id: &str) -> (String, String) {
-    (
-        format!("Permintaan ke Ombudsman untuk laporan {tracking_id}"),
-        format!("Persetujuan Anda agar laporan {tracking_id} diteruskan ke Ombudsman telah dicatat."),
-    )
-}
+impl Templates {
+    /// Seeds the defaults missing from the table (edits are kept) and loads the table.
+    pub async fn load(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
+        let now = Utc::now();
+        let rows: Vec<template::ActiveModel> = defaults()
+            .into_iter()
+            .map(|d| template::ActiveModel {
+                name: Set(d.name),
+                lang: Set(d.lang),
+                channel: Set(d.channel),
+                subject: Set(d.subject),
+                body: Set(d.body),
+                version: Set(1),
+                changed_by: Set("default".into()),
+                changed_at: Set(now),
+            })
+            .collect();
+        template::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    template::Column::Name,
+                    template::Column::Lang,
+                    template::Column::Channel,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        let t = Self::default();
+        t.reload(db).await?;
+        Ok(t)
+    }
 
-/// A step's name in messages.
-pub fn step_name(step: lapor_domain::Step) -> &'static str {
-    match step {
-        lapor_domain::Step::Verification => "verifikasi",
-        lapor_domain::Step::FirstFollowUp => "tindak lanjut pertama",
-        lapor_domain::Step::Completion => "penyelesaian",
+    /// Reads the table again.
+    pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let map = template::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| ((r.name, r.lang, r.channel), (r.subject, r.body)))
+            .collect();
+        *self
+            .by_key
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
+        Ok(())
+    }
+
+    /// Renders template `name` for `channel` in `lang`, falling back to the general template,
+    /// then to the default language.
+    pub fn render(
+        &self,
+        name: &str,
+        lang: &str,
+        channel: &str,
+        vars: &serde_json::Value,
+    ) -> Result<(String, String), String> {
+        let map = self
+            .by_key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let candidates = [
+            (lang, channel),
+            (lang, ""),
+            (LANGUAGES[0], channel),
+            (LANGUAGES[0], ""),
+        ];
+        let (subject, body) = candidates
+            .iter()
+            .find_map(|(l, c)| map.get(&(name.to_owned(), (*l).to_owned(), (*c).to_owned())))
+            .ok_or_else(|| format!("no template {name}"))?;
+        let r = |t: &str| render_text(t, vars).map_err(|e| format!("template {name} ({lang}): {e}"));
+        Ok((r(subject)?, r(body)?))
     }
 }
 
-/// To the OPD (or the operator): a deadline is about to pass.
-pub fn sla_warning(report: &str, step: &str, due: &str) -> (String, String) {
-    (
-        format!("Tenggat {step} segera berakhir"),
-        format!("Tenggat {step} untuk laporan {report} berakhir pada {due}. Mohon segera ditindaklanjuti."),
-    )
+/// Variables of a message, as a JSON object.
+pub fn vars<const N: usize>(pairs: [(&str, serde_json::Value); N]) -> serde_json::Value {
+    serde_json::Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
-/// To the OPD (or the operator): a deadline passed.
-pub fn sla_breached(report: &str, step: &str, due: &str) -> (String, String) {
-    (
-        format!("Tenggat {step} terlewati"),
-        format!(
-            "Laporan {report} melewati tenggat {step} ({due}). Keterlambatan ini tercatat dan \
-             diperhitungkan dalam penilaian kinerja pejabat yang bertanggung jawab."
-        ),
-    )
+/// Template names and their languages, for checks.
+pub fn languages_by_name() -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in defaults().into_iter().filter(|d| d.channel.is_empty()) {
+        m.entry(d.name).or_default().push(d.lang);
+    }
+    m
 }
 
-/// To an official higher up: a breached deadline escalated to them.
-pub fn sla_escalated(report: &str, step: &str, days: u32, level: &str) -> (String, String) {
-    (
-        format!("Eskalasi ({level}): laporan terlambat {days} hari kerja"),
-        format!(
-            "Tenggat {step} laporan {report} telah terlewati {days} hari kerja dan dieskalasikan \
-             kepada Anda ({level}). Mohon pastikan laporan segera ditindaklanjuti."
-        ),
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_renders_in_both_languages_with_its_variables() {
+        for d in defaults() {
+            let v = validate(&d.name, &d.lang, &d.channel, &d.subject, &d.body);
+            assert!(v.is_empty(), "{} {} {:?}: {v}", d.name, d.lang, d.channel);
+        }
+        for (name, langs) in languages_by_name() {
+            for l in LANGUAGES {
+                assert!(langs.iter().any(|x| x == l), "{name} has no {l} template");
+            }
+        }
+    }
+
+    #[test]
+    fn an_edit_with_an_unknown_variable_or_bad_syntax_is_refused_by_field() {
+        let v = validate("report_received", "id", "", "Laporan {{ nomor }}", "{% if %}");
+        let fields: Vec<&str> = v.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["subject", "body"]);
+        let v = validate("no_such", "fr", "fax", "x", "y");
+        assert_eq!(v.0[0].field, "name");
+        let v = validate("report_received", "fr", "fax", "x", "y");
+        let fields: Vec<&str> = v.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["lang", "channel"]);
+    }
+
+    #[test]
+    fn step_names_and_conditions_render_per_language() {
+        let v = vars([
+            ("report", "R1".into()),
+            ("step", "first_follow_up".into()),
+            ("due", "01-12-2026 23:59 WITA".into()),
+        ]);
+        let d = defaults();
+        let get = |lang: &str| {
+            d.iter()
+                .find(|t| t.name == "sla_breached" && t.lang == lang)
+                .unwrap()
+        };
+        assert_eq!(
+            render_text(&get("id").subject, &v).unwrap(),
+            "Tenggat tindak lanjut pertama terlewati"
+        );
+        assert_eq!(
+            render_text(&get("en").subject, &v).unwrap(),
+            "First follow-up deadline missed"
+        );
+    }
 }

@@ -504,3 +504,109 @@ async fn an_opd_gets_its_new_case_by_email_after_a_transient_smtp_refusal() {
     // Messages to the reporter are not routed to e-mail here (recipient_kinds = opd only).
     svc.stop().await;
 }
+
+/// Templates are data: English when the city chooses it, an operator's edit applies to the next
+/// message, and an edit that does not render (unknown variable) or is stale is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_data_in_either_language_and_edits_apply_to_the_next_message() {
+    let env = TestEnv::new().await.unwrap();
+    let cfg = Config {
+        common: env.common("notification"),
+        language: "en".into(),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let op = env.token("op", Role::Operator, None);
+    let mut c = NotificationServiceClient::new(svc.channel().await);
+    let reader = c.clone();
+    let subject_of = |report_id: String| {
+        let (c, op) = (reader.clone(), op.clone());
+        async move {
+            eventually("a message", Duration::from_secs(20), || {
+                let (mut c, op, report_id) = (c.clone(), op.clone(), report_id.clone());
+                async move {
+                    c.list_messages(authed(pn::ListMessagesRequest { report_id }, &op))
+                        .await
+                        .ok()?
+                        .into_inner()
+                        .messages
+                        .into_iter()
+                        .next()
+                        .map(|m| (m.subject, m.body))
+                }
+            })
+            .await
+        }
+    };
+    let s1 = fixtures::submitted(ReportKind::Pengaduan, "", Utc::now());
+    env.publish(subjects::REPORT_SUBMITTED, "s1", codec::encode(&s1))
+        .await;
+    let (subject, body) = subject_of(s1.event.report_id().unwrap().to_string()).await;
+    let lapor_domain::events::Event::ReportSubmitted(e1) = &s1.event else {
+        unreachable!()
+    };
+    assert_eq!(subject, format!("Report {} received", e1.tracking_id.as_str()));
+    assert!(body.contains("within 3 working days"), "{body}");
+
+    let list = c
+        .list_templates(authed(pn::ListTemplatesRequest {}, &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .templates;
+    let t = list
+        .iter()
+        .find(|t| t.name == "report_received" && t.lang == "en" && t.channel.is_empty())
+        .unwrap();
+    assert_eq!((t.version, t.changed_by.as_str()), (1, "default"));
+    assert_eq!(t.vars, ["tracking_id", "at", "verification_days"]);
+    let put = |subject: &str, expected_version: u32| pn::PutTemplateRequest {
+        name: "report_received".into(),
+        lang: "en".into(),
+        channel: String::new(),
+        subject: subject.into(),
+        body: t.body.clone(),
+        expected_version,
+    };
+    let bad = c
+        .put_template(authed(put("Received: {{ nomor }}", 1), &op))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert_eq!(lapor_platform::status::violated_fields(&bad), ["subject"]);
+    let officer = env.token("pj", Role::OpdOfficer, Some("dlh"));
+    assert_eq!(
+        c.put_template(authed(put("x {{ tracking_id }}", 1), &officer))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    let saved = c
+        .put_template(authed(put("We received {{ tracking_id }}", 1), &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .template
+        .unwrap();
+    assert_eq!((saved.version, saved.changed_by.as_str()), (2, "op"));
+    assert_eq!(
+        c.put_template(authed(put("Stale {{ tracking_id }}", 1), &op))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::Aborted
+    );
+    let s2 = fixtures::submitted(ReportKind::Aspirasi, "", Utc::now());
+    env.publish(subjects::REPORT_SUBMITTED, "s2", codec::encode(&s2))
+        .await;
+    let lapor_domain::events::Event::ReportSubmitted(e2) = &s2.event else {
+        unreachable!()
+    };
+    let (subject, _) = subject_of(s2.event.report_id().unwrap().to_string()).await;
+    assert_eq!(subject, format!("We received {}", e2.tracking_id.as_str()));
+    svc.stop().await;
+}
