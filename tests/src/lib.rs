@@ -50,7 +50,26 @@ pub struct System {
     sqlite_dir: Option<std::path::PathBuf>,
     /// The SMTP sink notification sends e-mail to, when started with [`System::start_with_email`].
     pub smtp: Option<lapor_testkit::smtp::Sink>,
+    /// The SMS gateway and the webhook receiver (URL, requests), when started with
+    /// [`System::start_with_channels`].
+    pub gateways: Option<Gateways>,
 }
+
+/// Requests received by an HTTP receiver.
+pub type Requests = std::sync::Arc<std::sync::Mutex<Vec<lapor_testkit::http::Received>>>;
+
+/// The SMS gateway and webhook receivers of a system test.
+pub struct Gateways {
+    /// SMS gateway URL and its requests.
+    pub sms: (String, Requests),
+    /// Webhook URL and its requests.
+    pub webhook: (String, Requests),
+}
+
+/// API key the test SMS gateway expects.
+pub const SMS_API_KEY: &str = "sms-gateway-test-key";
+/// Secret of the test webhook.
+pub const WEBHOOK_SECRET: &str = "webhook-test-secret-0123456789";
 
 impl Drop for System {
     fn drop(&mut self) {
@@ -82,6 +101,7 @@ impl System {
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: None,
             smtp: None,
+            gateways: None,
         };
         for s in SERVICES {
             sys.start_service(s).await;
@@ -106,6 +126,35 @@ impl System {
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: None,
             smtp: Some(lapor_testkit::smtp::start(0).await),
+            gateways: None,
+        };
+        for s in SERVICES {
+            sys.start_service(s).await;
+        }
+        sys
+    }
+
+    /// Like [`System::start_with_email`], plus SMS to reporters through a test gateway and a
+    /// signed webhook receiving every message to OPDs.
+    pub async fn start_with_channels() -> Self {
+        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
+        let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
+            "sla-monitor",
+            &lapor_sla_monitor::Config::default(),
+            Some(&seed_file()),
+        )
+        .unwrap_or_else(|e| panic!("seed config: {e}"));
+        let mut sys = Self {
+            env,
+            calendar: seed.calendar,
+            running: Vec::new(),
+            db: tokio::sync::OnceCell::new(),
+            sqlite_dir: None,
+            smtp: Some(lapor_testkit::smtp::start(0).await),
+            gateways: Some(Gateways {
+                sms: lapor_testkit::http::receiver(0, 200).await,
+                webhook: lapor_testkit::http::receiver(0, 200).await,
+            }),
         };
         for s in SERVICES {
             sys.start_service(s).await;
@@ -125,6 +174,7 @@ impl System {
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: Some(dir),
             smtp: None,
+            gateways: None,
         };
         for s in SERVICES {
             sys.start_service(s).await;
@@ -223,6 +273,22 @@ impl System {
                             .collect(),
                         ..lapor_notification::config::EmailConfig::default()
                     };
+                }
+                if let Some(g) = &self.gateways {
+                    cfg.sms = lapor_notification::config::SmsConfig {
+                        enabled: true,
+                        url: g.sms.0.clone(),
+                        api_key: SMS_API_KEY.into(),
+                        sender: "LAPOR-BTG".into(),
+                        ..lapor_notification::config::SmsConfig::default()
+                    };
+                    cfg.webhooks = vec![lapor_notification::config::WebhookConfig {
+                        name: "opd-bus".into(),
+                        url: g.webhook.0.clone(),
+                        secret: WEBHOOK_SECRET.into(),
+                        recipient_kinds: vec!["opd".into()],
+                        ..lapor_notification::config::WebhookConfig::default()
+                    }];
                 }
                 let s = lapor_notification::Service::build(cfg, listener).await;
                 tokio::spawn(

@@ -7,6 +7,7 @@ mod dialogue;
 mod flow;
 mod followup;
 mod guards;
+mod notify;
 mod operator;
 mod privacy;
 mod restart;

@@ -440,3 +440,86 @@ pub mod smtp {
         sink
     }
 }
+
+/// An HTTP receiver for tests (webhooks, SMS gateways).
+pub mod http {
+    /// One request a webhook receiver got.
+    pub struct Received {
+        /// When it arrived.
+        pub at: std::time::Instant,
+        /// Headers, names in lowercase.
+        pub headers: std::collections::HashMap<String, String>,
+        /// Body.
+        pub body: Vec<u8>,
+    }
+
+    /// A webhook receiver over plain HTTP/1.1: answers the first `fail` requests with `status`, then
+    /// 200, and records every request.
+    pub async fn receiver(
+        fail: usize,
+        status: u16,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("receiver: {e}"));
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().unwrap_or_else(|e| panic!("receiver: {e}"))
+        );
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let log = got.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let headers: std::collections::HashMap<String, String> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let n = {
+                        let mut g = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        g.push(Received {
+                            at: std::time::Instant::now(),
+                            headers,
+                            body: buf[head_end..].to_vec(),
+                        });
+                        g.len()
+                    };
+                    let code = if n <= fail { status } else { 200 };
+                    let reply =
+                        format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        (url, got)
+    }
+}

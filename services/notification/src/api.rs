@@ -7,7 +7,7 @@ use lapor_proto::notification::v1::{self as pb, notification_service_server::Not
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use tonic::{Request, Response, Status};
 
-use crate::entities::{delivery, message, template};
+use crate::entities::{credential, delivery, message, template};
 
 /// The API state.
 pub struct Api {
@@ -155,6 +155,51 @@ impl NotificationService for Api {
         tracing::info!(template = %saved.name, lang = %saved.lang, channel = %saved.channel, version = saved.version, by = %caller.subject, "template changed");
         Ok(Response::new(pb::PutTemplateResponse {
             template: Some(template_to_proto(saved)),
+        }))
+    }
+
+    async fn list_reporter_messages(
+        &self,
+        req: Request<pb::ListReporterMessagesRequest>,
+    ) -> Result<Response<pb::ListReporterMessagesResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Reporter, Role::Service])?;
+        let r = req.into_inner();
+        let mut v = lapor_domain::Violations::new();
+        let tracking = v.check("tracking_id", r.tracking_id.parse::<lapor_domain::TrackingId>());
+        if r.access_token.trim().is_empty() {
+            v.add("access_token", "required");
+        }
+        if !v.is_empty() {
+            return Err(lapor_platform::status::invalid_argument(&v));
+        }
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let not_found = || Status::not_found("no report with that tracking id and access token");
+        let tracking = tracking.ok_or_else(not_found)?;
+        let cred = credential::Entity::find()
+            .filter(credential::Column::TrackingId.eq(tracking.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(internal)?
+            .filter(|c| lapor_platform::reporter::token_matches(&r.access_token, &c.token_hash))
+            .ok_or_else(not_found)?;
+        let rows = message::Entity::find()
+            .filter(message::Column::ReportId.eq(cred.report_id))
+            .filter(message::Column::RecipientKind.eq("reporter"))
+            .order_by_asc(message::Column::CreatedAt)
+            .order_by_asc(message::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::ListReporterMessagesResponse {
+            messages: rows
+                .into_iter()
+                .map(|m| pb::ReporterMessage {
+                    template: m.template,
+                    subject: m.subject,
+                    body: m.body,
+                    created_at: Some(ts(m.created_at)),
+                })
+                .collect(),
         }))
     }
 }

@@ -33,6 +33,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// E-mail over SMTP.
     pub email: EmailConfig,
+    /// SMS through an HTTP gateway.
+    pub sms: SmsConfig,
     /// intake's gRPC address: reporters' contact is fetched from it at send time.
     pub intake_url: String,
 }
@@ -84,6 +86,54 @@ impl Default for EmailConfig {
             timeout_ms: 10_000,
         }
     }
+}
+
+/// SMS through an HTTP gateway. Reporters' numbers are fetched from intake at send time;
+/// officials' numbers (positions) come from `numbers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmsConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// Gateway endpoint (`https://...`).
+    pub url: String,
+    /// Gateway API key, sent as a bearer token (a secret: set it from the environment).
+    pub api_key: String,
+    /// Sender id shown on the phone, e.g. `LAPOR-BTG`.
+    pub sender: String,
+    /// Recipient kinds that get SMS.
+    pub recipient_kinds: Vec<String>,
+    /// Numbers of officials and desks, by recipient ref.
+    pub numbers: Vec<PhoneNumber>,
+    /// Most messages per second (0: unlimited).
+    pub rate_per_sec: f64,
+    /// Request timeout, milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: String::new(),
+            api_key: String::new(),
+            sender: "LAPOR".into(),
+            recipient_kinds: vec!["reporter".into()],
+            numbers: Vec::new(),
+            rate_per_sec: 5.0,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// A position's phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    /// Recipient ref: an official's position id, an OPD id or `operator`.
+    #[serde(rename = "ref")]
+    pub recipient: String,
+    /// Number, e.g. `+6281234567890`.
+    pub number: String,
 }
 
 /// A position's mailbox.
@@ -231,6 +281,29 @@ impl Config {
                 v.add("email.rate_per_sec", "0 (unlimited) or more");
             }
         }
+        if self.sms.enabled {
+            let m = &self.sms;
+            if !(m.url.starts_with("https://") || m.url.starts_with("http://")) {
+                v.add("sms.url", "an http(s) URL");
+            }
+            for (j, k) in m.recipient_kinds.iter().enumerate() {
+                if !kinds.contains(&k.as_str()) {
+                    v.add(
+                        format!("sms.recipient_kinds[{j}]"),
+                        "reporter, opd, operator or official",
+                    );
+                }
+            }
+            for (j, n) in m.numbers.iter().enumerate() {
+                let digits = n.number.strip_prefix('+').unwrap_or(&n.number);
+                if digits.len() < 8 || !digits.chars().all(|c| c.is_ascii_digit()) {
+                    v.add(format!("sms.numbers[{j}].number"), "digits, optionally after +");
+                }
+            }
+            if !(m.rate_per_sec >= 0.0 && m.rate_per_sec.is_finite()) {
+                v.add("sms.rate_per_sec", "0 (unlimited) or more");
+            }
+        }
         if self.delivery.max_attempts == 0 {
             v.add("delivery.max_attempts", "at least 1");
         }
@@ -259,6 +332,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             delivery: DeliveryConfig::default(),
             email: EmailConfig::default(),
+            sms: SmsConfig::default(),
             intake_url: "http://127.0.0.1:50051".into(),
         }
     }

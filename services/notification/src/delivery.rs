@@ -197,7 +197,7 @@ pub struct Route {
     pub recipient_kinds: Vec<String>,
 }
 
-/// The routes the settings ask for: every webhook, and e-mail when enabled.
+/// The routes the settings ask for: every webhook, and e-mail and SMS when enabled.
 pub fn routes(cfg: &crate::config::Config) -> Vec<Route> {
     let mut r: Vec<Route> = cfg
         .webhooks
@@ -213,8 +213,17 @@ pub fn routes(cfg: &crate::config::Config) -> Vec<Route> {
             recipient_kinds: cfg.email.recipient_kinds.clone(),
         });
     }
+    if cfg.sms.enabled {
+        r.push(Route {
+            channel: SMS_CHANNEL.into(),
+            recipient_kinds: cfg.sms.recipient_kinds.clone(),
+        });
+    }
     r
 }
+
+/// The SMS channel's name.
+pub const SMS_CHANNEL: &str = "sms";
 
 /// The e-mail channel's name.
 pub const EMAIL_CHANNEL: &str = "email";

@@ -129,3 +129,29 @@ pub mod template {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `reporter_credentials`: a report's tracking id and the SHA-256 of its access token (from
+/// `ReportSubmitted`), so the reporter can read their inbox.
+pub mod credential {
+    use sea_orm::entity::prelude::*;
+
+    /// A credential.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reporter_credentials")]
+    pub struct Model {
+        /// Report id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub report_id: Uuid,
+        /// Tracking id.
+        #[sea_orm(unique)]
+        pub tracking_id: String,
+        /// SHA-256 of the access token, hex.
+        pub token_hash: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

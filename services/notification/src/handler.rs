@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use lapor_domain::events::{Envelope, Event};
 use lapor_events::{Handler, HandlerError};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, EntityTrait};
 use serde_json::Value;
 
 use crate::channel::{Channel, Outgoing};
@@ -257,6 +257,23 @@ impl<C: Channel> Handler for Notifier<C> {
             // City-wide events (a calendar change) tell nobody.
             return Ok(());
         };
+        if let Event::ReportSubmitted(e) = &env.event
+            && !e.access_token_hash.is_empty()
+        {
+            // The reporter reads their inbox with the tracking id and access token.
+            crate::entities::credential::Entity::insert(crate::entities::credential::ActiveModel {
+                report_id: sea_orm::Set(e.report_id.as_uuid()),
+                tracking_id: sea_orm::Set(e.tracking_id.as_str().to_owned()),
+                token_hash: sea_orm::Set(e.access_token_hash.clone()),
+            })
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(crate::entities::credential::Column::ReportId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
         let now = chrono::Utc::now();
         for n in self.notices(env) {
             let (subject, body) = self

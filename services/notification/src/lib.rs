@@ -5,11 +5,13 @@
 mod api;
 pub mod channel;
 pub mod config;
+mod contact;
 pub mod delivery;
 mod email;
 mod entities;
 mod handler;
 mod migration;
+mod sms;
 pub mod templates;
 
 use std::future::Future;
@@ -72,16 +74,22 @@ impl Service {
                 delivery::Target::new(Arc::new(delivery::WebhookSender::new(w)?), w.rate_per_sec),
             );
         }
+        let contacts = contact::Contacts::new(&config.intake_url, &config.common.auth)?;
         if config.email.enabled {
             targets.insert(
                 delivery::EMAIL_CHANNEL.to_owned(),
                 delivery::Target::new(
-                    Arc::new(email::EmailSender::new(
-                        &config.email,
-                        &config.intake_url,
-                        &config.common.auth,
-                    )?),
+                    Arc::new(email::EmailSender::new(&config.email, contacts.clone())?),
                     config.email.rate_per_sec,
+                ),
+            );
+        }
+        if config.sms.enabled {
+            targets.insert(
+                delivery::SMS_CHANNEL.to_owned(),
+                delivery::Target::new(
+                    Arc::new(sms::SmsSender::new(&config.sms, contacts)?),
+                    config.sms.rate_per_sec,
                 ),
             );
         }

@@ -3,7 +3,7 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::{delivery, message, template};
+use crate::entities::{credential, delivery, message, template};
 
 /// Notification's migrator.
 pub struct Migrator;
@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Messages),
             Box::new(M0002Deliveries),
             Box::new(M0003Templates),
+            Box::new(M0004Credentials),
         ]
     }
 }
@@ -62,5 +63,20 @@ impl MigrationName for M0003Templates {
 impl MigrationTrait for M0003Templates {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(manager, template::Entity).await
+    }
+}
+
+struct M0004Credentials;
+
+impl MigrationName for M0004Credentials {
+    fn name(&self) -> &str {
+        "m0004_reporter_credentials"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0004Credentials {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, credential::Entity).await
     }
 }

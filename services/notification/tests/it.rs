@@ -208,74 +208,6 @@ async fn sla_alerts_reach_the_opd_and_escalations_the_named_officials() {
     svc.stop().await;
 }
 
-/// One request a webhook receiver got.
-struct Received {
-    at: std::time::Instant,
-    headers: std::collections::HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A webhook receiver over plain HTTP/1.1: answers the first `fail` requests with `status`, then
-/// 200, and records every request.
-async fn receiver(fail: usize, status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
-    let log = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let headers: std::collections::HashMap<String, String> = head
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                    .collect();
-                let len: usize = headers
-                    .get("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let n = {
-                    let mut g = log.lock().unwrap();
-                    g.push(Received {
-                        at: std::time::Instant::now(),
-                        headers,
-                        body: buf[head_end..].to_vec(),
-                    });
-                    g.len()
-                };
-                let code = if n <= fail { status } else { 200 };
-                let reply = format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                let _ = sock.write_all(reply.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (url, got)
-}
-
 fn webhook(name: &str, url: &str) -> lapor_notification::config::WebhookConfig {
     lapor_notification::config::WebhookConfig {
         name: name.into(),
@@ -332,7 +264,7 @@ async fn deliveries_of(svc: &Spawned, env: &TestEnv, report_id: &str) -> Vec<pn:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_failing_three_times_then_accepting_gets_one_delivery_after_backoff() {
     let env = TestEnv::new().await.unwrap();
-    let (url, got) = receiver(3, 503).await;
+    let (url, got) = lapor_testkit::http::receiver(3, 503).await;
     let hook = webhook("wa-gateway", &url);
     let secret = hook.secret.clone();
     let svc = start_with(&env, vec![hook], 8, 200).await;
@@ -387,8 +319,8 @@ async fn a_webhook_failing_three_times_then_accepting_gets_one_delivery_after_ba
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_that_always_fails_ends_as_a_dead_letter_with_the_reason() {
     let env = TestEnv::new().await.unwrap();
-    let (down, got_down) = receiver(usize::MAX, 500).await;
-    let (refusing, got_refusing) = receiver(usize::MAX, 400).await;
+    let (down, got_down) = lapor_testkit::http::receiver(usize::MAX, 500).await;
+    let (refusing, got_refusing) = lapor_testkit::http::receiver(usize::MAX, 400).await;
     let svc = start_with(
         &env,
         vec![webhook("down", &down), webhook("refusing", &refusing)],
