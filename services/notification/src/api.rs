@@ -7,12 +7,25 @@ use lapor_proto::notification::v1::{self as pb, notification_service_server::Not
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use tonic::{Request, Response, Status};
 
-use crate::entities::{credential, delivery, message, template};
+use crate::entities::{credential, delivery, message, rule, template};
 
 /// The API state.
 pub struct Api {
     pub db: DatabaseConnection,
     pub templates: std::sync::Arc<crate::templates::Templates>,
+    pub rules: std::sync::Arc<crate::rules::Rules>,
+}
+
+fn rule_to_proto(r: rule::Model) -> pb::Rule {
+    pb::Rule {
+        channels: crate::rules::channels_of(&r),
+        template: r.template,
+        recipient_kind: r.recipient_kind,
+        enabled: r.enabled,
+        version: u32::try_from(r.version).unwrap_or(0),
+        changed_by: r.changed_by,
+        changed_at: Some(ts(r.changed_at)),
+    }
 }
 
 fn template_to_proto(t: template::Model) -> pb::Template {
@@ -200,6 +213,76 @@ impl NotificationService for Api {
                     created_at: Some(ts(m.created_at)),
                 })
                 .collect(),
+        }))
+    }
+
+    async fn list_rules(
+        &self,
+        req: Request<pb::ListRulesRequest>,
+    ) -> Result<Response<pb::ListRulesResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor, Role::Service])?;
+        let rows = rule::Entity::find()
+            .order_by_asc(rule::Column::Template)
+            .order_by_asc(rule::Column::RecipientKind)
+            .all(&self.db)
+            .await
+            .map_err(|e| lapor_platform::status::internal(&e))?;
+        Ok(Response::new(pb::ListRulesResponse {
+            rules: rows.into_iter().map(rule_to_proto).collect(),
+        }))
+    }
+
+    async fn put_rule(
+        &self,
+        req: Request<pb::PutRuleRequest>,
+    ) -> Result<Response<pb::PutRuleResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        caller.require(&[Role::Operator, Role::Supervisor])?;
+        let r = req.into_inner();
+        let v = crate::rules::validate(&r.template, &r.recipient_kind, &r.channels);
+        if !v.is_empty() {
+            return Err(lapor_platform::status::invalid_argument(&v));
+        }
+        let internal = |e: sea_orm::DbErr| lapor_platform::status::internal(&e);
+        let txn = lapor_platform::db::begin_write(&self.db)
+            .await
+            .map_err(internal)?;
+        let current = rule::Entity::find_by_id((r.template.clone(), r.recipient_kind.clone()))
+            .one(&txn)
+            .await
+            .map_err(internal)?;
+        let in_force = current
+            .as_ref()
+            .map_or(0, |c| u32::try_from(c.version).unwrap_or(0));
+        if in_force != r.expected_version {
+            return Err(Status::aborted(format!(
+                "the rule changed meanwhile: version {in_force} is in force, not {}",
+                r.expected_version
+            )));
+        }
+        let mut channels = r.channels.clone();
+        channels.sort();
+        channels.dedup();
+        let row = rule::ActiveModel {
+            template: Set(r.template),
+            recipient_kind: Set(r.recipient_kind),
+            enabled: Set(r.enabled),
+            channels: Set(serde_json::to_string(&channels).map_err(|e| lapor_platform::status::internal(&e))?),
+            version: Set(i32::try_from(in_force + 1).unwrap_or(i32::MAX)),
+            changed_by: Set(caller.subject.clone()),
+            changed_at: Set(chrono::Utc::now()),
+        };
+        let saved = if current.is_some() {
+            row.update(&txn).await
+        } else {
+            row.insert(&txn).await
+        }
+        .map_err(internal)?;
+        txn.commit().await.map_err(internal)?;
+        self.rules.reload(&self.db).await.map_err(internal)?;
+        tracing::info!(template = %saved.template, recipient_kind = %saved.recipient_kind, enabled = saved.enabled, by = %caller.subject, "rule changed");
+        Ok(Response::new(pb::PutRuleResponse {
+            rule: Some(rule_to_proto(saved)),
         }))
     }
 }

@@ -191,10 +191,17 @@ pub fn webhook_channel(name: &str) -> String {
 /// Where messages to some recipient kinds also go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// Channel name (`email`, `webhook:<name>`).
+    /// Channel name (`email`, `sms`, `webhook:<name>`).
     pub channel: String,
     /// Recipient kinds it takes.
     pub recipient_kinds: Vec<String>,
+}
+
+impl Route {
+    /// The kind of channel: `email`, `sms` or `webhook`.
+    pub fn kind(&self) -> &str {
+        self.channel.split(':').next().unwrap_or_default()
+    }
 }
 
 /// The routes the settings ask for: every webhook, and e-mail and SMS when enabled.
@@ -245,9 +252,8 @@ pub async fn enqueue(
     {
         let id = uuid::Uuid::now_v7();
         // The channel's own variant of the template (a short SMS text), else the inbox's text.
-        let kind = r.channel.split(':').next().unwrap_or_default();
         let (subject, body) = templates
-            .render(msg.template, &msg.lang, kind, &msg.vars)
+            .render(msg.template, &msg.lang, r.kind(), &msg.vars)
             .unwrap_or_else(|_| (msg.subject.clone(), msg.body.clone()));
         let payload = serde_json::json!({
             "delivery_id": id.to_string(),

@@ -155,3 +155,36 @@ pub mod credential {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `rules`: who hears what (per template and recipient kind) and on which outside channels.
+pub mod rule {
+    use sea_orm::entity::prelude::*;
+
+    /// A rule.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rules")]
+    pub struct Model {
+        /// Template name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub template: String,
+        /// Recipient kind.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub recipient_kind: String,
+        /// Told at all.
+        pub enabled: bool,
+        /// Outside channels, JSON list.
+        pub channels: String,
+        /// Edits so far + 1.
+        pub version: i32,
+        /// Who changed it last.
+        pub changed_by: String,
+        /// When.
+        pub changed_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

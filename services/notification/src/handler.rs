@@ -26,6 +26,7 @@ pub struct Notifier<C> {
     channel: C,
     routes: Vec<crate::delivery::Route>,
     templates: Arc<Templates>,
+    rules: Arc<crate::rules::Rules>,
     lang: String,
     tz: Tz,
     opds: Vec<(String, String)>,
@@ -36,11 +37,12 @@ pub struct Notifier<C> {
 
 impl<C: Channel> Notifier<C> {
     /// A notifier delivering through `channel`, rendering from `templates`.
-    pub fn new(cfg: &Config, channel: C, templates: Arc<Templates>) -> Self {
+    pub fn new(cfg: &Config, channel: C, templates: Arc<Templates>, rules: Arc<crate::rules::Rules>) -> Self {
         Self {
             channel,
             routes: crate::delivery::routes(cfg),
             templates,
+            rules,
             lang: cfg.language.clone(),
             tz: cfg.time_zone.parse().unwrap_or(chrono_tz::Asia::Makassar),
             opds: cfg.opds.iter().map(|o| (o.id.clone(), o.name.clone())).collect(),
@@ -276,6 +278,21 @@ impl<C: Channel> Handler for Notifier<C> {
         }
         let now = chrono::Utc::now();
         for n in self.notices(env) {
+            let rule = self.rules.decide(n.template, n.recipient_kind);
+            if !rule.enabled {
+                tracing::debug!(
+                    template = n.template,
+                    recipient_kind = n.recipient_kind,
+                    "not told (rule disabled)"
+                );
+                continue;
+            }
+            let routes: Vec<crate::delivery::Route> = self
+                .routes
+                .iter()
+                .filter(|r| rule.channels.iter().any(|c| c == r.kind()))
+                .cloned()
+                .collect();
             let (subject, body) = self
                 .templates
                 .render(n.template, &self.lang, self.channel.name(), &n.vars)
@@ -296,7 +313,7 @@ impl<C: Channel> Handler for Notifier<C> {
                 body,
             };
             let id = self.channel.deliver(txn, &msg).await?;
-            crate::delivery::enqueue(txn, id, &msg, &self.routes, &self.templates, now).await?;
+            crate::delivery::enqueue(txn, id, &msg, &routes, &self.templates, now).await?;
             tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
         }
         Ok(())

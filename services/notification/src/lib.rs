@@ -11,6 +11,7 @@ mod email;
 mod entities;
 mod handler;
 mod migration;
+pub mod rules;
 mod sms;
 pub mod templates;
 
@@ -56,6 +57,7 @@ pub struct Service {
     listener: TcpListener,
     config: Config,
     templates: Arc<templates::Templates>,
+    rules: Arc<rules::Rules>,
 }
 
 impl Service {
@@ -105,8 +107,13 @@ impl Service {
                 .await
                 .map_err(|e| anyhow::anyhow!("notification templates: {e}"))?,
         );
+        let rules = Arc::new(
+            rules::Rules::load(&rt.db)
+                .await
+                .map_err(|e| anyhow::anyhow!("notification rules: {e}"))?,
+        );
         // An edit made through another replica reaches this one within 30 s.
-        let (reload, db) = (templates.clone(), rt.db.clone());
+        let (reload, reload_rules, db) = (templates.clone(), rules.clone(), rt.db.clone());
         rt.spawn_task(move |cancel| async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -117,6 +124,9 @@ impl Service {
                         if let Err(e) = reload.reload(&db).await {
                             tracing::warn!(error = %e, "reloading templates failed; retrying");
                         }
+                        if let Err(e) = reload_rules.reload(&db).await {
+                            tracing::warn!(error = %e, "reloading rules failed; retrying");
+                        }
                     }
                 }
             }
@@ -125,6 +135,7 @@ impl Service {
             &config,
             channel::InboxChannel,
             templates.clone(),
+            rules.clone(),
         ));
         rt.spawn_consumer(
             ConsumerSpec {
@@ -161,6 +172,7 @@ impl Service {
             listener,
             config,
             templates,
+            rules,
         })
     }
 
@@ -176,12 +188,14 @@ impl Service {
             listener,
             config,
             templates,
+            rules,
         } = self;
         let auth = lapor_platform::Authenticator::new(&config.common.auth);
         let routes = tonic::service::Routes::new(InterceptedService::new(
             NotificationServiceServer::new(api::Api {
                 db: rt.db.clone(),
                 templates,
+                rules,
             }),
             move |r| auth.intercept(r),
         ));

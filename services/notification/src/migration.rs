@@ -3,7 +3,7 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::{credential, delivery, message, template};
+use crate::entities::{credential, delivery, message, rule, template};
 
 /// Notification's migrator.
 pub struct Migrator;
@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Deliveries),
             Box::new(M0003Templates),
             Box::new(M0004Credentials),
+            Box::new(M0005Rules),
         ]
     }
 }
@@ -78,5 +79,20 @@ impl MigrationName for M0004Credentials {
 impl MigrationTrait for M0004Credentials {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(manager, credential::Entity).await
+    }
+}
+
+struct M0005Rules;
+
+impl MigrationName for M0005Rules {
+    fn name(&self) -> &str {
+        "m0005_rules"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0005Rules {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(manager, rule::Entity).await
     }
 }

@@ -542,3 +542,122 @@ async fn templates_are_data_in_either_language_and_edits_apply_to_the_next_messa
     assert_eq!(subject, format!("We received {}", e2.tracking_id.as_str()));
     svc.stop().await;
 }
+
+/// Who hears what is data: a rule can keep a message in the inbox only (no outside channel) or
+/// stop it altogether; bad and stale edits are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_decide_who_hears_what_and_on_which_channels() {
+    let env = TestEnv::new().await.unwrap();
+    let (url, got) = lapor_testkit::http::receiver(0, 200).await;
+    let svc = start_with(&env, vec![webhook("wa-gateway", &url)], 3, 50).await;
+    let op = env.token("op", Role::Operator, None);
+    let mut c = NotificationServiceClient::new(svc.channel().await);
+    let rules = c
+        .list_rules(authed(pn::ListRulesRequest {}, &op))
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    let r = rules
+        .iter()
+        .find(|r| r.template == "report_received" && r.recipient_kind == "reporter")
+        .unwrap();
+    assert!(r.enabled && r.version == 1);
+    assert_eq!(r.channels, ["email", "sms", "webhook"]);
+    let put = |enabled: bool, channels: &[&str], expected_version: u32| pn::PutRuleRequest {
+        template: "report_received".into(),
+        recipient_kind: "reporter".into(),
+        enabled,
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        expected_version,
+    };
+    let submit_one = |key: &'static str| {
+        let env = &env;
+        async move {
+            let s = fixtures::submitted(ReportKind::Aspirasi, "", Utc::now());
+            env.publish(subjects::REPORT_SUBMITTED, key, codec::encode(&s))
+                .await;
+            (s.event.report_id().unwrap().to_string(), s.id.as_uuid())
+        }
+    };
+    let reader = c.clone();
+    let messages_of = |report_id: String| {
+        let (mut c, op) = (reader.clone(), op.clone());
+        async move {
+            c.list_messages(authed(pn::ListMessagesRequest { report_id }, &op))
+                .await
+                .unwrap()
+                .into_inner()
+                .messages
+        }
+    };
+    // Inbox only: the message is recorded, nothing goes to the webhook.
+    c.put_rule(authed(put(true, &[], 1), &op)).await.unwrap();
+    let (a, _) = submit_one("a").await;
+    let m = eventually("message a", Duration::from_secs(20), || async {
+        let m = messages_of(a.clone()).await;
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    assert!(m[0].deliveries.is_empty(), "no outside channel");
+    // Not told at all.
+    c.put_rule(authed(put(false, &["webhook"], 2), &op))
+        .await
+        .unwrap();
+    let (b, b_event) = submit_one("b").await;
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    eventually("report b processed", Duration::from_secs(20), || async {
+        use sea_orm::ConnectionTrait;
+        let n = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT count(*) AS n FROM notification.processed_events WHERE event_id = '{b_event}'"
+                ),
+            ))
+            .await
+            .ok()??
+            .try_get::<i64>("", "n")
+            .ok()?;
+        (n > 0).then_some(())
+    })
+    .await;
+    db.close().await.unwrap();
+    // Told again, on the webhook only.
+    c.put_rule(authed(put(true, &["webhook"], 3), &op)).await.unwrap();
+    let (d, _) = submit_one("d").await;
+    eventually("message d delivered", Duration::from_secs(20), || async {
+        let m = messages_of(d.clone()).await;
+        (m.len() == 1 && m[0].deliveries.first().is_some_and(|x| x.state == "delivered")).then_some(())
+    })
+    .await;
+    assert!(messages_of(b).await.is_empty(), "a disabled rule tells nobody");
+    assert_eq!(got.lock().unwrap().len(), 1, "only report d reached the webhook");
+    // Refused: an unknown pair, an unknown channel, a stale version.
+    let bad = c
+        .put_rule(authed(
+            pn::PutRuleRequest {
+                template: "case_new".into(),
+                recipient_kind: "reporter".into(),
+                enabled: true,
+                channels: vec!["fax".into()],
+                expected_version: 1,
+            },
+            &op,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        lapor_platform::status::violated_fields(&bad),
+        ["template", "channels[0]"]
+    );
+    assert_eq!(
+        c.put_rule(authed(put(true, &[], 1), &op))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::Aborted
+    );
+    svc.stop().await;
+}

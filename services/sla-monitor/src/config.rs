@@ -59,7 +59,7 @@ impl Default for Config {
 pub struct AlertConfig {
     /// Hours before a due time when `SlaWarning` is raised.
     pub warning_lead_hours: u32,
-    /// Seconds between sweeps for due and due-soon deadlines.
+    /// Seconds between sweeps for due and due-soon deadlines (0: no automatic sweeps).
     pub sweep_interval_secs: u64,
 }
 
