@@ -212,7 +212,7 @@ async fn the_right_people_hear_of_a_whole_lifecycle_on_every_channel_in_indonesi
     );
     assert_eq!(
         sys.count(
-            "SELECT count(*)::text FROM intake.identity_access_log WHERE caller = 'notification' AND outcome = 'revealed'"
+            "SELECT count(*)::text FROM intake.identity_access_log WHERE caller = 'notification' AND outcome = 'contact'"
         )
         .await,
         8

@@ -113,7 +113,7 @@ async fn anonymous_identity_appears_nowhere_outside_the_identity_store() {
     }
     assert_eq!(
         sys.count(
-            "SELECT count(*)::text FROM intake.identity_access_log WHERE caller = 'notification' AND outcome = 'revealed'"
+            "SELECT count(*)::text FROM intake.identity_access_log WHERE caller = 'notification' AND outcome = 'contact'"
         )
         .await,
         2,

@@ -29,6 +29,7 @@ use crate::token;
 /// The API state.
 pub struct Api {
     identity_readers: Vec<String>,
+    contact_readers: Vec<String>,
     db: DatabaseConnection,
     bus: Bus,
     relay_wake: Arc<Notify>,
@@ -54,6 +55,7 @@ impl Api {
         }
         Ok(Self {
             identity_readers: cfg.identity_readers.clone(),
+            contact_readers: cfg.contact_readers.clone(),
             db,
             bus,
             relay_wake,
@@ -337,6 +339,88 @@ impl Api {
     }
 }
 
+/// A request for a reporter's identity or contact, as logged.
+struct Ask<'a> {
+    report_id: &'a str,
+    reason: &'a str,
+    /// The request's name for `reason` (for field violations).
+    reason_field: &'static str,
+    on_behalf_of: &'a str,
+    on_behalf_of_role: &'a str,
+}
+
+impl Api {
+    /// Opens a report's stored identity for an allow-listed service, writing every request
+    /// (answered with `outcome`, refused, invalid or without identity) to the access log.
+    async fn reveal(
+        &self,
+        caller: &Caller,
+        ask: &Ask<'_>,
+        readers: &[String],
+        outcome_ok: &str,
+    ) -> Result<(crate::identity::Identity, bool), Status> {
+        let allowed = caller.role == Role::Service && readers.contains(&caller.subject);
+        let mut v = Violations::new();
+        let report_id = v.check("report_id", ask.report_id.parse::<ReportId>());
+        if ask.reason.trim().is_empty() {
+            v.add(ask.reason_field, "required: why it is needed");
+        }
+        let outcome = if !allowed {
+            "refused"
+        } else if !v.is_empty() {
+            "invalid"
+        } else {
+            ""
+        };
+        let log = |outcome: &str| identity_access::ActiveModel {
+            report_ref: Set(ask.report_id.chars().take(64).collect()),
+            caller: Set(caller.subject.clone()),
+            caller_role: Set(caller.role.as_str().to_owned()),
+            on_behalf_of: Set(ask.on_behalf_of.chars().take(200).collect()),
+            on_behalf_of_role: Set(ask.on_behalf_of_role.chars().take(50).collect()),
+            reason: Set(ask.reason.chars().take(1000).collect()),
+            outcome: Set(outcome.to_owned()),
+            at: Set(Utc::now()),
+            ..Default::default()
+        };
+        if !outcome.is_empty() {
+            log(outcome).insert(&self.db).await.map_err(Error::from)?;
+            tracing::warn!(caller = %caller.subject, %outcome, "identity request not answered");
+            if !allowed {
+                return Err(Status::permission_denied(
+                    "only allow-listed lapor services may resolve identities",
+                ));
+            }
+            return Err(Error::InvalidArgument(v).into());
+        }
+        let Some(report_id) = report_id else {
+            return Err(Status::internal("validated id missing"));
+        };
+        let row = report::Entity::find_by_id(report_id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?;
+        let found = match &row {
+            Some(rep) => identity::Entity::find_by_id(rep.reporter_ref)
+                .one(&self.db)
+                .await
+                .map_err(Error::from)?,
+            None => None,
+        };
+        let (Some(rep), Some(stored)) = (row, found) else {
+            log("no_identity").insert(&self.db).await.map_err(Error::from)?;
+            return Err(Error::NotFound("no identity is stored for that report").into());
+        };
+        let id = self
+            .cipher
+            .open(stored.reporter_ref, &stored.nonce, &stored.ciphertext)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        log(outcome_ok).insert(&self.db).await.map_err(Error::from)?;
+        tracing::info!(report_id = %report_id, caller = %caller.subject, on_behalf_of = %ask.on_behalf_of, outcome = outcome_ok, "identity opened");
+        Ok((id, rep.anonim))
+    }
+}
+
 #[tonic::async_trait]
 impl IntakeService for Api {
     async fn submit_report(
@@ -405,64 +489,16 @@ impl IntakeService for Api {
     ) -> Result<Response<pb::ResolveIdentityResponse>, Status> {
         let caller = Caller::of(&req)?;
         let r = req.into_inner();
-        let allowed = caller.role == Role::Service && self.identity_readers.contains(&caller.subject);
-        let mut v = Violations::new();
-        let report_id = v.check("report_id", r.report_id.parse::<ReportId>());
-        if r.reason.trim().is_empty() {
-            v.add("reason", "a reason is required");
-        }
-        let outcome = if !allowed {
-            "refused"
-        } else if !v.is_empty() {
-            "invalid"
-        } else {
-            ""
+        let ask = Ask {
+            report_id: &r.report_id,
+            reason: &r.reason,
+            reason_field: "reason",
+            on_behalf_of: &r.on_behalf_of,
+            on_behalf_of_role: &r.on_behalf_of_role,
         };
-        let log = |outcome: &str| identity_access::ActiveModel {
-            report_ref: Set(r.report_id.chars().take(64).collect()),
-            caller: Set(caller.subject.clone()),
-            caller_role: Set(caller.role.as_str().to_owned()),
-            on_behalf_of: Set(r.on_behalf_of.chars().take(200).collect()),
-            on_behalf_of_role: Set(r.on_behalf_of_role.chars().take(50).collect()),
-            reason: Set(r.reason.chars().take(1000).collect()),
-            outcome: Set(outcome.to_owned()),
-            at: Set(Utc::now()),
-            ..Default::default()
-        };
-        if !outcome.is_empty() {
-            log(outcome).insert(&self.db).await.map_err(Error::from)?;
-            tracing::warn!(caller = %caller.subject, %outcome, "identity request not answered");
-            if !allowed {
-                return Err(Status::permission_denied(
-                    "only allow-listed lapor services may resolve identities",
-                ));
-            }
-            return Err(Error::InvalidArgument(v).into());
-        }
-        let Some(report_id) = report_id else {
-            return Err(Status::internal("validated id missing"));
-        };
-        let row = report::Entity::find_by_id(report_id.as_uuid())
-            .one(&self.db)
-            .await
-            .map_err(Error::from)?;
-        let found = match &row {
-            Some(rep) => identity::Entity::find_by_id(rep.reporter_ref)
-                .one(&self.db)
-                .await
-                .map_err(Error::from)?,
-            None => None,
-        };
-        let (Some(rep), Some(stored)) = (row, found) else {
-            log("no_identity").insert(&self.db).await.map_err(Error::from)?;
-            return Err(Error::NotFound("no identity is stored for that report").into());
-        };
-        let id = self
-            .cipher
-            .open(stored.reporter_ref, &stored.nonce, &stored.ciphertext)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        log("revealed").insert(&self.db).await.map_err(Error::from)?;
-        tracing::info!(report_id = %report_id, caller = %caller.subject, on_behalf_of = %r.on_behalf_of, "identity revealed");
+        let (id, anonim) = self
+            .reveal(&caller, &ask, &self.identity_readers, "revealed")
+            .await?;
         Ok(Response::new(pb::ResolveIdentityResponse {
             reporter: Some(pb::ReporterContact {
                 name: id.name,
@@ -470,7 +506,29 @@ impl IntakeService for Api {
                 phone: id.phone,
                 email: id.email,
             }),
-            anonim: rep.anonim,
+            anonim,
+        }))
+    }
+
+    async fn resolve_contact(
+        &self,
+        req: Request<pb::ResolveContactRequest>,
+    ) -> Result<Response<pb::ResolveContactResponse>, Status> {
+        let caller = Caller::of(&req)?;
+        let r = req.into_inner();
+        let ask = Ask {
+            report_id: &r.report_id,
+            reason: &r.purpose,
+            reason_field: "purpose",
+            on_behalf_of: &caller.subject,
+            on_behalf_of_role: caller.role.as_str(),
+        };
+        let (id, _) = self
+            .reveal(&caller, &ask, &self.contact_readers, "contact")
+            .await?;
+        Ok(Response::new(pb::ResolveContactResponse {
+            email: id.email,
+            phone: id.phone,
         }))
     }
 

@@ -29,8 +29,12 @@ pub struct Config {
     pub token_key: String,
     /// IANA time zone of the city (bounds incident dates).
     pub time_zone: String,
-    /// Subjects of the services (role `service`) that may call ResolveIdentity.
+    /// Subjects of the services (role `service`) that may call ResolveIdentity (the whole
+    /// identity, for a person authorized to see it).
     pub identity_readers: Vec<String>,
+    /// Subjects of the services that may call ResolveContact (e-mail and phone only, to send a
+    /// reporter their own notifications).
+    pub contact_readers: Vec<String>,
 }
 
 impl Default for Config {
@@ -46,7 +50,8 @@ impl Default for Config {
             identity_key_id: "dev".into(),
             token_key: DEV_TOKEN_KEY.into(),
             time_zone: "Asia/Makassar".into(),
-            identity_readers: vec!["routing".into(), "notification".into()],
+            identity_readers: vec!["routing".into()],
+            contact_readers: vec!["notification".into()],
         }
     }
 }

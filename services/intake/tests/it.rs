@@ -333,3 +333,89 @@ async fn the_reporters_view_never_moves_backwards_when_events_arrive_late() {
     assert!(v.hold_reason.is_empty());
     svc.stop().await;
 }
+
+/// Only the notification service gets a reporter's contact, and only e-mail and phone; routing
+/// (which may resolve whole identities for authorized people) and anyone else are refused; every
+/// request is in the access log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_notification_gets_a_reporters_contact_and_every_request_is_logged() {
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(Config {
+        common: env.common("intake"),
+        ..Config::default()
+    })
+    .await;
+    let mut c = IntakeServiceClient::connect(svc.addr.clone()).await.unwrap();
+    let r = c
+        .submit_report(authed(
+            request("contact-1"),
+            &env.token("front", Role::Service, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let ask = |purpose: &str| pi::ResolveContactRequest {
+        report_id: r.report_id.clone(),
+        purpose: purpose.into(),
+    };
+    let notification = env.token("notification", Role::Service, None);
+    let got = c
+        .resolve_contact(authed(ask("email report_received"), &notification))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.email.as_str(), got.phone.as_str()),
+        ("rahma@example.org", "+62 811 5550 202")
+    );
+    for (who, role) in [("routing", Role::Service), ("notification", Role::Operator)] {
+        let e = c
+            .resolve_contact(authed(ask("sms report_received"), &env.token(who, role, None)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{who} as {role:?}");
+    }
+    let e = c
+        .resolve_contact(authed(ask(" "), &notification))
+        .await
+        .unwrap_err();
+    assert_eq!(lapor_platform::status::violated_fields(&e), ["purpose"]);
+    // Routing resolves whole identities; notification no longer may.
+    let whole = pi::ResolveIdentityRequest {
+        report_id: r.report_id.clone(),
+        reason: "reveal for the inspector".into(),
+        on_behalf_of: "insp".into(),
+        on_behalf_of_role: "auditor".into(),
+    };
+    assert_eq!(
+        c.resolve_identity(authed(whole, &notification))
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    let db = Database::connect(env.db_url.clone()).await.unwrap();
+    let log: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT caller || ':' || outcome || ':' || reason FROM intake.identity_access_log ORDER BY id"
+                .to_owned(),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "notification:contact:email report_received",
+            "routing:refused:sms report_received",
+            "notification:refused:sms report_received",
+            "notification:invalid: ",
+            "notification:refused:reveal for the inspector",
+        ]
+    );
+    db.close().await.unwrap();
+    svc.stop().await;
+}

@@ -1,6 +1,7 @@
-//! Reporters' contact, fetched from intake's identity store at send time and never stored here.
-//! intake answers only allow-listed service identities (`notification` is one) and writes every
-//! request, answered or refused, to its identity access log.
+//! Reporters' contact (e-mail and phone only), fetched from intake's identity store at send time
+//! and never stored here. intake's ResolveContact answers only its `contact_readers` (the
+//! `notification` service identity) and writes every request, answered or refused, to its
+//! identity access log.
 
 use std::time::Duration;
 
@@ -58,27 +59,25 @@ impl Contacts {
         })
     }
 
-    /// The reporter's contact for `p` (None: the report has no stored identity), for `purpose`
-    /// (written to intake's access log).
+    /// The reporter's e-mail and phone for `p` (None: the report has no stored identity), for
+    /// `channel` (written to intake's access log with the template).
     pub async fn reporter(
         &self,
         p: &Payload,
-        purpose: &str,
-    ) -> Result<Option<pi::ReporterContact>, SendError> {
+        channel: &str,
+    ) -> Result<Option<pi::ResolveContactResponse>, SendError> {
         let token = lapor_platform::auth::mint(&self.auth, "notification", Role::Service, None, 60)
             .map_err(|e| SendError::permanent(format!("minting a service token: {e}")))?;
-        let mut req = tonic::Request::new(pi::ResolveIdentityRequest {
+        let mut req = tonic::Request::new(pi::ResolveContactRequest {
             report_id: p.report_id.clone(),
-            reason: format!("notification: {purpose} {}", p.template),
-            on_behalf_of: "notification".into(),
-            on_behalf_of_role: Role::Service.as_str().into(),
+            purpose: format!("{channel} {}", p.template),
         });
         let bearer = format!("Bearer {token}")
             .parse()
             .map_err(|_| SendError::permanent("service token is not a header value"))?;
         req.metadata_mut().insert("authorization", bearer);
-        match self.intake.clone().resolve_identity(req).await {
-            Ok(r) => Ok(r.into_inner().reporter),
+        match self.intake.clone().resolve_contact(req).await {
+            Ok(r) => Ok(Some(r.into_inner())),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s)
                 if s.code() == tonic::Code::PermissionDenied || s.code() == tonic::Code::Unauthenticated =>

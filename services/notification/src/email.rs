@@ -1,6 +1,6 @@
 //! E-mail over SMTP. The delivery names its recipient by pseudonymous ref; the address is looked
-//! up only when sending: a reporter's from intake's identity store (`ResolveIdentity`, which
-//! only allow-listed services may call and which intake audits), an OPD's, the operator desk's
+//! up only when sending: a reporter's from intake's identity store (`ResolveContact`, which
+//! only the notification service may call and which intake audits), an OPD's, the operator desk's
 //! or an official's from the configured position mailboxes. No address is stored here.
 
 use std::collections::HashMap;
