@@ -71,6 +71,17 @@ pub const SMS_API_KEY: &str = "sms-gateway-test-key";
 /// Secret of the test webhook.
 pub const WEBHOOK_SECRET: &str = "webhook-test-secret-0123456789";
 
+/// The calendar of the seed configuration.
+fn seed_calendar() -> CalendarSpec {
+    let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
+        "sla-monitor",
+        &lapor_sla_monitor::Config::default(),
+        Some(&seed_file()),
+    )
+    .unwrap_or_else(|e| panic!("seed config: {e}"));
+    seed.calendar
+}
+
 impl Drop for System {
     fn drop(&mut self) {
         if let Some(dir) = &self.sqlite_dir {
@@ -82,17 +93,37 @@ impl Drop for System {
 impl System {
     /// Starts all five services with the Bontang seed calendar.
     pub async fn start() -> Self {
-        let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
-            "sla-monitor",
-            &lapor_sla_monitor::Config::default(),
-            Some(&seed_file()),
-        )
-        .unwrap_or_else(|e| panic!("seed config: {e}"));
-        Self::start_with_calendar(seed.calendar).await
+        Self::start_with_calendar(seed_calendar()).await
     }
 
     /// Starts all five services with `calendar`.
     pub async fn start_with_calendar(calendar: CalendarSpec) -> Self {
+        Self::launch_all(calendar, None, None).await
+    }
+
+    /// Starts all five services with the seed calendar, notification sending e-mail (to every
+    /// recipient kind) to an SMTP sink; OPD mailboxes are `<opd id>@opd.example`.
+    pub async fn start_with_email() -> Self {
+        let smtp = lapor_testkit::smtp::start(0).await;
+        Self::launch_all(seed_calendar(), Some(smtp), None).await
+    }
+
+    /// Like [`System::start_with_email`], plus SMS to reporters through a test gateway and a
+    /// signed webhook receiving every message to OPDs.
+    pub async fn start_with_channels() -> Self {
+        let smtp = lapor_testkit::smtp::start(0).await;
+        let gateways = Gateways {
+            sms: lapor_testkit::http::receiver(0, 200).await,
+            webhook: lapor_testkit::http::receiver(0, 200).await,
+        };
+        Self::launch_all(seed_calendar(), Some(smtp), Some(gateways)).await
+    }
+
+    async fn launch_all(
+        calendar: CalendarSpec,
+        smtp: Option<lapor_testkit::smtp::Sink>,
+        gateways: Option<Gateways>,
+    ) -> Self {
         let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
         let mut sys = Self {
             env,
@@ -100,61 +131,8 @@ impl System {
             running: Vec::new(),
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: None,
-            smtp: None,
-            gateways: None,
-        };
-        for s in SERVICES {
-            sys.start_service(s).await;
-        }
-        sys
-    }
-
-    /// Starts all five services with the seed calendar, notification sending e-mail (to every
-    /// recipient kind) to an SMTP sink; OPD mailboxes are `<opd id>@opd.example`.
-    pub async fn start_with_email() -> Self {
-        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
-        let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
-            "sla-monitor",
-            &lapor_sla_monitor::Config::default(),
-            Some(&seed_file()),
-        )
-        .unwrap_or_else(|e| panic!("seed config: {e}"));
-        let mut sys = Self {
-            env,
-            calendar: seed.calendar,
-            running: Vec::new(),
-            db: tokio::sync::OnceCell::new(),
-            sqlite_dir: None,
-            smtp: Some(lapor_testkit::smtp::start(0).await),
-            gateways: None,
-        };
-        for s in SERVICES {
-            sys.start_service(s).await;
-        }
-        sys
-    }
-
-    /// Like [`System::start_with_email`], plus SMS to reporters through a test gateway and a
-    /// signed webhook receiving every message to OPDs.
-    pub async fn start_with_channels() -> Self {
-        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
-        let seed: lapor_sla_monitor::Config = lapor_platform::config::load(
-            "sla-monitor",
-            &lapor_sla_monitor::Config::default(),
-            Some(&seed_file()),
-        )
-        .unwrap_or_else(|e| panic!("seed config: {e}"));
-        let mut sys = Self {
-            env,
-            calendar: seed.calendar,
-            running: Vec::new(),
-            db: tokio::sync::OnceCell::new(),
-            sqlite_dir: None,
-            smtp: Some(lapor_testkit::smtp::start(0).await),
-            gateways: Some(Gateways {
-                sms: lapor_testkit::http::receiver(0, 200).await,
-                webhook: lapor_testkit::http::receiver(0, 200).await,
-            }),
+            smtp,
+            gateways,
         };
         for s in SERVICES {
             sys.start_service(s).await;

@@ -5,7 +5,6 @@
 //! stored version up within `refresh` (a primary-key read), so all replicas converge.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lapor_domain::Calendar;
@@ -89,28 +88,6 @@ impl LiveCalendar {
             tracing::info!(version, "calendar version in force");
         }
         Ok(newer)
-    }
-
-    /// Re-reads the stored version every `every` until `cancel` (for replicas that did not
-    /// receive the announcement themselves).
-    pub async fn follow(
-        self: Arc<Self>,
-        db: sea_orm::DatabaseConnection,
-        every: Duration,
-        cancel: tokio_util::sync::CancellationToken,
-    ) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.refresh(&db).await {
-                        tracing::warn!(error = %e, "reading the calendar in force failed; retrying");
-                    }
-                }
-            }
-        }
     }
 }
 

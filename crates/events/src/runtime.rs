@@ -87,6 +87,30 @@ impl Runtime {
         self.tasks.push(tokio::spawn(task(self.cancel.child_token())));
     }
 
+    /// Runs `work` at once and then every `every` until shutdown (a sweeper, a reload, an
+    /// export). A failure is logged with `what` and retried at the next tick; a slow run delays
+    /// the next tick instead of piling runs up.
+    pub fn spawn_every<F, Fut>(&mut self, every: Duration, what: &'static str, work: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+    {
+        self.spawn_task(move |cancel| async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = work().await {
+                            tracing::warn!(error = %e, task = what, "periodic task failed; retrying next interval");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Follows the city calendar that sla-monitor announces: the stored version (else the
     /// configuration's `spec`) now, each announced version as it arrives, and what another
     /// replica stored within `refresh`.
@@ -103,7 +127,10 @@ impl Runtime {
             Arc::new(CalendarFollower { live: live.clone() }),
         );
         let (follow, db) = (live.clone(), self.db.clone());
-        self.spawn_task(move |cancel| follow.follow(db, refresh, cancel));
+        self.spawn_every(refresh, "calendar refresh", move || {
+            let (follow, db) = (follow.clone(), db.clone());
+            async move { follow.refresh(&db).await.map(|_| ()) }
+        });
         Ok(live)
     }
 

@@ -33,6 +33,17 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Optimistic concurrency: ABORTED unless the version in force is the one the edit is based on.
+pub fn check_version(what: &str, in_force: u64, expected: u64) -> Result<(), Status> {
+    if in_force == expected {
+        Ok(())
+    } else {
+        Err(Status::aborted(format!(
+            "the {what} changed meanwhile: version {in_force} is in force, not {expected}"
+        )))
+    }
+}
+
 /// INTERNAL with an opaque message; the cause is logged, never sent to the caller.
 pub fn internal(cause: &dyn std::fmt::Display) -> Status {
     let id = uuid::Uuid::new_v4();

@@ -141,12 +141,11 @@ impl NotificationService for Api {
         let in_force = current
             .as_ref()
             .map_or(0, |c| u32::try_from(c.version).unwrap_or(0));
-        if in_force != r.expected_version {
-            return Err(Status::aborted(format!(
-                "the template changed meanwhile: version {in_force} is in force, not {}",
-                r.expected_version
-            )));
-        }
+        lapor_platform::status::check_version(
+            "template",
+            u64::from(in_force),
+            u64::from(r.expected_version),
+        )?;
         let row = template::ActiveModel {
             name: Set(r.name),
             lang: Set(r.lang),
@@ -254,12 +253,7 @@ impl NotificationService for Api {
         let in_force = current
             .as_ref()
             .map_or(0, |c| u32::try_from(c.version).unwrap_or(0));
-        if in_force != r.expected_version {
-            return Err(Status::aborted(format!(
-                "the rule changed meanwhile: version {in_force} is in force, not {}",
-                r.expected_version
-            )));
-        }
+        lapor_platform::status::check_version("rule", u64::from(in_force), u64::from(r.expected_version))?;
         let mut channels = r.channels.clone();
         channels.sort();
         channels.dedup();

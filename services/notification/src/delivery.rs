@@ -23,7 +23,6 @@ use sea_orm::{
 };
 use sha2::Sha256;
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::channel::Outgoing;
 use crate::config::{DeliveryConfig, WebhookConfig};
@@ -474,22 +473,6 @@ impl Dispatcher {
             m.update(&self.db).await?;
         }
         Ok(done)
-    }
-
-    /// Passes every `poll_ms` until `cancel`.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_millis(self.cfg.poll_ms.max(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.pass(Utc::now()).await {
-                        tracing::warn!(error = %e, "delivery pass failed; retrying next interval");
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -101,7 +101,14 @@ impl Service {
             targets,
             config.delivery.clone(),
         ));
-        rt.spawn_task(move |cancel| dispatcher.run(cancel));
+        rt.spawn_every(
+            std::time::Duration::from_millis(config.delivery.poll_ms),
+            "delivery pass",
+            move || {
+                let d = dispatcher.clone();
+                async move { Ok(d.pass(chrono::Utc::now()).await.map(|_| ())?) }
+            },
+        );
         let templates = Arc::new(
             templates::Templates::load(&rt.db)
                 .await
@@ -114,23 +121,18 @@ impl Service {
         );
         // An edit made through another replica reaches this one within 30 s.
         let (reload, reload_rules, db) = (templates.clone(), rules.clone(), rt.db.clone());
-        rt.spawn_task(move |cancel| async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    _ = tick.tick() => {
-                        if let Err(e) = reload.reload(&db).await {
-                            tracing::warn!(error = %e, "reloading templates failed; retrying");
-                        }
-                        if let Err(e) = reload_rules.reload(&db).await {
-                            tracing::warn!(error = %e, "reloading rules failed; retrying");
-                        }
-                    }
+        rt.spawn_every(
+            std::time::Duration::from_secs(30),
+            "template and rule reload",
+            move || {
+                let (t, r, db) = (reload.clone(), reload_rules.clone(), db.clone());
+                async move {
+                    t.reload(&db).await?;
+                    r.reload(&db).await?;
+                    Ok(())
                 }
-            }
-        });
+            },
+        );
         let handler = Arc::new(handler::Notifier::new(
             &config,
             channel::InboxChannel,

@@ -4,13 +4,9 @@
 //! nothing; each close re-checks the case under a row lock and through the lifecycle, so it
 //! happens exactly once however many replicas sweep.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use lapor_domain::lifecycle::Closer;
 use lapor_domain::{Command, Status, TransitionError, decide};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio_util::sync::CancellationToken;
 
 use crate::core::{Core, last_opd_message, lifecycle};
 use crate::entities::case;
@@ -67,22 +63,4 @@ async fn close_one(core: &Core, id: uuid::Uuid, now: chrono::DateTime<chrono::Ut
     txn.commit().await?;
     core.committed();
     Ok(true)
-}
-
-/// Sweeps every `interval` until cancelled.
-pub async fn run(core: Arc<Core>, interval: Duration, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = tick.tick() => {
-                match sweep(&core).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(closed = n, "auto-close sweep"),
-                    Err(e) => tracing::warn!(error = %e, "auto-close sweep failed; retrying next interval"),
-                }
-            }
-        }
-    }
 }

@@ -98,7 +98,16 @@ impl Service {
         );
         let interval = Duration::from_secs(config.auto_close_interval_secs.max(1));
         let sweeper = core.clone();
-        rt.spawn_task(move |cancel| autoclose::run(sweeper, interval, cancel));
+        rt.spawn_every(interval, "auto-close sweep", move || {
+            let core = sweeper.clone();
+            async move {
+                let n = autoclose::sweep(&core).await?;
+                if n > 0 {
+                    tracing::info!(closed = n, "auto-close sweep");
+                }
+                Ok(())
+            }
+        });
         Ok(Self {
             rt,
             listener,

@@ -127,42 +127,34 @@ impl Service {
         }
         // 0: sweeps only on demand (tests, or an external scheduler); otherwise one at start
         // (catching up after downtime) and one every interval.
+        // 0: sweeps only on demand (tests, or an external scheduler); otherwise one at start
+        // (catching up after downtime) and one every interval.
         if config.alerts.sweep_interval_secs > 0 {
             let (sweeper, db) = (alerts.clone(), rt.db.clone());
-            let interval = std::time::Duration::from_secs(config.alerts.sweep_interval_secs);
-            rt.spawn_task(move |cancel| async move {
-                let mut tick = tokio::time::interval(interval);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        () = cancel.cancelled() => return,
-                        _ = tick.tick() => {
-                            if let Err(e) = sweeper.sweep(&db, chrono::Utc::now()).await {
-                                tracing::warn!(error = %e, "sla sweep failed; retrying next interval");
-                            }
-                        }
-                    }
-                }
-            });
+            rt.spawn_every(
+                std::time::Duration::from_secs(config.alerts.sweep_interval_secs),
+                "sla sweep",
+                move || {
+                    let (sweeper, db) = (sweeper.clone(), db.clone());
+                    async move { Ok(sweeper.sweep(&db, chrono::Utc::now()).await.map(|_| ())?) }
+                },
+            );
         }
         if config.ledger.export_interval_secs > 0 {
             let store = lapor_platform::blobs::open(&config.ledger.export_store, "ledger.export_store")?;
             let (db, key) = (rt.db.clone(), config.ledger.checkpoint_key.clone());
-            let every = std::time::Duration::from_secs(config.ledger.export_interval_secs);
-            rt.spawn_task(move |cancel| async move {
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        () = cancel.cancelled() => return,
-                        _ = tick.tick() => {
-                            if let Err(e) = ledger::export(&db, &key, store.as_ref(), chrono::Utc::now()).await {
-                                tracing::warn!(error = %e, "ledger checkpoint export failed; retrying next interval");
-                            }
-                        }
+            rt.spawn_every(
+                std::time::Duration::from_secs(config.ledger.export_interval_secs),
+                "ledger checkpoint export",
+                move || {
+                    let (db, key, store) = (db.clone(), key.clone(), store.clone());
+                    async move {
+                        ledger::export(&db, &key, store.as_ref(), chrono::Utc::now())
+                            .await
+                            .map(|_| ())
                     }
-                }
-            });
+                },
+            );
         }
         Ok(Self {
             rt,
