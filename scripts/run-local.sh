@@ -50,6 +50,7 @@ lapor is running (Ctrl-C stops it). Try:
   $bin/laporctl ledger-verify    # the SLA ledger's hash chain
   $bin/laporctl deadlines <report_id>
   $bin/laporctl messages <report_id>
+  $bin/laporctl inbox <tracking_id> <access_token>      # the reporter's notifications
   $bin/laporctl queue            # reports no rule placed (try --category ketertiban)
   $bin/laporctl dispatch <report_id> satpol-pp
   $bin/laporctl token --role operator   # a development bearer token for grpcurl

@@ -203,6 +203,15 @@ enum Cmd {
     Deadlines { report_id: String },
     /// Lists a report's notifications.
     Messages { report_id: String },
+    /// The reporter's inbox (tracking id and access token, as the public front would call it).
+    Inbox {
+        tracking_id: String,
+        access_token: String,
+    },
+    /// Lists message templates.
+    Templates,
+    /// Lists who hears what (notification rules).
+    Rules,
 }
 
 fn token(cli: &Cli, role: Role, opd: Option<&str>) -> anyhow::Result<String> {
@@ -596,6 +605,46 @@ async fn main() -> anyhow::Result<()> {
             };
             show(
                 &c.list_messages(req(r, &token(&cli, Role::Operator, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
+        }
+        Cmd::Inbox {
+            tracking_id,
+            access_token,
+        } => {
+            let mut c = NotificationServiceClient::connect(cli.notification.clone())
+                .await
+                .context("notification")?;
+            let r = pn::ListReporterMessagesRequest {
+                tracking_id: tracking_id.clone(),
+                access_token: access_token.clone(),
+            };
+            show(
+                &c.list_reporter_messages(req(r, &token(&cli, Role::Reporter, None)?)?)
+                    .await?
+                    .into_inner(),
+            );
+        }
+        Cmd::Templates => {
+            let mut c = NotificationServiceClient::connect(cli.notification.clone())
+                .await
+                .context("notification")?;
+            show(
+                &c.list_templates(req(
+                    pn::ListTemplatesRequest {},
+                    &token(&cli, Role::Operator, None)?,
+                )?)
+                .await?
+                .into_inner(),
+            );
+        }
+        Cmd::Rules => {
+            let mut c = NotificationServiceClient::connect(cli.notification.clone())
+                .await
+                .context("notification")?;
+            show(
+                &c.list_rules(req(pn::ListRulesRequest {}, &token(&cli, Role::Operator, None)?)?)
                     .await?
                     .into_inner(),
             );
