@@ -23,6 +23,36 @@ async fn the_callers_trace_continues_through_every_hop() {
         .insert("traceparent", traceparent.parse().unwrap());
     let accepted = sys.intake().await.submit_report(req).await.unwrap().into_inner();
 
+    // Operations find the trace from the tracking id the reporter quotes.
+    let found = sys
+        .intake()
+        .await
+        .get_trace(authed(
+            lapor_proto::intake::v1::GetTraceRequest {
+                tracking_id: accepted.tracking_id.clone(),
+            },
+            &sys.token(Role::Operator, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (found.trace_id.as_str(), found.report_id.as_str()),
+        (trace_id.as_str(), accepted.report_id.as_str())
+    );
+    let denied = sys
+        .intake()
+        .await
+        .get_trace(authed(
+            lapor_proto::intake::v1::GetTraceRequest {
+                tracking_id: accepted.tracking_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "not for reporters");
+
     // Each hop stores the trace context with the event it writes; the next hop continues it.
     for (hop, table, event) in [
         ("intake", "intake.outbox", "ReportSubmitted"),

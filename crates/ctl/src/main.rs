@@ -212,6 +212,8 @@ enum Cmd {
     Templates,
     /// Lists who hears what (notification rules).
     Rules,
+    /// The trace id of a report's submission (open it in Jaeger or Tempo: docs/operations.md).
+    Trace { tracking_id: String },
 }
 
 fn token(cli: &Cli, role: Role, opd: Option<&str>) -> anyhow::Result<String> {
@@ -637,6 +639,19 @@ async fn main() -> anyhow::Result<()> {
                 )?)
                 .await?
                 .into_inner(),
+            );
+        }
+        Cmd::Trace { tracking_id } => {
+            let mut c = IntakeServiceClient::connect(cli.intake.clone())
+                .await
+                .context("intake")?;
+            let r = pi::GetTraceRequest {
+                tracking_id: tracking_id.clone(),
+            };
+            show(
+                &c.get_trace(req(r, &token(&cli, Role::Operator, None)?)?)
+                    .await?
+                    .into_inner(),
             );
         }
         Cmd::Rules => {

@@ -224,6 +224,8 @@ impl Api {
             duplicate_of_tracking_id: Set(None),
             status: Set(lapor_domain::Status::Submitted.code().to_owned()),
             status_at: Set(now),
+            trace_id: Set(lapor_platform::telemetry::current_traceparent()
+                .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))),
         }
         .insert(&txn)
         .await?;
@@ -612,6 +614,28 @@ impl IntakeService for Api {
         tracing::info!(report_id = %row.id, "held report completed by its reporter");
         Ok(Response::new(pb::CompleteReportResponse {
             completed_at: Some(ts(now)),
+        }))
+    }
+
+    async fn get_trace(
+        &self,
+        req: Request<pb::GetTraceRequest>,
+    ) -> Result<Response<pb::GetTraceResponse>, Status> {
+        Caller::of(&req)?.require(&[Role::Operator, Role::Supervisor, Role::Auditor, Role::Service])?;
+        let tracking = req
+            .get_ref()
+            .tracking_id
+            .parse::<TrackingId>()
+            .map_err(|e| lapor_platform::status::invalid_field("tracking_id", e.to_string()))?;
+        let row = report::Entity::find()
+            .filter(report::Column::TrackingId.eq(tracking.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound("no report with that tracking id"))?;
+        Ok(Response::new(pb::GetTraceResponse {
+            report_id: row.id.to_string(),
+            trace_id: row.trace_id.unwrap_or_default(),
         }))
     }
 }

@@ -54,6 +54,8 @@ pub mod report {
         pub status: String,
         /// Time of the event that set the status (older events never override it).
         pub status_at: DateTimeUtc,
+        /// W3C trace id of the submission (operations find the report's trace by it).
+        pub trace_id: Option<String>,
     }
 
     /// No relations.

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Holds),
             Box::new(M0004Duplicates),
             Box::new(M0005Status),
+            Box::new(M0006TraceId),
         ]
     }
 }
@@ -151,5 +152,27 @@ impl MigrationTrait for M0005Status {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct M0006TraceId;
+
+impl MigrationName for M0006TraceId {
+    fn name(&self) -> &str {
+        "m0006_report_trace_id"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0006TraceId {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("reports"))
+                    .add_column(ColumnDef::new(Alias::new("trace_id")).string().null())
+                    .to_owned(),
+            )
+            .await
     }
 }
