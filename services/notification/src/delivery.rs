@@ -417,6 +417,12 @@ impl Dispatcher {
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<Pass, DbErr> {
         let mut done = Pass::default();
         for d in self.claim(now).await? {
+            // A slow batch (timeouts, rate limits) can outlive the lease; a row whose lease ran
+            // out may have been claimed by another replica: leave it to that one.
+            if Utc::now() >= d.next_attempt_at {
+                tracing::debug!(delivery_id = %d.id, "lease ran out before sending; left for the next claim");
+                continue;
+            }
             let outcome = match self.targets.get(&d.channel) {
                 Some(t) => {
                     t.bucket.lock().await.take().await;
