@@ -32,11 +32,15 @@ struct RulesFile {
     rule: Vec<RuleDef>,
 }
 
-/// The shipped rules.
-pub fn defaults() -> Vec<RuleDef> {
+static DEFAULTS: std::sync::LazyLock<Vec<RuleDef>> = std::sync::LazyLock::new(|| {
     toml::from_str::<RulesFile>(include_str!("../templates/rules.toml"))
         .map(|f| f.rule)
         .unwrap_or_else(|e| unreachable!("templates/rules.toml is checked by a unit test: {e}"))
+});
+
+/// The shipped rules (parsed once).
+pub fn defaults() -> &'static [RuleDef] {
+    &DEFAULTS
 }
 
 /// Every problem of a rule edit, by field.
@@ -81,10 +85,10 @@ impl Rules {
     pub async fn load(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
         let now = Utc::now();
         let rows: Vec<rule::ActiveModel> = defaults()
-            .into_iter()
+            .iter()
             .map(|d| rule::ActiveModel {
-                template: Set(d.template),
-                recipient_kind: Set(d.recipient),
+                template: Set(d.template.clone()),
+                recipient_kind: Set(d.recipient.clone()),
                 enabled: Set(true),
                 channels: Set(serde_json::to_string(&d.channels).unwrap_or_else(|_| "[]".into())),
                 version: Set(1),

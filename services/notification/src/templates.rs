@@ -49,16 +49,20 @@ struct DefaultsFile {
     template: Vec<TemplateDef>,
 }
 
-/// The default templates shipped with the service.
-pub fn defaults() -> Vec<TemplateDef> {
+static DEFAULTS: std::sync::LazyLock<Vec<TemplateDef>> = std::sync::LazyLock::new(|| {
     toml::from_str::<DefaultsFile>(include_str!("../templates/default.toml"))
         .map(|f| f.template)
         .unwrap_or_else(|e| unreachable!("templates/default.toml is checked by a unit test: {e}"))
+});
+
+/// The default templates shipped with the service (parsed once).
+pub fn defaults() -> &'static [TemplateDef] {
+    &DEFAULTS
 }
 
 /// The variables a template name may use (from the defaults), if the name is known.
 pub fn vars_of(name: &str) -> Option<Vec<String>> {
-    defaults().into_iter().find(|d| d.name == name).map(|d| d.vars)
+    defaults().iter().find(|d| d.name == name).map(|d| d.vars.clone())
 }
 
 fn step_id(step: String) -> String {
@@ -152,13 +156,13 @@ impl Templates {
     pub async fn load(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
         let now = Utc::now();
         let rows: Vec<template::ActiveModel> = defaults()
-            .into_iter()
+            .iter()
             .map(|d| template::ActiveModel {
-                name: Set(d.name),
-                lang: Set(d.lang),
-                channel: Set(d.channel),
-                subject: Set(d.subject),
-                body: Set(d.body),
+                name: Set(d.name.clone()),
+                lang: Set(d.lang.clone()),
+                channel: Set(d.channel.clone()),
+                subject: Set(d.subject.clone()),
+                body: Set(d.body.clone()),
                 version: Set(1),
                 changed_by: Set("default".into()),
                 changed_at: Set(now),
@@ -232,8 +236,8 @@ pub fn vars<const N: usize>(pairs: [(&str, serde_json::Value); N]) -> serde_json
 /// Template names and their languages, for checks.
 pub fn languages_by_name() -> BTreeMap<String, Vec<String>> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in defaults().into_iter().filter(|d| d.channel.is_empty()) {
-        m.entry(d.name).or_default().push(d.lang);
+    for d in defaults().iter().filter(|d| d.channel.is_empty()) {
+        m.entry(d.name.clone()).or_default().push(d.lang.clone());
     }
     m
 }
