@@ -22,6 +22,8 @@ use tonic::transport::Channel;
 
 pub use lapor_testkit::{authed, eventually};
 
+pub mod process;
+
 /// The five services, in flow order.
 pub const SERVICES: [&str; 5] = ["intake", "routing", "opd-case", "notification", "sla-monitor"];
 /// Schemas of the services, in the same order.
@@ -35,8 +37,55 @@ pub fn seed_file() -> std::path::PathBuf {
 struct Running {
     name: &'static str,
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
+    handle: Handle,
+}
+
+/// How a service runs: a task in the test's process, or a process of its own binary.
+enum Handle {
+    Task {
+        stop: Option<oneshot::Sender<()>>,
+        task: JoinHandle<anyhow::Result<()>>,
+    },
+    Process(crate::process::Child),
+}
+
+/// A service's configuration as the harness builds it (see [`System::config_for`]).
+pub enum ServiceConfig {
+    /// intake.
+    Intake(lapor_intake::Config),
+    /// routing.
+    Routing(lapor_routing::Config),
+    /// opd-case.
+    OpdCase(lapor_opd_case::Config),
+    /// notification.
+    Notification(lapor_notification::Config),
+    /// sla-monitor.
+    SlaMonitor(Box<lapor_sla_monitor::Config>),
+}
+
+impl ServiceConfig {
+    /// The settings every service shares.
+    pub fn common_mut(&mut self) -> &mut lapor_platform::CommonConfig {
+        match self {
+            Self::Intake(c) => &mut c.common,
+            Self::Routing(c) => &mut c.common,
+            Self::OpdCase(c) => &mut c.common,
+            Self::Notification(c) => &mut c.common,
+            Self::SlaMonitor(c) => &mut c.common,
+        }
+    }
+
+    /// The configuration as a TOML file the service's binary reads.
+    pub fn to_toml(&self) -> String {
+        let out = match self {
+            Self::Intake(c) => toml::to_string(c),
+            Self::Routing(c) => toml::to_string(c),
+            Self::OpdCase(c) => toml::to_string(c),
+            Self::Notification(c) => toml::to_string(c),
+            Self::SlaMonitor(c) => toml::to_string(c.as_ref()),
+        };
+        out.unwrap_or_else(|e| panic!("config to TOML: {e}"))
+    }
 }
 
 /// A running system.
@@ -53,6 +102,8 @@ pub struct System {
     /// The SMS gateway and the webhook receiver (URL, requests), when started with
     /// [`System::start_with_channels`].
     pub gateways: Option<Gateways>,
+    lines: process::Lines,
+    telemetry: Option<lapor_platform::config::TelemetryConfig>,
 }
 
 /// Requests received by an HTTP receiver.
@@ -119,21 +170,30 @@ impl System {
         Self::launch_all(seed_calendar(), Some(smtp), Some(gateways)).await
     }
 
-    async fn launch_all(
-        calendar: CalendarSpec,
-        smtp: Option<lapor_testkit::smtp::Sink>,
-        gateways: Option<Gateways>,
-    ) -> Self {
+    /// A system with nothing running yet: a fresh database and NATS prefix.
+    async fn empty(calendar: CalendarSpec) -> Self {
         let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
-        let mut sys = Self {
+        Self {
             env,
             calendar,
             running: Vec::new(),
             db: tokio::sync::OnceCell::new(),
             sqlite_dir: None,
-            smtp,
-            gateways,
-        };
+            smtp: None,
+            gateways: None,
+            lines: process::Lines::default(),
+            telemetry: None,
+        }
+    }
+
+    async fn launch_all(
+        calendar: CalendarSpec,
+        smtp: Option<lapor_testkit::smtp::Sink>,
+        gateways: Option<Gateways>,
+    ) -> Self {
+        let mut sys = Self::empty(calendar).await;
+        sys.smtp = smtp;
+        sys.gateways = gateways;
         for s in SERVICES {
             sys.start_service(s).await;
         }
@@ -143,17 +203,8 @@ impl System {
     /// Starts all five services with their state in SQLite files (one per service) in a
     /// temporary folder, as `make run` does; NATS is still the test's own stream.
     pub async fn start_on_sqlite() -> Self {
-        let env = TestEnv::new().await.unwrap_or_else(|e| panic!("test env: {e}"));
-        let dir = std::env::temp_dir().join(format!("lapor-system-{}", env.prefix));
-        let mut sys = Self {
-            env,
-            calendar: CalendarSpec::default(),
-            running: Vec::new(),
-            db: tokio::sync::OnceCell::new(),
-            sqlite_dir: Some(dir),
-            smtp: None,
-            gateways: None,
-        };
+        let mut sys = Self::empty(CalendarSpec::default()).await;
+        sys.sqlite_dir = Some(std::env::temp_dir().join(format!("lapor-system-{}", sys.env.prefix)));
         for s in SERVICES {
             sys.start_service(s).await;
         }
@@ -178,25 +229,15 @@ impl System {
         self.launch(name, true).await;
     }
 
-    async fn launch(&mut self, name: &'static str, replace: bool) {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = rx.await;
-        };
+    /// The configuration the harness gives service `name` (the seed configuration, the test's
+    /// database schema and NATS prefix, the running intake's address, test channels).
+    pub fn config_for(&self, name: &str) -> ServiceConfig {
         let seed = seed_file();
-        let task = match name {
-            "intake" => {
-                let cfg = lapor_intake::Config {
-                    common: self.common("intake", "intake"),
-                    ..Default::default()
-                };
-                let s = lapor_intake::Service::build(cfg, listener).await;
-                tokio::spawn(s.unwrap_or_else(|e| panic!("intake: {e:#}")).run_until(shutdown))
-            }
+        match name {
+            "intake" => ServiceConfig::Intake(lapor_intake::Config {
+                common: self.common("intake", "intake"),
+                ..Default::default()
+            }),
             "routing" => {
                 let mut cfg: lapor_routing::Config =
                     lapor_platform::config::load("routing", &lapor_routing::Config::default(), Some(&seed))
@@ -206,8 +247,7 @@ impl System {
                 if let Some(intake) = self.running.iter().find(|r| r.name == "intake") {
                     cfg.intake_url = format!("http://{}", intake.addr);
                 }
-                let s = lapor_routing::Service::build(cfg, listener).await;
-                tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
+                ServiceConfig::Routing(cfg)
             }
             "opd-case" => {
                 let mut cfg: lapor_opd_case::Config =
@@ -216,11 +256,7 @@ impl System {
                 cfg.common = self.common("opd-case", "opd_case");
                 cfg.calendar = self.calendar.clone();
                 cfg.attachments.store.path = self.env.scratch_dir().join("attachments").display().to_string();
-                let s = lapor_opd_case::Service::build(cfg, listener).await;
-                tokio::spawn(
-                    s.unwrap_or_else(|e| panic!("opd-case: {e:#}"))
-                        .run_until(shutdown),
-                )
+                ServiceConfig::OpdCase(cfg)
             }
             "notification" => {
                 let mut cfg: lapor_notification::Config = lapor_platform::config::load(
@@ -268,11 +304,7 @@ impl System {
                         ..lapor_notification::config::WebhookConfig::default()
                     }];
                 }
-                let s = lapor_notification::Service::build(cfg, listener).await;
-                tokio::spawn(
-                    s.unwrap_or_else(|e| panic!("notification: {e:#}"))
-                        .run_until(shutdown),
-                )
+                ServiceConfig::Notification(cfg)
             }
             "sla-monitor" => {
                 let mut cfg: lapor_sla_monitor::Config = lapor_platform::config::load(
@@ -285,13 +317,51 @@ impl System {
                 cfg.calendar = self.calendar.clone();
                 cfg.ledger.export_store.path =
                     self.env.scratch_dir().join("checkpoints").display().to_string();
-                let s = lapor_sla_monitor::Service::build(cfg, listener).await;
+                ServiceConfig::SlaMonitor(Box::new(cfg))
+            }
+            other => panic!("unknown service {other}"),
+        }
+    }
+
+    async fn launch(&mut self, name: &'static str, replace: bool) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let task = match self.config_for(name) {
+            ServiceConfig::Intake(cfg) => {
+                let s = lapor_intake::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("intake: {e:#}")).run_until(shutdown))
+            }
+            ServiceConfig::Routing(cfg) => {
+                let s = lapor_routing::Service::build(cfg, listener).await;
+                tokio::spawn(s.unwrap_or_else(|e| panic!("routing: {e:#}")).run_until(shutdown))
+            }
+            ServiceConfig::OpdCase(cfg) => {
+                let s = lapor_opd_case::Service::build(cfg, listener).await;
+                tokio::spawn(
+                    s.unwrap_or_else(|e| panic!("opd-case: {e:#}"))
+                        .run_until(shutdown),
+                )
+            }
+            ServiceConfig::Notification(cfg) => {
+                let s = lapor_notification::Service::build(cfg, listener).await;
+                tokio::spawn(
+                    s.unwrap_or_else(|e| panic!("notification: {e:#}"))
+                        .run_until(shutdown),
+                )
+            }
+            ServiceConfig::SlaMonitor(cfg) => {
+                let s = lapor_sla_monitor::Service::build(*cfg, listener).await;
                 tokio::spawn(
                     s.unwrap_or_else(|e| panic!("sla-monitor: {e:#}"))
                         .run_until(shutdown),
                 )
             }
-            other => panic!("unknown service {other}"),
         };
         if replace {
             self.running.retain(|r| r.name != name);
@@ -299,8 +369,7 @@ impl System {
         self.running.push(Running {
             name,
             addr,
-            stop: Some(tx),
-            task,
+            handle: Handle::Task { stop: Some(tx), task },
         });
     }
 
@@ -309,13 +378,21 @@ impl System {
         let Some(pos) = self.running.iter().position(|r| r.name == name) else {
             return;
         };
-        let mut r = self.running.remove(pos);
-        if let Some(tx) = r.stop.take() {
-            let _ = tx.send(());
-        }
-        match tokio::time::timeout(Duration::from_secs(20), r.task).await {
-            Ok(Ok(Ok(()))) => {}
-            other => panic!("{name} did not stop cleanly: {other:?}"),
+        let r = self.running.remove(pos);
+        match r.handle {
+            Handle::Task { mut stop, task } => {
+                if let Some(tx) = stop.take() {
+                    let _ = tx.send(());
+                }
+                match tokio::time::timeout(Duration::from_secs(20), task).await {
+                    Ok(Ok(Ok(()))) => {}
+                    other => panic!("{name} did not stop cleanly: {other:?}"),
+                }
+            }
+            Handle::Process(mut child) => {
+                let code = child.terminate(Duration::from_secs(20)).await;
+                assert_eq!(code, Some(0), "{name} did not exit 0 after SIGTERM");
+            }
         }
     }
 

@@ -12,6 +12,7 @@ mod operator;
 mod privacy;
 mod restart;
 mod sqlite;
+mod telemetry;
 mod tracing;
 
 use lapor_proto::intake::v1 as pi;

@@ -168,22 +168,46 @@ async fn process<H: Handler>(
             return;
         }
     };
+    // A child of the relay's publish span (the message's trace context): one trace per report.
     let span = tracing::info_span!(
         "consume",
+        otel.name = %format!("process {}", env.event.type_name()),
         otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
         messaging.system = "nats",
         messaging.operation.type = "process",
+        messaging.operation.name = "process",
         messaging.destination.name = %msg.subject,
         messaging.consumer.group.name = %spec.durable,
         messaging.message.id = %env.id,
+        messaging.nats.delivery_count = delivered,
         lapor.report.id = tracing::field::Empty,
-        event.type = env.event.type_name(),
+        lapor.event.type = env.event.type_name(),
     );
     if let Some(report) = env.event.report_id() {
         span.record("lapor.report.id", tracing::field::display(report));
     }
     lapor_platform::telemetry::set_parent(&span, traceparent.as_deref());
+    let metrics = lapor_platform::metrics::get();
+    let group = lapor_platform::metrics::attr("messaging.consumer.group.name", spec.durable.clone());
+    if delivered > 1 {
+        metrics.redeliveries.add(1, std::slice::from_ref(&group));
+    }
+    let started = std::time::Instant::now();
     let outcome = apply(db, spec, handler, &env).instrument(span.clone()).await;
+    let result = match &outcome {
+        Ok(true) => "applied",
+        Ok(false) => "duplicate",
+        Err(HandlerError::Permanent(_)) => "permanent_error",
+        Err(HandlerError::Transient(_)) => "transient_error",
+    };
+    metrics.process_duration.record(
+        started.elapsed().as_secs_f64(),
+        &[group, lapor_platform::metrics::attr("lapor.outcome", result)],
+    );
+    if outcome.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
     let _enter = span.enter();
     match outcome {
         Ok(applied) => {
@@ -247,6 +271,13 @@ async fn dead_letter(
     reason: &str,
 ) {
     tracing::error!(consumer = %spec.durable, stream_seq, %reason, "event dead-lettered");
+    lapor_platform::metrics::get().dead_letters.add(
+        1,
+        &[lapor_platform::metrics::attr(
+            "messaging.consumer.group.name",
+            spec.durable.clone(),
+        )],
+    );
     let row = dead_letter::ActiveModel {
         consumer: Set(spec.durable.clone()),
         subject: Set(msg.subject.to_string()),

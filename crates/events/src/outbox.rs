@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::bus::Bus;
 use crate::entities::outbox;
@@ -96,31 +97,60 @@ impl Relay {
         // the batch; only rows acknowledged before it are marked.
         let mut pending = Vec::with_capacity(rows.len());
         for row in &rows {
+            // One producer span per event, a child of the span that wrote the row (its stored
+            // trace context); the message carries this span's context, so consumers are its
+            // children. Untraced, the stored context is passed on unchanged.
+            let span = tracing::info_span!(
+                "publish",
+                otel.name = %format!("send {}", row.event_type),
+                otel.kind = "producer",
+                otel.status_code = tracing::field::Empty,
+                messaging.system = "nats",
+                messaging.operation.type = "send",
+                messaging.operation.name = "publish",
+                messaging.destination.name = %row.subject,
+                messaging.message.id = %row.event_id,
+                lapor.event.type = %row.event_type,
+            );
+            lapor_platform::telemetry::set_parent(&span, row.traceparent.as_deref());
+            let traceparent =
+                lapor_platform::telemetry::traceparent_of(&span).or_else(|| row.traceparent.clone());
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
             headers.insert(SCHEMA_HEADER, SCHEMA_VERSION.to_string().as_str());
             headers.insert(TYPE_HEADER, row.event_type.as_str());
-            if let Some(tp) = &row.traceparent {
+            if let Some(tp) = &traceparent {
                 headers.insert("traceparent", tp.as_str());
             }
             match self
                 .bus
                 .js
                 .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+                .instrument(span.clone())
                 .await
             {
-                Ok(ack) => pending.push((row.seq, ack)),
+                Ok(ack) => pending.push((row.seq, row.created_at, span, ack)),
                 Err(e) => {
+                    span.record("otel.status_code", "ERROR");
+                    let _in = span.enter();
                     tracing::warn!(error = %e, seq = row.seq, "outbox publish failed");
                     break;
                 }
             }
         }
+        let metrics = lapor_platform::metrics::get();
         let mut acked = Vec::with_capacity(pending.len());
-        for (seq, ack) in pending {
+        for (seq, created_at, span, ack) in pending {
             match ack.await {
-                Ok(_) => acked.push(seq),
+                Ok(_) => {
+                    acked.push(seq);
+                    let lag = (Utc::now() - created_at).to_std().unwrap_or_default();
+                    metrics.relay_lag.record(lag.as_secs_f64(), &[]);
+                    metrics.published.add(1, &[]);
+                }
                 Err(e) => {
+                    span.record("otel.status_code", "ERROR");
+                    let _in = span.enter();
                     tracing::warn!(error = %e, seq, "outbox publish not acknowledged");
                     break;
                 }

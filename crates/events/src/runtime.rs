@@ -25,6 +25,7 @@ pub struct Runtime {
     poll: Duration,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    durables: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Runtime {
@@ -52,10 +53,14 @@ impl Runtime {
             poll: Duration::from_millis(cfg.nats.relay_poll_ms),
             cancel: CancellationToken::new(),
             tasks: Vec::new(),
+            durables: Arc::default(),
         };
         let relay = rt.relay.clone();
         rt.tasks
             .push(tokio::spawn(relay.run(rt.poll, rt.cancel.child_token())));
+        if !cfg.telemetry.otlp_endpoint.is_empty() {
+            rt.sample_gauges(Duration::from_millis(cfg.telemetry.metrics_interval_ms.max(100)));
+        }
         Ok(rt)
     }
 
@@ -64,8 +69,42 @@ impl Runtime {
         self.relay.waker()
     }
 
+    /// Samples the outbox backlog and each consumer's pending counts into their gauges, as often
+    /// as metrics are exported (only when they are exported at all).
+    fn sample_gauges(&mut self, every: Duration) {
+        let (db, bus, durables) = (self.db.clone(), self.bus.clone(), self.durables.clone());
+        self.spawn_every(every, "gauge sampling", move || {
+            let (db, bus, durables) = (db.clone(), bus.clone(), durables.clone());
+            async move {
+                let m = lapor_platform::metrics::get();
+                m.outbox_backlog.record(crate::outbox::backlog(&db).await?, &[]);
+                let names = durables.lock().map(|d| d.clone()).unwrap_or_default();
+                if names.is_empty() {
+                    return Ok(());
+                }
+                let stream = bus.ensure_stream().await?;
+                for name in names {
+                    let info = stream
+                        .consumer_info(&name)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?;
+                    let group = [lapor_platform::metrics::attr(
+                        "messaging.consumer.group.name",
+                        name,
+                    )];
+                    m.consumer_pending.record(info.num_pending, &group);
+                    m.consumer_ack_pending.record(info.num_ack_pending as u64, &group);
+                }
+                Ok(())
+            }
+        });
+    }
+
     /// Starts a consumer for `spec`. Call once per subscription after [`Runtime::start`].
     pub fn spawn_consumer<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        if let Ok(mut d) = self.durables.lock() {
+            d.push(spec.durable.clone());
+        }
         let task = consumer::run(
             self.bus.clone(),
             self.db.clone(),

@@ -138,6 +138,14 @@ pub struct TelemetryConfig {
     pub log_format: String,
     /// `tracing` filter directive, e.g. `info,lapor=debug`.
     pub log_filter: String,
+    /// Fraction of new traces recorded (0.0 to 1.0); a caller's sampling decision is followed.
+    pub sample_ratio: f64,
+    /// How long finished spans wait in the batch before they are exported, in milliseconds.
+    pub span_export_delay_ms: u64,
+    /// Spans kept waiting for export at most; beyond it new spans are dropped, never blocking.
+    pub span_queue_size: usize,
+    /// How often metrics are exported, in milliseconds.
+    pub metrics_interval_ms: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -146,6 +154,10 @@ impl Default for TelemetryConfig {
             otlp_endpoint: String::new(),
             log_format: "text".into(),
             log_filter: "info".into(),
+            sample_ratio: 1.0,
+            span_export_delay_ms: 5000,
+            span_queue_size: 2048,
+            metrics_interval_ms: 60_000,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod paging;
 pub mod reporter;
 pub mod server;

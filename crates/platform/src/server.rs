@@ -74,7 +74,8 @@ pub async fn serve(
     let mut builder = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .concurrency_limit_per_connection(256)
-        .trace_fn(request_span);
+        .trace_fn(request_span)
+        .layer(RpcMetricsLayer);
     let mut router = builder.add_routes(routes);
     router = router.add_service(health_svc);
     router = router.add_optional_service(reflection(common.reflection, lapor_proto_descriptor()));
@@ -87,6 +88,8 @@ pub async fn serve(
 }
 
 /// One server span per RPC, named after the method, continuing the caller's W3C trace context.
+/// `rpc.grpc.status_code` is recorded when the answer is known; handlers record the report they
+/// act on with [`crate::telemetry::record_report`] and [`crate::telemetry::record_opd`].
 fn request_span(req: &http::Request<()>) -> tracing::Span {
     let path = req.uri().path();
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
@@ -94,9 +97,14 @@ fn request_span(req: &http::Request<()>) -> tracing::Span {
         "grpc",
         otel.name = %path.trim_start_matches('/'),
         otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
         rpc.service = %service,
         rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        lapor.report.id = tracing::field::Empty,
+        lapor.tracking_id = tracing::field::Empty,
+        lapor.opd.id = tracing::field::Empty,
     );
     crate::telemetry::set_parent(
         &span,
@@ -115,4 +123,87 @@ pub fn register_descriptor(fds: &'static [u8]) {
 
 fn lapor_proto_descriptor() -> &'static [u8] {
     DESCRIPTOR.get().copied().unwrap_or_default()
+}
+
+/// Records `rpc.server.call.duration` for every call, with `rpc.service`, `rpc.method` and
+/// `rpc.grpc.status_code` (from the `grpc-status` of a trailers-only answer, else 0: a unary
+/// answer with a body succeeded), and the status on the call's span.
+#[derive(Debug, Clone, Copy)]
+struct RpcMetricsLayer;
+
+impl<S> tower_layer::Layer<S> for RpcMetricsLayer {
+    type Service = RpcMetrics<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetrics { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RpcMetrics<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> tower_service::Service<http::Request<B>> for RpcMetrics<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path().trim_start_matches('/').to_owned();
+        let started = std::time::Instant::now();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let res = fut.await;
+            let code = match &res {
+                Ok(r) => r
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0),
+                Err(_) => tonic::Code::Unknown as i64,
+            };
+            let span = tracing::Span::current();
+            span.record("rpc.grpc.status_code", code);
+            if is_server_error(code) {
+                span.record("otel.status_code", "ERROR");
+            }
+            let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
+            crate::metrics::get().rpc_duration.record(
+                started.elapsed().as_secs_f64(),
+                &[
+                    crate::metrics::attr("rpc.system", "grpc"),
+                    crate::metrics::attr("rpc.service", service.to_owned()),
+                    crate::metrics::attr("rpc.method", method.to_owned()),
+                    crate::metrics::attr("rpc.grpc.status_code", code),
+                ],
+            );
+            res
+        })
+    }
+}
+
+/// The codes the semantic conventions count as a server's error (the rest are the caller's).
+fn is_server_error(code: i64) -> bool {
+    use tonic::Code;
+    [
+        Code::Unknown,
+        Code::DeadlineExceeded,
+        Code::Unimplemented,
+        Code::Internal,
+        Code::Unavailable,
+        Code::DataLoss,
+    ]
+    .iter()
+    .any(|c| *c as i64 == code)
 }

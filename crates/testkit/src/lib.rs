@@ -288,6 +288,8 @@ pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     traceparent.split('-').nth(1)
 }
 
+pub mod otlp;
+
 /// An SMTP sink for tests: speaks enough ESMTP for a client to deliver, answers the first
 /// `fail_first` MAIL commands with a transient `451`, and keeps every accepted mail.
 pub mod smtp {

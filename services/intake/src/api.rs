@@ -134,6 +134,7 @@ struct Accepted {
 
 impl Api {
     fn response(&self, a: Accepted) -> pb::SubmitReportResponse {
+        lapor_platform::telemetry::record_report(a.report_id, Some(&a.tracking_id));
         pb::SubmitReportResponse {
             report_id: a.report_id.to_string(),
             tracking_id: a.tracking_id,
@@ -398,6 +399,7 @@ impl Api {
         let Some(report_id) = report_id else {
             return Err(Status::internal("validated id missing"));
         };
+        lapor_platform::telemetry::record_report(report_id, None);
         let row = report::Entity::find_by_id(report_id.as_uuid())
             .one(&self.db)
             .await

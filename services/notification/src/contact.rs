@@ -76,6 +76,7 @@ impl Contacts {
             .parse()
             .map_err(|_| SendError::permanent("service token is not a header value"))?;
         req.metadata_mut().insert("authorization", bearer);
+        lapor_platform::telemetry::inject_into_metadata(req.metadata_mut());
         match self.intake.clone().resolve_contact(req).await {
             Ok(r) => Ok(Some(r.into_inner())),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),

@@ -23,6 +23,7 @@ use sea_orm::{
 };
 use sha2::Sha256;
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use crate::channel::Outgoing;
 use crate::config::{DeliveryConfig, WebhookConfig};
@@ -280,6 +281,7 @@ pub async fn enqueue(
             last_error: Set(None),
             delivered_at: Set(None),
             created_at: Set(now),
+            traceparent: Set(lapor_platform::telemetry::current_traceparent()),
         }
         .insert(txn)
         .await?;
@@ -423,16 +425,50 @@ impl Dispatcher {
                 tracing::debug!(delivery_id = %d.id, "lease ran out before sending; left for the next claim");
                 continue;
             }
-            let outcome = match self.targets.get(&d.channel) {
-                Some(t) => {
-                    t.bucket.lock().await.take().await;
-                    t.sender.send(&d).await
+            // The send continues the trace of the event that caused it.
+            let span = tracing::info_span!(
+                "deliver",
+                otel.name = %format!("deliver {}", d.channel),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                lapor.report.id = %d.report_id,
+                lapor.delivery.id = %d.id,
+                lapor.delivery.channel = %d.channel,
+                lapor.delivery.attempt = d.attempts,
+            );
+            lapor_platform::telemetry::set_parent(&span, d.traceparent.as_deref());
+            let outcome = async {
+                match self.targets.get(&d.channel) {
+                    Some(t) => {
+                        t.bucket.lock().await.take().await;
+                        t.sender.send(&d).await
+                    }
+                    None => Err(SendError::permanent(format!(
+                        "no channel {} is configured",
+                        d.channel
+                    ))),
                 }
-                None => Err(SendError::permanent(format!(
-                    "no channel {} is configured",
-                    d.channel
-                ))),
+            }
+            .instrument(span.clone())
+            .await;
+            let entered = span.enter();
+            let kind = d.channel.split(':').next().unwrap_or_default().to_owned();
+            let result = match &outcome {
+                Ok(()) => "delivered",
+                Err(e) if e.kind == Failure::NoAddress => "skipped",
+                Err(e) if e.kind == Failure::Retryable => "failed_retryable",
+                Err(_) => "failed_permanent",
             };
+            if outcome.is_err() && result != "skipped" {
+                span.record("otel.status_code", "ERROR");
+            }
+            lapor_platform::metrics::get().deliveries.add(
+                1,
+                &[
+                    lapor_platform::metrics::attr("lapor.delivery.channel", kind),
+                    lapor_platform::metrics::attr("lapor.outcome", result),
+                ],
+            );
             let at = Utc::now();
             let mut m: delivery::ActiveModel = d.clone().into();
             match outcome {
@@ -476,6 +512,7 @@ impl Dispatcher {
                     tracing::error!(delivery_id = %d.id, channel = %d.channel, attempts = d.attempts, reason = %why, "delivery dead-lettered");
                 }
             }
+            drop(entered);
             m.update(&self.db).await?;
         }
         Ok(done)

@@ -84,6 +84,8 @@ pub mod delivery {
         pub delivered_at: Option<DateTimeUtc>,
         /// When recorded.
         pub created_at: DateTimeUtc,
+        /// W3C trace context of the event that caused it: the send continues the report's trace.
+        pub traceparent: Option<String>,
     }
 
     /// No relations.

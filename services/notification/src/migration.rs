@@ -3,7 +3,7 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::{credential, delivery, message, rule, template};
+use crate::entities::{credential, message, rule, template};
 
 /// Notification's migrator.
 pub struct Migrator;
@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Templates),
             Box::new(M0004Credentials),
             Box::new(M0005Rules),
+            Box::new(M0006DeliveryTrace),
         ]
     }
 }
@@ -48,7 +49,7 @@ impl MigrationName for M0002Deliveries {
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for M0002Deliveries {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create_table(manager, delivery::Entity).await
+        create_table(manager, v2::delivery::Entity).await
     }
 }
 
@@ -94,5 +95,77 @@ impl MigrationName for M0005Rules {
 impl MigrationTrait for M0005Rules {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(manager, rule::Entity).await
+    }
+}
+
+struct M0006DeliveryTrace;
+
+impl MigrationName for M0006DeliveryTrace {
+    fn name(&self) -> &str {
+        "m0006_delivery_traceparent"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0006DeliveryTrace {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("deliveries"))
+                    .add_column(ColumnDef::new(Alias::new("traceparent")).string().null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Frozen snapshot of `deliveries` as m0002 created it. Never edit: later changes are explicit
+/// migrations.
+mod v2 {
+    pub(super) mod delivery {
+        use sea_orm::entity::prelude::*;
+
+        /// A delivery.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "deliveries")]
+        pub struct Model {
+            /// Delivery id (sent as `Lapor-Delivery-Id`).
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            /// The message delivered.
+            #[sea_orm(indexed)]
+            pub message_id: Uuid,
+            /// Report it is about.
+            #[sea_orm(indexed)]
+            pub report_id: Uuid,
+            /// Channel, e.g. `webhook:wa-gateway`.
+            pub channel: String,
+            /// Message dedupe key + channel: one delivery per message and target.
+            #[sea_orm(unique)]
+            pub idempotency_key: String,
+            /// What is sent (JSON).
+            #[sea_orm(column_type = "Text")]
+            pub payload: String,
+            /// `pending`, `delivered` or `dead`.
+            pub state: String,
+            /// Attempts made (a claimed attempt counts).
+            pub attempts: i32,
+            /// When the next attempt may run (pending rows).
+            #[sea_orm(indexed)]
+            pub next_attempt_at: DateTimeUtc,
+            /// Why the last attempt failed (for `dead`: why it was given up).
+            pub last_error: Option<String>,
+            /// When the channel accepted it.
+            pub delivered_at: Option<DateTimeUtc>,
+            /// When recorded.
+            pub created_at: DateTimeUtc,
+        }
+
+        /// No relations.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
     }
 }

@@ -85,12 +85,15 @@ fn officer(caller: &Caller) -> Result<(String, String), GrpcStatus> {
 
 /// Loads the officer's own case for update; NOT_FOUND for another OPD's or a missing one.
 async fn own_case(txn: &DatabaseTransaction, opd: &str, id: CaseId) -> Result<case::Model, Error> {
-    case::Entity::find_by_id(id.as_uuid())
+    lapor_platform::telemetry::record_opd(opd);
+    let row = case::Entity::find_by_id(id.as_uuid())
         .filter(case::Column::OpdId.eq(opd))
         .lock_exclusive()
         .one(txn)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?;
+    lapor_platform::telemetry::record_report(row.report_id, None);
+    Ok(row)
 }
 
 /// Refuses work on a case that ended for its OPD (transferred) or is completed.

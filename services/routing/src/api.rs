@@ -134,8 +134,11 @@ fn to_entry(h: report_history::Model) -> pb::AuditEntry {
 }
 
 fn parse_report_id(s: &str) -> Result<ReportId, Error> {
-    s.parse::<ReportId>()
-        .map_err(|e| invalid("report_id", &e.to_string()))
+    let id = s
+        .parse::<ReportId>()
+        .map_err(|e| invalid("report_id", &e.to_string()))?;
+    lapor_platform::telemetry::record_report(id, None);
+    Ok(id)
 }
 
 fn text(field: &str, s: &str, max: usize, v: &mut Violations) -> String {

@@ -295,3 +295,51 @@ impl Alerts {
         Ok(out)
     }
 }
+
+/// Samples `lapor.sla.deadlines.open` (not met, not ended; paused ones included) and
+/// `lapor.sla.deadlines.overdue` (running and past due) per OPD into their gauges. `opd.id` is
+/// `diskominfo` for the operator desk's verification deadlines. An OPD seen before and absent
+/// now is recorded as 0, so that a gauge never keeps a stale count.
+pub async fn sample_deadline_gauges(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    seen: &std::sync::Mutex<std::collections::BTreeSet<String>>,
+) -> Result<(), DbErr> {
+    use sea_orm::QuerySelect;
+    let per_opd = |q: sea_orm::Select<deadline::Entity>| {
+        q.select_only()
+            .column(deadline::Column::OpdId)
+            .column_as(deadline::Column::Id.count(), "n")
+            .group_by(deadline::Column::OpdId)
+            .into_tuple::<(Option<String>, i64)>()
+    };
+    let all_open = per_opd(
+        deadline::Entity::find()
+            .filter(deadline::Column::MetAt.is_null())
+            .filter(deadline::Column::EndedAt.is_null()),
+    )
+    .all(db)
+    .await?;
+    let overdue = per_opd(open().filter(deadline::Column::DueAt.lt(now)))
+        .all(db)
+        .await?;
+    let name = |o: Option<String>| o.unwrap_or_else(|| "diskominfo".to_owned());
+    let open_by: std::collections::BTreeMap<String, i64> =
+        all_open.into_iter().map(|(o, n)| (name(o), n)).collect();
+    let overdue_by: std::collections::BTreeMap<String, i64> =
+        overdue.into_iter().map(|(o, n)| (name(o), n)).collect();
+    let mut seen = seen
+        .lock()
+        .map_err(|_| DbErr::Custom("gauge state poisoned".into()))?;
+    seen.extend(open_by.keys().cloned());
+    let m = lapor_platform::metrics::get();
+    for opd in seen.iter() {
+        let attrs = [lapor_platform::metrics::attr("lapor.opd.id", opd.clone())];
+        let count = |by: &std::collections::BTreeMap<String, i64>| {
+            u64::try_from(by.get(opd).copied().unwrap_or(0)).unwrap_or(0)
+        };
+        m.deadlines_open.record(count(&open_by), &attrs);
+        m.deadlines_overdue.record(count(&overdue_by), &attrs);
+    }
+    Ok(())
+}

@@ -40,7 +40,7 @@ impl Handler for DeadlineRecorder {
         {
             self.alerts.breach(txn, row, now).await?;
         }
-        tracing::debug!(report_id = %report, event = env.event.type_name(), "deadlines recomputed");
+        tracing::info!(report_id = %report, event = env.event.type_name(), deadlines = rows.len(), "deadlines recorded");
         Ok(())
     }
 }

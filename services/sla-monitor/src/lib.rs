@@ -125,8 +125,17 @@ impl Service {
                 handler.clone(),
             );
         }
-        // 0: sweeps only on demand (tests, or an external scheduler); otherwise one at start
-        // (catching up after downtime) and one every interval.
+        if !config.common.telemetry.otlp_endpoint.is_empty() {
+            let (db, seen) = (rt.db.clone(), std::sync::Arc::new(std::sync::Mutex::default()));
+            rt.spawn_every(
+                std::time::Duration::from_millis(config.common.telemetry.metrics_interval_ms.max(100)),
+                "deadline gauges",
+                move || {
+                    let (db, seen) = (db.clone(), seen.clone());
+                    async move { Ok(alerts::sample_deadline_gauges(&db, chrono::Utc::now(), &seen).await?) }
+                },
+            );
+        }
         // 0: sweeps only on demand (tests, or an external scheduler); otherwise one at start
         // (catching up after downtime) and one every interval.
         if config.alerts.sweep_interval_secs > 0 {
