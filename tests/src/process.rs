@@ -234,5 +234,6 @@ pub fn telemetry_to(endpoint: &str) -> TelemetryConfig {
         span_export_delay_ms: 200,
         span_queue_size: 65_536,
         metrics_interval_ms: 500,
+        export_timeout_ms: 5000,
     }
 }

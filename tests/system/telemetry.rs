@@ -158,6 +158,15 @@ async fn one_report_is_one_trace_across_five_processes() {
         );
     }
 
+    // The OPD the case was opened for (on spans and deadline gauges).
+    let opd = sys
+        .sql(&format!(
+            "SELECT opd_id FROM opd_case.cases WHERE report_id = '{}'",
+            accepted.report_id
+        ))
+        .await;
+    assert_eq!(opd.len(), 1);
+    let opd = &opd[0];
     // Every consumer span is the child of a producer span of another service (the rule in
     // ARCHITECTURE.md), carries messaging.* and the report id.
     let consumers: Vec<&Span> = trace.iter().filter(|s| s.kind == 5).collect();
@@ -191,6 +200,13 @@ async fn one_report_is_one_trace_across_five_processes() {
             Some("nats")
         );
     }
+    // Events about an OPD's case name the OPD.
+    for c in consumers
+        .iter()
+        .filter(|c| c.name == "process ReportDispatched" || c.name == "process CaseOpened")
+    {
+        assert_eq!(c.attributes.get("lapor.opd.id"), Some(opd), "{c:#?}");
+    }
     // Producer spans name the destination; database spans carry db.*.
     for p in trace.iter().filter(|s| s.kind == 4) {
         assert_eq!(
@@ -214,15 +230,6 @@ async fn one_report_is_one_trace_across_five_processes() {
             && s.attributes.contains_key("db.operation")
             && !s.attributes.contains_key("db.statement")
     ));
-    // The OPD the case was opened for (its deadline gauges are checked below).
-    let opd = sys
-        .sql(&format!(
-            "SELECT opd_id FROM opd_case.cases WHERE report_id = '{}'",
-            accepted.report_id
-        ))
-        .await;
-    assert_eq!(opd.len(), 1);
-    let opd = &opd[0];
 
     // Metrics over OTLP: RPCs by method and status, event processing, outbox, consumers, dead
     // letters, deadlines per OPD.

@@ -510,6 +510,36 @@ impl Event {
         })
     }
 
+    /// Returns the OPD the event concerns, where it names one (for telemetry and filters).
+    pub fn opd_id(&self) -> Option<&OpdId> {
+        match self {
+            Self::ReportDispatched(e) => Some(&e.opd_id),
+            Self::CaseOpened(e) => Some(&e.opd_id),
+            Self::CaseTransferRequested(e) => Some(&e.opd_id),
+            Self::CaseFollowedUp(e) => Some(&e.opd_id),
+            Self::CaseAssigned(e) => Some(&e.case.opd_id),
+            Self::CaseNoteAdded(e) => Some(&e.case.opd_id),
+            Self::CaseInfoRequested(e) => Some(&e.case.opd_id),
+            Self::CaseReplied(e) => Some(&e.case.opd_id),
+            Self::CaseClosed(e) => Some(&e.case.opd_id),
+            Self::CaseRated(e) => Some(&e.case.opd_id),
+            Self::OmbudsmanRequested(e) => Some(&e.case.opd_id),
+            Self::AttachmentAdded(e) => Some(&e.case.opd_id),
+            Self::ReportSupported(e) => Some(&e.case.opd_id),
+            Self::PublicNameChanged(e) => Some(&e.case.opd_id),
+            Self::SlaWarning(e) => e.deadline.opd_id.as_ref(),
+            Self::SlaBreached(e) => e.deadline.opd_id.as_ref(),
+            Self::SlaEscalated(e) => e.deadline.opd_id.as_ref(),
+            Self::ReportSubmitted(_)
+            | Self::ReportVerified(_)
+            | Self::ReportPutOnHold(_)
+            | Self::ReportDeclaredNotAuthorized(_)
+            | Self::ReportArchived(_)
+            | Self::ReportHoldCompleted(_)
+            | Self::CalendarChanged(_) => None,
+        }
+    }
+
     /// Returns the event's type name, as in the proto schema.
     pub fn type_name(&self) -> &'static str {
         match self {

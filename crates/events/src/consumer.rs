@@ -182,10 +182,14 @@ async fn process<H: Handler>(
         messaging.message.id = %env.id,
         messaging.nats.delivery_count = delivered,
         lapor.report.id = tracing::field::Empty,
+        lapor.opd.id = tracing::field::Empty,
         lapor.event.type = env.event.type_name(),
     );
     if let Some(report) = env.event.report_id() {
         span.record("lapor.report.id", tracing::field::display(report));
+    }
+    if let Some(opd) = env.event.opd_id() {
+        span.record("lapor.opd.id", tracing::field::display(opd));
     }
     lapor_platform::telemetry::set_parent(&span, traceparent.as_deref());
     let metrics = lapor_platform::metrics::get();

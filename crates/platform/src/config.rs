@@ -146,6 +146,9 @@ pub struct TelemetryConfig {
     pub span_queue_size: usize,
     /// How often metrics are exported, in milliseconds.
     pub metrics_interval_ms: u64,
+    /// How long one export may take before it is abandoned, in milliseconds (it bounds the
+    /// flush at shutdown when the collector is unreachable).
+    pub export_timeout_ms: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -158,6 +161,7 @@ impl Default for TelemetryConfig {
             span_export_delay_ms: 5000,
             span_queue_size: 2048,
             metrics_interval_ms: 60_000,
+            export_timeout_ms: 5000,
         }
     }
 }

@@ -91,7 +91,15 @@ pub async fn serve(
 /// `rpc.grpc.status_code` is recorded when the answer is known; handlers record the report they
 /// act on with [`crate::telemetry::record_report`] and [`crate::telemetry::record_opd`].
 fn request_span(req: &http::Request<()>) -> tracing::Span {
-    let path = req.uri().path();
+    rpc_span(
+        req.uri().path(),
+        req.headers().get("traceparent").and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The server span of one RPC to `path` (`/package.Service/Method`), a child of the caller's
+/// `traceparent` when there is one.
+pub fn rpc_span(path: &str, traceparent: Option<&str>) -> tracing::Span {
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     let span = tracing::info_span!(
         "grpc",
@@ -106,10 +114,7 @@ fn request_span(req: &http::Request<()>) -> tracing::Span {
         lapor.tracking_id = tracing::field::Empty,
         lapor.opd.id = tracing::field::Empty,
     );
-    crate::telemetry::set_parent(
-        &span,
-        req.headers().get("traceparent").and_then(|v| v.to_str().ok()),
-    );
+    crate::telemetry::set_parent(&span, traceparent);
     span
 }
 

@@ -80,6 +80,7 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<TelemetryGua
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(cfg.otlp_endpoint.clone())
+            .with_timeout(Duration::from_millis(cfg.export_timeout_ms.max(1)))
             .build()?;
         let batch = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
@@ -103,6 +104,7 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<TelemetryGua
         let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
             .with_endpoint(cfg.otlp_endpoint.clone())
+            .with_timeout(Duration::from_millis(cfg.export_timeout_ms.max(1)))
             .build()?;
         let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(metric_exporter)
             .with_interval(Duration::from_millis(cfg.metrics_interval_ms.max(100)))
@@ -125,6 +127,12 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<TelemetryGua
                 .with_filter(only_nested_db),
         )
     };
+    // Without export, spans would serve only to name the span in log lines: they are not
+    // created at all, so that tracing off costs next to nothing (see `make bench`).
+    let exporting = otel_layer.is_some();
+    let fmt_layer = fmt_layer.with_filter(tracing_subscriber::filter::filter_fn(move |meta| {
+        exporting || !meta.is_span()
+    }));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(otel_layer)
@@ -236,6 +244,9 @@ pub fn current_traceparent() -> Option<String> {
 
 /// Returns the W3C `traceparent` of `span`, if it is being traced.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    if span.is_disabled() {
+        return None;
+    }
     let cx = span.context();
     if !cx.span().span_context().is_valid() {
         return None;
@@ -247,7 +258,7 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
 
 /// Makes `span` a child of the remote span named by a W3C `traceparent`.
 pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(tp) = traceparent.filter(|s| !s.is_empty()) else {
+    let Some(tp) = traceparent.filter(|s| !s.is_empty() && !span.is_disabled()) else {
         return;
     };
     let map = HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
