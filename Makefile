@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lapor/target
 export CARGO_INCREMENTAL ?= 1
 SERVICES_SH := $(wildcard ../shared/services.sh)
 
-.PHONY: help run test lint fmt build services bench
+.PHONY: help run test lint fmt build services bench deploy-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -28,10 +28,13 @@ bench: services ## Benchmarks (so far: the SLA sweep over 1,000,000 open deadlin
 	cargo build -q --release -p lapor-platform --example telemetry_cost
 	for mode in none off on; do $(CARGO_TARGET_DIR)/release/examples/telemetry_cost $$mode; done | tee $(CARGO_TARGET_DIR)/bench/telemetry-cost.json
 
-lint: ## rustfmt, clippy (-D warnings) and buf lint on proto/
+lint: deploy-check ## rustfmt, clippy (-D warnings), buf lint on proto/, and the deployment checks
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cd proto && npx --yes @bufbuild/buf@1 lint
+
+deploy-check: ## Kustomize overlays build, pass kubernetes-validate --strict and the production rules
+	scripts/deploy-check.sh
 
 fmt: ## Format the code
 	cargo fmt --all

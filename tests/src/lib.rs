@@ -103,7 +103,8 @@ pub struct System {
     /// [`System::start_with_channels`].
     pub gateways: Option<Gateways>,
     lines: process::Lines,
-    telemetry: Option<lapor_platform::config::TelemetryConfig>,
+    process_options: Option<process::ProcessOptions>,
+    ports: std::collections::BTreeMap<&'static str, SocketAddr>,
 }
 
 /// Requests received by an HTTP receiver.
@@ -182,7 +183,8 @@ impl System {
             smtp: None,
             gateways: None,
             lines: process::Lines::default(),
-            telemetry: None,
+            process_options: None,
+            ports: std::collections::BTreeMap::new(),
         }
     }
 

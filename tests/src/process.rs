@@ -101,22 +101,33 @@ impl System {
     /// Bontang seed calendar and the test's database and NATS prefix; returns once every one
     /// answers SERVING on grpc.health.v1.
     pub async fn start_processes(telemetry: TelemetryConfig) -> Self {
+        Self::start_processes_with(ProcessOptions {
+            telemetry,
+            ..ProcessOptions::default()
+        })
+        .await
+    }
+
+    /// [`System::start_processes`] with the shutdown timings of `options` too.
+    pub async fn start_processes_with(options: ProcessOptions) -> Self {
         let mut sys = Self::empty(crate::seed_calendar()).await;
-        sys.telemetry = Some(telemetry);
+        sys.process_options = Some(options);
         for s in SERVICES {
             sys.spawn_process(s).await;
         }
         sys
     }
 
-    /// Starts service `name` as a process (again, replacing a stopped one).
+    /// Starts service `name` as a process; again on the same port when it ran before.
     pub async fn spawn_process(&mut self, name: &'static str) {
-        let addr = free_port();
+        let addr = *self.ports.entry(name).or_insert_with(free_port);
         let mut cfg = self.config_for(name);
         let common = cfg.common_mut();
         common.grpc_addr = addr.to_string();
-        if let Some(t) = &self.telemetry {
-            common.telemetry = t.clone();
+        if let Some(o) = &self.process_options {
+            common.telemetry = o.telemetry.clone();
+            common.drain_ms = o.drain_ms;
+            common.shutdown_grace_secs = o.shutdown_grace_secs;
         }
         let dir = self.env.scratch_dir();
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -199,6 +210,30 @@ impl System {
             .filter(|(n, _)| *n == name)
             .map(|(_, l)| l)
             .collect()
+    }
+}
+
+/// How the service processes run.
+#[derive(Debug, Clone)]
+pub struct ProcessOptions {
+    /// Telemetry of every process.
+    pub telemetry: TelemetryConfig,
+    /// `drain_ms`: how long health says NOT_SERVING before the listener closes.
+    pub drain_ms: u64,
+    /// `shutdown_grace_secs`: the bound on in-flight work after the drain.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        Self {
+            telemetry: TelemetryConfig {
+                log_format: "json".into(),
+                ..TelemetryConfig::default()
+            },
+            drain_ms: 300,
+            shutdown_grace_secs: 20,
+        }
     }
 }
 

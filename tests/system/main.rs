@@ -11,6 +11,7 @@ mod notify;
 mod operator;
 mod privacy;
 mod restart;
+mod shutdown;
 mod sqlite;
 mod telemetry;
 mod tracing;

@@ -61,6 +61,7 @@ impl Bus {
                 max_age: Duration::from_secs(self.config.max_age_days * 86_400),
                 storage: stream::StorageType::File,
                 duplicate_window: Duration::from_secs(120),
+                num_replicas: self.config.stream_replicas.max(1),
                 ..Default::default()
             })
             .await

@@ -24,6 +24,8 @@ pub struct Runtime {
     relay: Relay,
     poll: Duration,
     cancel: CancellationToken,
+    /// Cancelled first at shutdown: consumers stop fetching while RPCs drain.
+    consumers: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     durables: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -46,12 +48,14 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("{service} database: {e}"))?;
         let bus = Bus::connect(&cfg.nats, service).await?;
         let relay = Relay::new(db.clone(), bus.clone());
+        let cancel = CancellationToken::new();
         let mut rt = Self {
             db,
             bus,
             relay,
             poll: Duration::from_millis(cfg.nats.relay_poll_ms),
-            cancel: CancellationToken::new(),
+            consumers: cancel.child_token(),
+            cancel,
             tasks: Vec::new(),
             durables: Arc::default(),
         };
@@ -111,7 +115,7 @@ impl Runtime {
             spec,
             handler,
             self.relay.waker(),
-            self.cancel.child_token(),
+            self.consumers.child_token(),
         );
         self.tasks.push(tokio::spawn(task));
     }
@@ -198,6 +202,13 @@ impl Runtime {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         lapor_platform::server::register_descriptor(lapor_proto::FILE_DESCRIPTOR_SET);
+        // On the signal: consumers stop fetching (each finishes the event in hand) while health
+        // turns NOT_SERVING and RPCs drain; the relay keeps publishing what they commit.
+        let consumers = self.consumers.clone();
+        let shutdown = async move {
+            shutdown.await;
+            consumers.cancel();
+        };
         let served = lapor_platform::server::serve(
             routes,
             grpc_services.to_vec(),

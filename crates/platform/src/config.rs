@@ -87,6 +87,9 @@ pub struct NatsConfig {
     pub ack_wait_secs: u64,
     /// Milliseconds between outbox relay polls when nothing wakes it.
     pub relay_poll_ms: u64,
+    /// Replicas of the event stream when a service creates it (3 on a three-server cluster; an
+    /// existing stream keeps its own, change it with `nats stream edit`).
+    pub stream_replicas: usize,
 }
 
 impl Default for NatsConfig {
@@ -98,6 +101,7 @@ impl Default for NatsConfig {
             max_deliver: 5,
             ack_wait_secs: 30,
             relay_poll_ms: 500,
+            stream_replicas: 1,
         }
     }
 }

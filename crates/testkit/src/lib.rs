@@ -77,6 +77,7 @@ impl TestEnv {
                 max_deliver: 5,
                 ack_wait_secs: 5,
                 relay_poll_ms: 200,
+                stream_replicas: 1,
             },
             drain_ms: 0,
             shutdown_grace_secs: 5,
