@@ -21,10 +21,11 @@ run: ## Run all five services locally (SQLite state in .lapor/, NATS on 4222) wi
 test: services ## Run every test against the real PostgreSQL and NATS
 	cargo test --workspace --no-fail-fast
 
-bench: services ## Benchmarks (so far: the SLA sweep over 1,000,000 open deadlines, telemetry cost per request); JSON in target/bench/
+bench: services ## Benchmarks: whole system vs same-run pgbench and JetStream baselines, SLA sweep/recompute, telemetry cost; JSON in $(CARGO_TARGET_DIR)/bench/
 	@mkdir -p $(CARGO_TARGET_DIR)/bench
-	cargo run -q -p lapor-sla-monitor --example sweep_bench | tee $(CARGO_TARGET_DIR)/bench/sla-sweep.json
-	cargo run -q -p lapor-sla-monitor --example recompute_bench | tee $(CARGO_TARGET_DIR)/bench/sla-recompute.json
+	scripts/bench.sh
+	cargo run -q --release -p lapor-sla-monitor --example sweep_bench | tee $(CARGO_TARGET_DIR)/bench/sla-sweep.json
+	cargo run -q --release -p lapor-sla-monitor --example recompute_bench | tee $(CARGO_TARGET_DIR)/bench/sla-recompute.json
 	cargo build -q --release -p lapor-platform --example telemetry_cost
 	for mode in none off on; do $(CARGO_TARGET_DIR)/release/examples/telemetry_cost $$mode; done | tee $(CARGO_TARGET_DIR)/bench/telemetry-cost.json
 

@@ -1,0 +1,458 @@
+//! `lapor-loadgen`: the workspace's load generator for `make bench` (scripts/bench.sh).
+//!
+//! - `ready`: waits until a service answers SERVING, prints the wait in ms.
+//! - `submit`: submits N reports to intake over gRPC, closed loop at concurrency C or open loop at
+//!   a fixed arrival rate, then waits until each report has been dispatched by routing, opened as
+//!   a case by opd-case, notified to its reporter by notification and given its follow-up
+//!   deadline by sla-monitor ("reporter notified" = the reporter's `case_opened` message), and prints one JSON object: submit latency percentiles (open loop:
+//!   from the scheduled time, so a stall is not hidden), throughput, errors, and the end-to-end
+//!   percentiles of each stage from the services' own commit timestamps.
+//! - `delete-stream`: removes a benchmark's stream afterwards.
+//! - `js-baseline`: JetStream publish-with-ack rate on a scratch stream, same message size and
+//!   concurrency, for the ratio of the relay's throughput to the bus's.
+#![allow(clippy::print_stdout)] // a benchmark tool reports on stdout
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use lapor_proto::intake::v1 as pi;
+use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+#[command(about = "lapor load generator")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Wait until a gRPC endpoint answers SERVING; print the wait in ms.
+    Ready {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Submit reports and measure.
+    Submit {
+        /// intake's gRPC endpoint.
+        #[arg(long)]
+        intake: String,
+        /// PostgreSQL URL of the database the services share (one schema each).
+        #[arg(long)]
+        db: String,
+        /// Reports to submit.
+        #[arg(long, default_value_t = 2000)]
+        reports: usize,
+        /// Requests in flight at most.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Open loop: arrivals per second (0 = closed loop).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// A name for this run in the JSON.
+        #[arg(long, default_value = "run")]
+        label: String,
+        /// How long to wait for the pipeline to finish after the last submission.
+        #[arg(long, default_value_t = 300)]
+        drain_timeout_secs: u64,
+    },
+    /// JetStream publish-with-ack baseline.
+    JsBaseline {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+        #[arg(long, default_value_t = 20000)]
+        messages: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 700)]
+        bytes: usize,
+    },
+    /// Delete a JetStream stream (a benchmark's, afterwards).
+    DeleteStream {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Percentiles of a sample, in ms.
+fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
+    if v.is_empty() {
+        return serde_json::json!({"n": 0});
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    let r = |x: f64| (x * 100.0).round() / 100.0;
+    serde_json::json!({
+        "n": v.len(),
+        "p50_ms": r(at(0.5)),
+        "p90_ms": r(at(0.9)),
+        "p99_ms": r(at(0.99)),
+        "max_ms": r(at(1.0)),
+    })
+}
+
+/// Leaf categories the Bontang rules dispatch automatically.
+const CATEGORIES: [&str; 12] = [
+    "infrastruktur.jalan",
+    "infrastruktur.drainase",
+    "infrastruktur.penerangan",
+    "kesehatan.puskesmas",
+    "kesehatan.rumah-sakit",
+    "pendidikan",
+    "adminduk.ktp-el",
+    "adminduk.akta",
+    "perizinan",
+    "lingkungan-hidup.sampah",
+    "perhubungan",
+    "air-minum",
+];
+
+/// A pseudo-random stream from `seed` (xorshift), for varied but reproducible content.
+fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// Report `i` of a run: realistic size, its own words and place, so that routing's duplicate
+/// detection (similar text or the same place within 500 m) does not hold it for the operator.
+fn request(i: usize, run: &str) -> pi::SubmitReportRequest {
+    let mut next = rng(i as u64 + 1);
+    let word = |next: &mut dyn FnMut() -> u64| -> String {
+        let n = 4 + (next() % 6) as usize;
+        (0..n).map(|_| char::from(b'a' + (next() % 26) as u8)).collect()
+    };
+    let title: Vec<String> = (0..5).map(|_| word(&mut next)).collect();
+    let body: Vec<String> = (0..28).map(|_| word(&mut next)).collect();
+    // Bontang spans roughly 0.05-0.20 N, 117.40-117.55 E.
+    let lat = 0.05 + (next() % 150_000) as f64 / 1_000_000.0;
+    let lon = 117.40 + (next() % 150_000) as f64 / 1_000_000.0;
+    pi::SubmitReportRequest {
+        idempotency_key: format!("bench-{run}-{i}"),
+        kind: lapor_proto::common::v1::ReportKind::Pengaduan as i32,
+        title: format!("Laporan {}", title.join(" ")),
+        body: format!("Mohon ditindaklanjuti: {}.", body.join(" ")),
+        category_id: CATEGORIES[i % CATEGORIES.len()].into(),
+        incident_date: String::new(),
+        location: Some(lapor_proto::common::v1::Location {
+            text: format!("Jl. {} no. {}", word(&mut next), next() % 200),
+            latitude: Some(lat),
+            longitude: Some(lon),
+            kecamatan: "Bontang Utara".into(),
+            kelurahan: "Api-Api".into(),
+        }),
+        anonim: false,
+        rahasia: false,
+        channel: lapor_proto::common::v1::Channel::Web as i32,
+        reporter: Some(pi::ReporterContact {
+            name: "Warga Uji Beban".into(),
+            nik: String::new(),
+            phone: "0812 5555 0101".into(),
+            email: "warga@example.org".into(),
+        }),
+    }
+}
+
+struct Outcome {
+    latencies_ms: Vec<f64>,
+    report_ids: Vec<String>,
+    errors: usize,
+}
+
+async fn submit(
+    intake: &str,
+    reports: usize,
+    concurrency: usize,
+    rate: f64,
+    run: &str,
+) -> anyhow::Result<(Outcome, Duration)> {
+    let auth = lapor_platform::config::AuthConfig::default();
+    let token = lapor_platform::auth::mint(&auth, "loadgen", lapor_platform::Role::Reporter, None, 7200)?;
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
+    let channel = tonic::transport::Channel::from_shared(intake.to_owned())?
+        .connect()
+        .await
+        .context("connecting to intake")?;
+    let out = Arc::new(Mutex::new(Outcome {
+        latencies_ms: Vec::with_capacity(reports),
+        report_ids: Vec::with_capacity(reports),
+        errors: 0,
+    }));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, bearer, out, next, run) = (
+            IntakeServiceClient::new(channel.clone()),
+            bearer.clone(),
+            out.clone(),
+            next.clone(),
+            run.to_owned(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut client = client;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= reports {
+                    return;
+                }
+                // Open loop: request i is due at i / rate; latency counts from then.
+                let due = if rate > 0.0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                    due
+                } else {
+                    Instant::now()
+                };
+                let mut req = tonic::Request::new(request(i, &run));
+                req.metadata_mut().insert("authorization", bearer.clone());
+                let answer = client.submit_report(req).await;
+                let ms = due.elapsed().as_secs_f64() * 1000.0;
+                let mut o = out.lock().await;
+                match answer {
+                    Ok(r) => {
+                        o.latencies_ms.push(ms);
+                        o.report_ids.push(r.into_inner().report_id);
+                    }
+                    Err(_) => o.errors += 1,
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let elapsed = started.elapsed();
+    let out = Arc::try_unwrap(out)
+        .map_err(|_| anyhow::anyhow!("workers still hold the outcome"))?
+        .into_inner();
+    Ok((out, elapsed))
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+        .await?
+        .context("no row")?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// End-to-end times of every stage, from the services' own commit timestamps.
+async fn stages(db: &sea_orm::DatabaseConnection, ids: &[String]) -> anyhow::Result<serde_json::Value> {
+    let list = ids.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT extract(epoch FROM q.dispatched_at - r.submitted_at)::float8 * 1000, \
+                extract(epoch FROM c.opened_at - r.submitted_at)::float8 * 1000, \
+                extract(epoch FROM (SELECT min(m.created_at) FROM notification.messages m \
+                    WHERE m.report_id = r.id AND m.recipient_kind = 'reporter' \
+                    AND m.template = 'case_opened') - r.submitted_at)::float8 * 1000, \
+                extract(epoch FROM (SELECT min(d.computed_at) FROM sla_monitor.deadlines d \
+                    WHERE d.report_id = r.id AND d.opd_id IS NOT NULL) - r.submitted_at)::float8 * 1000 \
+         FROM intake.reports r \
+         JOIN routing.queue_reports q ON q.report_id = r.id \
+         JOIN opd_case.cases c ON c.report_id = r.id \
+         WHERE r.id IN ({list})"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?;
+    let mut cols: [Vec<f64>; 4] = Default::default();
+    for row in rows {
+        for (k, col) in cols.iter_mut().enumerate() {
+            if let Ok(Some(v)) = row.try_get_by_index::<Option<f64>>(k) {
+                col.push(v);
+            }
+        }
+    }
+    let [dispatched, opened, notified, deadline] = cols;
+    Ok(serde_json::json!({
+        "submit_to_dispatched": percentiles(dispatched),
+        "submit_to_case_opened": percentiles(opened),
+        "submit_to_reporter_notified": percentiles(notified),
+        "submit_to_deadline_recorded": percentiles(deadline),
+    }))
+}
+
+async fn wait_pipeline(
+    db: &sea_orm::DatabaseConnection,
+    ids: &[String],
+    timeout: Duration,
+) -> anyhow::Result<(bool, Duration)> {
+    let list = ids.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(",");
+    let want = i64::try_from(ids.len())?;
+    let started = Instant::now();
+    let checks = [
+        format!(
+            "SELECT count(*) FROM routing.queue_reports WHERE dispatched_at IS NOT NULL AND report_id IN ({list})"
+        ),
+        format!("SELECT count(*) FROM opd_case.cases WHERE report_id IN ({list})"),
+        format!(
+            "SELECT count(DISTINCT report_id) FROM notification.messages WHERE recipient_kind = 'reporter' \
+             AND report_id IN ({list}) AND template = 'case_opened'"
+        ),
+        format!(
+            "SELECT count(DISTINCT report_id) FROM sla_monitor.deadlines WHERE opd_id IS NOT NULL AND report_id IN ({list})"
+        ),
+    ];
+    loop {
+        let mut done = true;
+        for c in &checks {
+            if count(db, c).await? < want {
+                done = false;
+                break;
+            }
+        }
+        if done {
+            return Ok((true, started.elapsed()));
+        }
+        if started.elapsed() > timeout {
+            return Ok((false, started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn js_baseline(
+    url: &str,
+    messages: usize,
+    concurrency: usize,
+    bytes: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let client = async_nats::connect(url).await?;
+    let js = async_nats::jetstream::new(client);
+    let name = format!("LAPOR_BENCH_{}", uuid::Uuid::new_v4().simple());
+    let subject = format!("{}.events", name.to_lowercase());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: name.clone(),
+        subjects: vec![subject.clone()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await?;
+    let payload = bytes::Bytes::from(vec![b'x'; bytes]);
+    let started = Instant::now();
+    let mut acks = futures::stream::FuturesOrdered::new();
+    let mut done = 0usize;
+    use futures::StreamExt as _;
+    for i in 0..messages {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("{name}-{i}").as_str());
+        acks.push_back(std::future::IntoFuture::into_future(
+            js.publish_with_headers(subject.clone(), headers, payload.clone())
+                .await?,
+        ));
+        if acks.len() >= concurrency.max(1)
+            && let Some(a) = acks.next().await
+        {
+            a?;
+            done += 1;
+        }
+    }
+    while let Some(a) = acks.next().await {
+        a?;
+        done += 1;
+    }
+    let elapsed = started.elapsed();
+    js.delete_stream(&name).await?;
+    Ok(serde_json::json!({
+        "bench": "jetstream_publish_ack",
+        "messages": done,
+        "concurrency": concurrency,
+        "bytes": bytes,
+        "seconds": elapsed.as_secs_f64(),
+        "msgs_per_sec": (done as f64 / elapsed.as_secs_f64()).round(),
+    }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Ready {
+            endpoint,
+            timeout_secs,
+        } => {
+            use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+            let started = Instant::now();
+            loop {
+                if let Ok(ch) = tonic::transport::Channel::from_shared(endpoint.clone())?
+                    .connect()
+                    .await
+                    && let Ok(r) = HealthClient::new(ch)
+                        .check(HealthCheckRequest {
+                            service: String::new(),
+                        })
+                        .await
+                    && r.into_inner().status == 1
+                {
+                    break;
+                }
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(timeout_secs),
+                    "{endpoint} not SERVING after {timeout_secs} s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            println!("{}", started.elapsed().as_millis());
+        }
+        Cmd::Submit {
+            intake,
+            db,
+            reports,
+            concurrency,
+            rate,
+            label,
+            drain_timeout_secs,
+        } => {
+            let run = format!("{label}-{}", uuid::Uuid::new_v4().simple());
+            let (out, elapsed) = submit(&intake, reports, concurrency, rate, &run).await?;
+            let accepted_per_sec = out.report_ids.len() as f64 / elapsed.as_secs_f64();
+            let db = Database::connect(db).await?;
+            let (complete, drain) =
+                wait_pipeline(&db, &out.report_ids, Duration::from_secs(drain_timeout_secs)).await?;
+            let total = elapsed + drain;
+            let stages = stages(&db, &out.report_ids).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "bench": "system_submit",
+                    "label": label,
+                    "reports": reports,
+                    "concurrency": concurrency,
+                    "rate_per_sec": rate,
+                    "accepted": out.report_ids.len(),
+                    "errors": out.errors,
+                    "submit_seconds": elapsed.as_secs_f64(),
+                    "accepted_per_sec": accepted_per_sec.round(),
+                    "submit_latency": percentiles(out.latencies_ms),
+                    "pipeline_complete": complete,
+                    "end_to_end_per_sec": (out.report_ids.len() as f64 / total.as_secs_f64()).round(),
+                    "drain_seconds_after_last_submit": drain.as_secs_f64(),
+                    "stages": stages,
+                })
+            );
+        }
+        Cmd::JsBaseline {
+            nats,
+            messages,
+            concurrency,
+            bytes,
+        } => println!("{}", js_baseline(&nats, messages, concurrency, bytes).await?),
+        Cmd::DeleteStream { nats, name } => {
+            let js = async_nats::jetstream::new(async_nats::connect(nats).await?);
+            js.delete_stream(&name).await?;
+        }
+    }
+    Ok(())
+}

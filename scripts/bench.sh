@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# make bench, whole-system part: the five services (release build, PostgreSQL state, a fresh
+# database and NATS prefix) driven over gRPC by lapor-loadgen, with same-run baselines:
+# pgbench on an intake-shaped transaction (../shared/bench/anchor.sh) and a bare JetStream
+# publish-with-ack rate. Prints and writes $CARGO_TARGET_DIR/bench/system.json.
+#
+# Knobs (environment): BENCH_REPORTS (closed loop, default 3000), BENCH_CONCURRENCY (16),
+# BENCH_RATE (open loop arrivals/s, 100), BENCH_RATE_SECS (30), BENCH_SUSTAIN_SECS (open loop at
+# BENCH_SUSTAIN_RATE for that long; 0 = skip, the target asks for 600), BENCH_SUSTAIN_RATE (300),
+# BENCH_BURST_RATE (1500) and BENCH_BURST_SECS (0 = skip; the target asks for 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${CARGO_TARGET_DIR:-target}
+OUT=$T/bench
+mkdir -p "$OUT"
+REPORTS=${BENCH_REPORTS:-3000}
+CONC=${BENCH_CONCURRENCY:-16}
+RATE=${BENCH_RATE:-100}
+RATE_SECS=${BENCH_RATE_SECS:-30}
+SUSTAIN_SECS=${BENCH_SUSTAIN_SECS:-0}
+SUSTAIN_RATE=${BENCH_SUSTAIN_RATE:-300}
+BURST_RATE=${BENCH_BURST_RATE:-1500}
+BURST_SECS=${BENCH_BURST_SECS:-0}
+PGHOST=${PGHOST:-127.0.0.1}
+PGUSER=${PGUSER:-postgres}
+NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+SHARED=${LAPOR_SHARED:-../shared}
+[ -f "$SHARED/bench/anchor.sh" ] || SHARED=/work/shared
+
+cargo build -q --release -p lapor-intake -p lapor-routing -p lapor-opd-case -p lapor-notification \
+  -p lapor-sla-monitor -p lapor-loadgen
+B=$T/release
+DB=lapor_bench_$$
+PREFIX=bench$$
+WORK=$(mktemp -d)
+createdb -h "$PGHOST" -U "$PGUSER" "$DB"
+declare -A PID PORT READY IDLE PEAK
+cleanup() {
+  for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "${PREFIX^^}_EVENTS" >/dev/null 2>&1 || true
+  dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+port=56051
+for s in intake routing opd-case notification sla-monitor; do PORT[$s]=$port; port=$((port + 1)); done
+start() {
+  local s=$1 E
+  E=LAPOR_$(echo "$s" | tr 'a-z-' 'A-Z_')
+  local args=()
+  [ "$s" != intake ] && args=(config/bontang.toml)
+  local t0
+  t0=$(date +%s%N)
+  env "${E}__GRPC_ADDR=127.0.0.1:${PORT[$s]}" \
+      "${E}__DATABASE__URL=postgres://$PGUSER@$PGHOST:5432/$DB" \
+      "${E}__DATABASE__SCHEMA=$(echo "$s" | tr '-' '_')" \
+      "${E}__DATABASE__MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-8}" \
+      "${E}__NATS__URL=$NATS_URL" "${E}__NATS__PREFIX=$PREFIX" \
+      "${E}__TELEMETRY__LOG_FORMAT=json" "${E}__TELEMETRY__LOG_FILTER=warn" \
+      "${E}__INTAKE_URL=http://127.0.0.1:${PORT[intake]}" \
+      "LAPOR_OPD_CASE__ATTACHMENTS__STORE__PATH=$WORK/attachments" \
+      "LAPOR_SLA_MONITOR__LEDGER__EXPORT_STORE__PATH=$WORK/ledger" \
+      "$B/lapor-$s" "${args[@]}" >"$WORK/$s.log" 2>&1 &
+  PID[$s]=$!
+  "$B/lapor-loadgen" ready --endpoint "http://127.0.0.1:${PORT[$s]}" >/dev/null
+  READY[$s]=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+for s in intake routing opd-case notification sla-monitor; do start "$s"; done
+sleep 3
+for s in "${!PID[@]}"; do IDLE[$s]=$(rss "${PID[$s]}" VmRSS); done
+
+echo "baselines..." >&2
+ANCHOR=$(bash "$SHARED/bench/anchor.sh" "$CONC" 10)
+JS=$("$B/lapor-loadgen" js-baseline --nats "$NATS_URL" --concurrency "$CONC")
+
+echo "closed loop: $REPORTS reports at concurrency $CONC..." >&2
+CLOSED=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
+  --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports "$REPORTS" --concurrency "$CONC" --label closed)
+echo "open loop: $RATE/s for $RATE_SECS s..." >&2
+OPEN=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
+  --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((RATE * RATE_SECS)) --concurrency 256 \
+  --rate "$RATE" --label "rate$RATE")
+SUSTAIN=null
+if [ "$SUSTAIN_SECS" -gt 0 ]; then
+  echo "sustained: $SUSTAIN_RATE/s for $SUSTAIN_SECS s..." >&2
+  SUSTAIN=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
+    --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((SUSTAIN_RATE * SUSTAIN_SECS)) \
+    --concurrency 512 --rate "$SUSTAIN_RATE" --label "sustain$SUSTAIN_RATE" --drain-timeout-secs 1800)
+fi
+BURST=null
+if [ "$BURST_SECS" -gt 0 ]; then
+  echo "burst: $BURST_RATE/s for $BURST_SECS s..." >&2
+  BURST=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
+    --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((BURST_RATE * BURST_SECS)) \
+    --concurrency 1024 --rate "$BURST_RATE" --label "burst$BURST_RATE" --drain-timeout-secs 1800)
+fi
+for s in "${!PID[@]}"; do PEAK[$s]=$(rss "${PID[$s]}" VmHWM); done
+
+services_json=$(for s in intake routing opd-case notification sla-monitor; do
+  printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s}\n' \
+    "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}"; done | paste -sd, -)
+python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" >"$OUT/system.json" <<'PY'
+import json, platform, subprocess, sys, os
+anchor_line, js, closed, open_, sustain, burst, services, conc = sys.argv[1:]
+anchor = dict(kv.split("=", 1) for kv in anchor_line.split() if "=" in kv)
+tps = float(anchor["anchor_tps"])
+js, closed, open_ = json.loads(js), json.loads(closed), json.loads(open_)
+sustain, burst, services = json.loads(sustain), json.loads(burst), json.loads(services)
+def ver(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+    except Exception:
+        return "unknown"
+out = {
+    "machine": {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "postgres": ver(["psql", "--version"]),
+        "rustc": ver(["rustc", "--version"]),
+    },
+    "baselines": {"pgbench_intake_shaped_tps": tps, "pgbench": anchor_line, "jetstream": js},
+    "closed_loop": closed,
+    "open_loop": open_,
+    "sustained": sustain,
+    "burst": burst,
+    "services": services,
+    "ratios": {
+        "intake_accepted_per_sec_over_pgbench_tps": round(closed["accepted_per_sec"] / tps, 3),
+        "end_to_end_per_sec_over_pgbench_tps": round(closed["end_to_end_per_sec"] / tps, 3),
+        "intake_accepted_per_sec_over_jetstream_acks_per_sec": round(
+            closed["accepted_per_sec"] / js["msgs_per_sec"], 3),
+    },
+    "idle_rss_mb_all_services": round(sum(s["idle_rss_kb"] for s in services) / 1024, 1),
+    "max_ready_ms": max(s["ready_ms"] for s in services),
+    "concurrency": int(conc),
+}
+print(json.dumps(out, indent=2))
+PY
+cat "$OUT/system.json"
