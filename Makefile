@@ -24,6 +24,7 @@ test: services ## Run every test against the real PostgreSQL and NATS
 bench: services ## Benchmarks: whole system vs same-run pgbench and JetStream baselines, SLA sweep/recompute, telemetry cost; JSON in $(CARGO_TARGET_DIR)/bench/
 	@mkdir -p $(CARGO_TARGET_DIR)/bench
 	scripts/bench.sh
+	cargo bench -q -p lapor-domain --bench domain -- --noplot 2>&1 | tee $(CARGO_TARGET_DIR)/bench/domain.txt
 	cargo run -q --release -p lapor-sla-monitor --example sweep_bench | tee $(CARGO_TARGET_DIR)/bench/sla-sweep.json
 	cargo run -q --release -p lapor-sla-monitor --example recompute_bench | tee $(CARGO_TARGET_DIR)/bench/sla-recompute.json
 	cargo build -q --release -p lapor-platform --example telemetry_cost
