@@ -11,7 +11,9 @@ use async_nats::jetstream::{AckKind, Message};
 use chrono::Utc;
 use futures::StreamExt;
 use lapor_domain::events::Envelope;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set, TransactionTrait,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -127,28 +129,56 @@ pub async fn run<H: Handler>(
                 () = cancel.cancelled() => return,
                 n = messages.next() => n,
             };
-            match next {
-                Some(Ok(msg)) => {
-                    process(&bus, &db, &spec, handler.as_ref(), &relay_wake, msg).await;
-                }
+            let mut batch = match next {
+                Some(Ok(msg)) => vec![msg],
                 Some(Err(e)) => {
                     tracing::warn!(consumer = %spec.durable, error = %e, "message stream error");
                     break;
                 }
                 None => break,
+            };
+            // Whatever has already arrived joins the batch (never waiting for more): one commit
+            // for many events under load, the same latency when events come one by one.
+            let mut broken = false;
+            while batch.len() < MAX_BATCH {
+                match futures::FutureExt::now_or_never(messages.next()) {
+                    Some(Some(Ok(msg))) => batch.push(msg),
+                    Some(Some(Err(e))) => {
+                        tracing::warn!(consumer = %spec.durable, error = %e, "message stream error");
+                        broken = true;
+                        break;
+                    }
+                    Some(None) => {
+                        broken = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            process_batch(&bus, &db, &spec, handler.as_ref(), &relay_wake, batch).await;
+            if broken {
+                break;
             }
         }
     }
 }
 
-async fn process<H: Handler>(
-    bus: &Bus,
-    db: &DatabaseConnection,
-    spec: &ConsumerSpec,
-    handler: &H,
-    relay_wake: &Notify,
+/// Events applied in one transaction at most.
+const MAX_BATCH: usize = 64;
+
+/// A decoded delivery on its way through the batch.
+struct Delivery {
     msg: Message,
-) {
+    env: Envelope,
+    span: tracing::Span,
+    delivered: i64,
+    stream_seq: u64,
+    msg_id: Option<String>,
+}
+
+/// Decodes a message and opens its consumer span; a message that is not an event is
+/// dead-lettered here.
+async fn prepare(db: &DatabaseConnection, spec: &ConsumerSpec, msg: Message) -> Option<Delivery> {
     let (delivered, stream_seq) = msg
         .info()
         .map(|i| (i.delivered, i.stream_sequence))
@@ -165,7 +195,7 @@ async fn process<H: Handler>(
         Ok(env) => env,
         Err(e) => {
             dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &e.to_string()).await;
-            return;
+            return None;
         }
     };
     // A child of the relay's publish span (the message's trace context): one trace per report.
@@ -192,53 +222,169 @@ async fn process<H: Handler>(
         span.record("lapor.opd.id", tracing::field::display(opd));
     }
     lapor_platform::telemetry::set_parent(&span, traceparent.as_deref());
-    let metrics = lapor_platform::metrics::get();
-    let group = lapor_platform::metrics::attr("messaging.consumer.group.name", spec.durable.clone());
     if delivered > 1 {
-        metrics.redeliveries.add(1, std::slice::from_ref(&group));
+        lapor_platform::metrics::get().redeliveries.add(
+            1,
+            &[lapor_platform::metrics::attr(
+                "messaging.consumer.group.name",
+                spec.durable.clone(),
+            )],
+        );
+    }
+    Some(Delivery {
+        msg,
+        env,
+        span,
+        delivered,
+        stream_seq,
+        msg_id,
+    })
+}
+
+/// Applies a batch of deliveries and settles each: acknowledged once its effect is committed,
+/// redelivered later after a transient failure, dead-lettered after a permanent one.
+async fn process_batch<H: Handler>(
+    bus: &Bus,
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &H,
+    relay_wake: &Notify,
+    msgs: Vec<Message>,
+) {
+    let mut batch = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if let Some(d) = prepare(db, spec, msg).await {
+            batch.push(d);
+        }
+    }
+    if batch.is_empty() {
+        return;
     }
     let started = std::time::Instant::now();
-    let outcome = apply(db, spec, handler, &env).instrument(span.clone()).await;
-    let result = match &outcome {
-        Ok(true) => "applied",
-        Ok(false) => "duplicate",
-        Err(HandlerError::Permanent(_)) => "permanent_error",
-        Err(HandlerError::Transient(_)) => "transient_error",
-    };
-    metrics.process_duration.record(
-        started.elapsed().as_secs_f64(),
-        &[group, lapor_platform::metrics::attr("lapor.outcome", result)],
-    );
-    if outcome.is_err() {
-        span.record("otel.status_code", "ERROR");
+    let outcomes = apply_batch(db, spec, handler, &batch).await;
+    let per_event = started.elapsed().as_secs_f64() / batch.len() as f64;
+    if outcomes.iter().any(|o| matches!(o, Ok(true))) {
+        relay_wake.notify_one();
     }
-    let _enter = span.enter();
+    let metrics = lapor_platform::metrics::get();
+    for (d, outcome) in batch.into_iter().zip(outcomes) {
+        let result = match &outcome {
+            Ok(true) => "applied",
+            Ok(false) => "duplicate",
+            Err(HandlerError::Permanent(_)) => "permanent_error",
+            Err(HandlerError::Transient(_)) => "transient_error",
+        };
+        metrics.process_duration.record(
+            per_event,
+            &[
+                lapor_platform::metrics::attr("messaging.consumer.group.name", spec.durable.clone()),
+                lapor_platform::metrics::attr("lapor.outcome", result),
+            ],
+        );
+        if outcome.is_err() {
+            d.span.record("otel.status_code", "ERROR");
+        }
+        let Delivery {
+            msg,
+            span,
+            delivered,
+            stream_seq,
+            msg_id,
+            ..
+        } = d;
+        settle(bus, db, spec, &msg, msg_id, stream_seq, delivered, outcome)
+            .instrument(span)
+            .await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    bus: &Bus,
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    msg: &Message,
+    msg_id: Option<String>,
+    stream_seq: u64,
+    delivered: i64,
+    outcome: Result<bool, HandlerError>,
+) {
     match outcome {
         Ok(applied) => {
-            if applied {
-                relay_wake.notify_one();
-            } else {
+            if !applied {
                 tracing::debug!("duplicate delivery skipped");
             }
-            ack(&msg, AckKind::Ack).await;
+            ack(msg, AckKind::Ack).await;
         }
         Err(HandlerError::Permanent(reason)) => {
-            dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &reason).await;
+            dead_letter(db, spec, msg, msg_id, stream_seq, delivered, &reason).await;
         }
         Err(HandlerError::Transient(reason)) => {
             if delivered >= bus.config.max_deliver {
                 let reason = format!("gave up after {delivered} deliveries: {reason}");
-                dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &reason).await;
+                dead_letter(db, spec, msg, msg_id, stream_seq, delivered, &reason).await;
             } else {
                 let delay = Duration::from_millis(200 * 2u64.pow(delivered.clamp(1, 8) as u32));
                 tracing::warn!(%reason, delivered, "event not applied, will be redelivered");
-                ack(&msg, AckKind::Nak(Some(delay))).await;
+                ack(msg, AckKind::Nak(Some(delay))).await;
             }
         }
     }
 }
 
-/// Applies one event exactly once; returns false when it had already been applied.
+/// Applies every delivery of the batch in one transaction, each inside its own savepoint: a
+/// failing event leaves no trace while the others commit together. A failed commit fails them
+/// all (transiently: they are redelivered). One delivery is applied on its own.
+async fn apply_batch<H: Handler>(
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &H,
+    batch: &[Delivery],
+) -> Vec<Result<bool, HandlerError>> {
+    if let [one] = batch {
+        return vec![
+            apply(db, spec, handler, &one.env)
+                .instrument(one.span.clone())
+                .await,
+        ];
+    }
+    let all_failed = |e: &DbErr| {
+        batch
+            .iter()
+            .map(|_| Err(HandlerError::Transient(format!("batch transaction: {e}"))))
+            .collect()
+    };
+    let txn = match lapor_platform::db::begin_write(db).await {
+        Ok(t) => t,
+        Err(e) => return all_failed(&e),
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for d in batch {
+        let outcome = async {
+            let savepoint = txn.begin().await?;
+            match apply_in(&savepoint, spec, handler, &d.env).await {
+                Ok(applied) => {
+                    savepoint.commit().await?;
+                    Ok(applied)
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    Err(e)
+                }
+            }
+        }
+        .instrument(d.span.clone())
+        .await;
+        outcomes.push(outcome);
+    }
+    if let Err(e) = txn.commit().await {
+        return all_failed(&e);
+    }
+    outcomes
+}
+
+/// Applies one event exactly once in its own transaction; returns false when it had already been
+/// applied.
 async fn apply<H: Handler>(
     db: &DatabaseConnection,
     spec: &ConsumerSpec,
@@ -246,22 +392,33 @@ async fn apply<H: Handler>(
     env: &Envelope,
 ) -> Result<bool, HandlerError> {
     let txn = lapor_platform::db::begin_write(db).await?;
+    let applied = apply_in(&txn, spec, handler, env).await?;
+    txn.commit().await?;
+    Ok(applied)
+}
+
+/// The effect of one event and its `processed_events` row, inside `txn`; false (and nothing
+/// written) when the event had already been applied.
+async fn apply_in<H: Handler>(
+    txn: &DatabaseTransaction,
+    spec: &ConsumerSpec,
+    handler: &H,
+    env: &Envelope,
+) -> Result<bool, HandlerError> {
     let seen = processed_event::Entity::find_by_id((spec.durable.clone(), env.id.as_uuid()))
-        .one(&txn)
+        .one(txn)
         .await?;
     if seen.is_some() {
-        txn.rollback().await?;
         return Ok(false);
     }
-    handler.handle(&txn, env).await?;
+    handler.handle(txn, env).await?;
     processed_event::ActiveModel {
         consumer: Set(spec.durable.clone()),
         event_id: Set(env.id.as_uuid()),
         processed_at: Set(Utc::now()),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    txn.commit().await?;
     Ok(true)
 }
 

@@ -708,6 +708,119 @@ async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
     cancel.cancel();
 }
 
+/// Writes an outbox row for each event it applies, then fails permanently for `poison` and
+/// transiently on the first attempt of `flaky`: what a batch must undo for one event alone.
+struct Writing {
+    bus: Bus,
+    poison: EventId,
+    flaky: EventId,
+    flaky_attempts: AtomicUsize,
+    calls: AtomicUsize,
+    transactions: std::sync::Mutex<std::collections::BTreeSet<i64>>,
+}
+
+impl Handler for Writing {
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let xid = txn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT txid_current()",
+            ))
+            .await?
+            .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            .unwrap_or_default();
+        self.transactions.lock().unwrap().insert(xid);
+        enqueue(txn, &self.bus, env).await?;
+        if env.id == self.poison {
+            return Err(HandlerError::Permanent("violates an invariant".into()));
+        }
+        if env.id == self.flaky && self.flaky_attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(HandlerError::Transient("dependency down".into()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_commits_together_and_a_failing_event_leaves_no_trace() {
+    let (_env, db, bus) = setup("batch").await;
+    let base = samples().remove(0).1;
+    let events: Vec<Envelope> = (0..40).map(|_| fresh(base.clone())).collect();
+    let (poison, flaky) = (events[7].id, events[23].id);
+    // All published before the consumer starts: they arrive together and are applied in batches.
+    for e in &events {
+        publish_raw(&bus, &e.id.to_string(), codec::encode(e)).await;
+    }
+    // One of them twice more (redelivery past the duplicate window): applied once.
+    publish_raw(&bus, "again", codec::encode(&events[3])).await;
+    let h = Arc::new(Writing {
+        bus: bus.clone(),
+        poison,
+        flaky,
+        flaky_attempts: AtomicUsize::new(0),
+        calls: AtomicUsize::new(0),
+        transactions: std::sync::Mutex::default(),
+    });
+    let cancel = CancellationToken::new();
+    tokio::spawn(lapor_events::consumer::run(
+        bus.clone(),
+        db.clone(),
+        ConsumerSpec {
+            durable: "batch-consumer".into(),
+            filter_suffix: subjects::REPORT_SUBMITTED,
+        },
+        h.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+        cancel.clone(),
+    ));
+    let rows = eventually("39 events applied", Duration::from_secs(30), || async {
+        let rows = outbox::Entity::find().all(&db).await.ok()?;
+        (rows.len() == 39).then_some(rows)
+    })
+    .await;
+    let written: std::collections::BTreeSet<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let expected: std::collections::BTreeSet<Uuid> = events
+        .iter()
+        .filter(|e| e.id != poison)
+        .map(|e| e.id.as_uuid())
+        .collect();
+    assert_eq!(written, expected, "every event but the poisoned one, each once");
+    // The handler saw the top-level transaction id (the same inside each event's savepoint).
+    let transactions = h.transactions.lock().unwrap().len();
+    assert!(
+        transactions < 20,
+        "40 events handled in {transactions} transactions"
+    );
+    let dead = eventually(
+        "the poisoned event dead-lettered",
+        Duration::from_secs(20),
+        || async {
+            let d = dead_letter::Entity::find().all(&db).await.ok()?;
+            (d.len() == 1).then_some(d)
+        },
+    )
+    .await;
+    assert_eq!(dead[0].msg_id.as_deref(), Some(poison.to_string().as_str()));
+    assert!(
+        dead[0].reason.contains("violates an invariant"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(
+        h.flaky_attempts.load(Ordering::SeqCst),
+        2,
+        "the flaky event retried once"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        outbox::Entity::find().all(&db).await.unwrap().len(),
+        39,
+        "nothing more"
+    );
+    cancel.cancel();
+}
+
 fn calendar_version(version: u64, holiday: Option<(u32, u32)>) -> Envelope {
     let spec = lapor_domain::calendar::CalendarSpec {
         holidays: holiday
