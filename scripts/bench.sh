@@ -34,7 +34,7 @@ DB=lapor_bench_$$
 PREFIX=bench$$
 WORK=$(mktemp -d)
 createdb -h "$PGHOST" -U "$PGUSER" "$DB"
-declare -A PID PORT READY IDLE PEAK
+declare -A PID PORT READY IDLE PEAK CPU
 cleanup() {
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -97,11 +97,16 @@ if [ "$BURST_SECS" -gt 0 ]; then
     --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((BURST_RATE * BURST_SECS)) \
     --concurrency 1024 --rate "$BURST_RATE" --label "burst$BURST_RATE" --drain-timeout-secs 1800)
 fi
-for s in "${!PID[@]}"; do PEAK[$s]=$(rss "${PID[$s]}" VmHWM); done
+TICKS=$(getconf CLK_TCK)
+for s in "${!PID[@]}"; do
+  PEAK[$s]=$(rss "${PID[$s]}" VmHWM)
+  # user + system CPU seconds over the whole run (fields 14 and 15 of /proc/<pid>/stat)
+  CPU[$s]=$(awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/${PID[$s]}/stat")
+done
 
 services_json=$(for s in intake routing opd-case notification sla-monitor; do
-  printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s}\n' \
-    "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}"; done | paste -sd, -)
+  printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s,"cpu_seconds":%s}\n' \
+    "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}" "${CPU[$s]}"; done | paste -sd, -)
 python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" >"$OUT/system.json" <<'PY'
 import json, platform, subprocess, sys, os
 anchor_line, js, closed, open_, sustain, burst, services, conc = sys.argv[1:]

@@ -490,6 +490,7 @@ impl Desk {
     }
 
     /// Stores the possible duplicates of a newly received report, in both directions.
+    /// Only the columns the comparison needs are read, and far-away reports not at all.
     async fn find_duplicates<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -500,7 +501,18 @@ impl Desk {
         use sea_orm::{QueryOrder, QuerySelect};
         let spec = self.config.duplicates;
         let window = chrono::Duration::days(i64::from(spec.window_days));
+        let my_point = row.latitude.zip(row.longitude);
         let mut q = queue_report::Entity::find()
+            .select_only()
+            .columns([
+                queue_report::Column::ReportId,
+                queue_report::Column::TrackingId,
+                queue_report::Column::Title,
+                queue_report::Column::OriginalTitle,
+                queue_report::Column::Body,
+                queue_report::Column::Latitude,
+                queue_report::Column::Longitude,
+            ])
             .filter(queue_report::Column::ReportId.ne(row.report_id))
             .filter(queue_report::Column::SubmittedAt.gte(row.submitted_at - window))
             .filter(queue_report::Column::SubmittedAt.lte(row.submitted_at + window));
@@ -508,46 +520,61 @@ impl Desk {
             Some(c) => q.filter(queue_report::Column::CategoryId.eq(c.clone())),
             None => q.filter(queue_report::Column::CategoryId.is_null()),
         };
+        // A report with a point farther than max_distance_m is never a candidate: the database
+        // keeps only those without a point and those inside the bounding box of the circle.
+        if let Some((lat, lon)) = my_point {
+            let dlat = spec.max_distance_m / 111_000.0;
+            let dlon = spec.max_distance_m / (111_000.0 * lat.to_radians().cos().abs().max(0.01));
+            q = q.filter(
+                sea_orm::Condition::any()
+                    .add(queue_report::Column::Latitude.is_null())
+                    .add(queue_report::Column::Longitude.is_null())
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(queue_report::Column::Latitude.between(lat - dlat, lat + dlat))
+                            .add(queue_report::Column::Longitude.between(lon - dlon, lon + dlon)),
+                    ),
+            );
+        }
         let others = q
             .order_by_desc(queue_report::Column::SubmittedAt)
             .limit(spec.max_scan)
+            .into_model::<DuplicateScanRow>()
             .all(db)
             .await?;
-        let point = |r: &queue_report::Model| {
-            r.location
-                .clone()
-                .and_then(|l| serde_json::from_value::<Location>(l).ok())
-                .and_then(|l| l.point)
+        let text = |title: &str, original: Option<&str>, body: &str| {
+            format!("{} {}", original.unwrap_or(title), body)
         };
-        let text = |r: &queue_report::Model| {
-            format!("{} {}", r.original_title.as_deref().unwrap_or(&r.title), r.body)
-        };
-        let mine = text(row);
+        let mine = text(&row.title, row.original_title.as_deref(), &row.body);
         let me = Item {
             text: &mine,
-            point: point(row),
+            point: my_point,
         };
         let my_trigrams = trigrams(&mine);
         let now = Utc::now();
         for other in &others {
-            let their = text(other);
+            let their = text(&other.title, other.original_title.as_deref(), &other.body);
             let Some(m) = compare(
                 &spec,
                 &me,
                 &Item {
                     text: &their,
-                    point: point(other),
+                    point: other.latitude.zip(other.longitude),
                 },
                 &my_trigrams,
             ) else {
                 continue;
             };
-            for (a, b) in [(row, other), (other, row)] {
+            let pairs = [
+                (row.report_id, other.report_id, other.tracking_id.clone()),
+                (other.report_id, row.report_id, row.tracking_id.clone()),
+            ];
+            for (a, b, b_tracking) in pairs {
                 duplicate_candidate::Entity::insert(duplicate_candidate::ActiveModel {
-                    pair: Set(format!("{}:{}", a.report_id, b.report_id)),
-                    report_id: Set(a.report_id),
-                    candidate_id: Set(b.report_id),
-                    candidate_tracking_id: Set(b.tracking_id.clone()),
+                    pair: Set(format!("{a}:{b}")),
+                    report_id: Set(a),
+                    candidate_id: Set(b),
+                    candidate_tracking_id: Set(b_tracking),
                     score: Set(m.score),
                     reason: Set(m.reason.clone()),
                     found_at: Set(now),
@@ -662,6 +689,8 @@ impl Desk {
             version: Set(0),
             rule_version: Set(None),
             duplicate_of: Set(None),
+            latitude: Set(e.content.location.as_ref().and_then(|l| l.point).map(|p| p.0)),
+            longitude: Set(e.content.location.as_ref().and_then(|l| l.point).map(|p| p.1)),
         }
         .insert(db)
         .await?;
@@ -790,4 +819,16 @@ impl lapor_events::Handler for HoldCompletedHandler {
         self.0.decide(txn, row, decision, &actor, e.completed_at).await?;
         Ok(())
     }
+}
+
+/// The columns of another report the duplicate scan compares.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct DuplicateScanRow {
+    report_id: uuid::Uuid,
+    tracking_id: String,
+    title: String,
+    original_title: Option<String>,
+    body: String,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
 }

@@ -74,6 +74,10 @@ pub mod queue_report {
         pub rule_version: Option<i64>,
         /// The original this report duplicates.
         pub duplicate_of: Option<Uuid>,
+        /// Latitude of the map point (copied from `location`; m0005).
+        pub latitude: Option<f64>,
+        /// Longitude of the map point (copied from `location`; m0005).
+        pub longitude: Option<f64>,
     }
 
     /// No relations.

@@ -5,9 +5,9 @@ mod api;
 pub mod config;
 mod decisions;
 pub mod duplicates;
-mod entities;
+pub mod entities;
 mod error;
-mod migration;
+pub mod migration;
 mod rule_store;
 pub mod rules;
 

@@ -1345,3 +1345,85 @@ async fn duplicates_are_found_in_a_fixture_of_thirty_and_none_from_elsewhere() {
     assert_eq!(a.duplicate_of.map(|d| d.0.to_string()), Some(q1));
     svc.stop().await;
 }
+
+/// m0005 copies the map point of reports stored before it into the new columns (the duplicate
+/// scan's bounding box relies on them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_from_before_the_point_columns_get_their_points() {
+    use lapor_routing::entities::queue_report;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+    let env = TestEnv::new().await.unwrap();
+    let common = env.common("routing_points");
+    let db = lapor_platform::db::connect_and_migrate::<lapor_routing::migration::Migrator>(&common.database)
+        .await
+        .unwrap();
+    // Two reports as an older release stored them: location JSON only, one with a map point.
+    for (i, point) in [(1u128, Some((0.1337, 117.4917))), (2, None)] {
+        let location = lapor_domain::Location {
+            text: "Jl. Pattimura".into(),
+            point,
+            kecamatan: String::new(),
+            kelurahan: String::new(),
+        };
+        let mut row = fixtures_row(uuid::Uuid::from_u128(i)).into_active_model();
+        row.location = Set(Some(serde_json::to_value(&location).unwrap()));
+        row.insert(&db).await.unwrap();
+    }
+    assert_eq!(lapor_routing::migration::backfill_points(&db).await.unwrap(), 1);
+    let with = queue_report::Entity::find_by_id(uuid::Uuid::from_u128(1))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((with.latitude, with.longitude), (Some(0.1337), Some(117.4917)));
+    let without = queue_report::Entity::find_by_id(uuid::Uuid::from_u128(2))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((without.latitude, without.longitude), (None, None));
+    assert_eq!(
+        lapor_routing::migration::backfill_points(&db).await.unwrap(),
+        0,
+        "once"
+    );
+}
+
+fn fixtures_row(id: uuid::Uuid) -> lapor_routing::entities::queue_report::Model {
+    let now = Utc::now();
+    lapor_routing::entities::queue_report::Model {
+        report_id: id,
+        tracking_id: format!("T{}", id.simple()),
+        kind: "PENGADUAN".into(),
+        title: "Jalan rusak".into(),
+        body: "Lubang besar".into(),
+        category_id: Some("infrastruktur.jalan".into()),
+        incident_date: None,
+        location: None,
+        anonim: false,
+        rahasia: false,
+        reporter_ref: uuid::Uuid::new_v4(),
+        submitted_at: now,
+        status: "SUBMITTED".into(),
+        verification_due_at: now,
+        routing_note: String::new(),
+        opd_id: None,
+        dispatched_at: None,
+        rule_id: None,
+        dispatched_by: None,
+        needs_examination: false,
+        verified_at: None,
+        verified_by: None,
+        original_title: None,
+        hold_reason: None,
+        hold_since: None,
+        close_reason: None,
+        returned_from_opd: None,
+        return_reason: None,
+        version: 0,
+        rule_version: None,
+        duplicate_of: None,
+        latitude: None,
+        longitude: None,
+    }
+}

@@ -6,6 +6,8 @@ use sea_orm_migration::prelude::*;
 mod m0002;
 mod m0003;
 mod m0004;
+mod m0005;
+pub use m0005::backfill_points;
 mod v1;
 
 /// Routing's migrator.
@@ -21,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003::Rules),
             Box::new(m0004::Duplicates),
             Box::new(lapor_events::calendar::CalendarTable),
+            Box::new(m0005::PointColumns),
         ]
     }
 }
