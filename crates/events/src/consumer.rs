@@ -84,8 +84,9 @@ pub async fn ensure_consumer(
         .map_err(|e| BusError::Nats(format!("creating consumer {}: {e}", spec.durable)))
 }
 
-/// Runs one subscription until `cancel`: fetches, applies, acknowledges. After cancellation it
-/// stops fetching, finishes the message in hand and returns.
+/// Runs one subscription until `cancel`: fetches, applies, acknowledges. Messages that have
+/// already arrived are applied together in one transaction (see `apply_batch`). After
+/// cancellation it stops fetching, finishes the batch in hand and returns.
 pub async fn run<H: Handler>(
     bus: Bus,
     db: DatabaseConnection,

@@ -74,7 +74,9 @@ async fn main() -> anyhow::Result<()> {
     // Same run: a PostgreSQL round trip.
     let url = std::env::var("LAPOR_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = Database::connect(url).await?;
+    let mut opts = sea_orm::ConnectOptions::new(url);
+    opts.sqlx_logging(false);
+    let db = Database::connect(opts).await?;
     let n_pg = 2000u32;
     for _ in 0..100 {
         db.execute_unprepared("SELECT 1").await?;
