@@ -76,26 +76,25 @@ echo "baselines..." >&2
 ANCHOR=$(bash "$SHARED/bench/anchor.sh" "$CONC" 10)
 JS=$("$B/lapor-loadgen" js-baseline --nats "$NATS_URL" --concurrency "$CONC")
 
+# submit LABEL REPORTS CONCURRENCY RATE [DRAIN_TIMEOUT_SECS]: one loadgen run, its JSON on stdout.
+submit() {
+  "$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
+    --db "postgres://$PGUSER@$PGHOST:5432/$DB" --label "$1" --reports "$2" --concurrency "$3" \
+    --rate "$4" --drain-timeout-secs "${5:-300}"
+}
 echo "closed loop: $REPORTS reports at concurrency $CONC..." >&2
-CLOSED=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
-  --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports "$REPORTS" --concurrency "$CONC" --label closed)
+CLOSED=$(submit closed "$REPORTS" "$CONC" 0)
 echo "open loop: $RATE/s for $RATE_SECS s..." >&2
-OPEN=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
-  --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((RATE * RATE_SECS)) --concurrency 256 \
-  --rate "$RATE" --label "rate$RATE")
+OPEN=$(submit "rate$RATE" $((RATE * RATE_SECS)) 256 "$RATE")
 SUSTAIN=null
 if [ "$SUSTAIN_SECS" -gt 0 ]; then
   echo "sustained: $SUSTAIN_RATE/s for $SUSTAIN_SECS s..." >&2
-  SUSTAIN=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
-    --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((SUSTAIN_RATE * SUSTAIN_SECS)) \
-    --concurrency 512 --rate "$SUSTAIN_RATE" --label "sustain$SUSTAIN_RATE" --drain-timeout-secs 1800)
+  SUSTAIN=$(submit "sustain$SUSTAIN_RATE" $((SUSTAIN_RATE * SUSTAIN_SECS)) 512 "$SUSTAIN_RATE" 1800)
 fi
 BURST=null
 if [ "$BURST_SECS" -gt 0 ]; then
   echo "burst: $BURST_RATE/s for $BURST_SECS s..." >&2
-  BURST=$("$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
-    --db "postgres://$PGUSER@$PGHOST:5432/$DB" --reports $((BURST_RATE * BURST_SECS)) \
-    --concurrency 1024 --rate "$BURST_RATE" --label "burst$BURST_RATE" --drain-timeout-secs 1800)
+  BURST=$(submit "burst$BURST_RATE" $((BURST_RATE * BURST_SECS)) 1024 "$BURST_RATE" 1800)
 fi
 TICKS=$(getconf CLK_TCK)
 for s in "${!PID[@]}"; do

@@ -172,19 +172,6 @@ impl System {
         });
     }
 
-    /// The process of a running service started with [`System::start_processes`].
-    pub fn process(&mut self, name: &str) -> &mut Child {
-        match self
-            .running
-            .iter_mut()
-            .find(|r| r.name == name)
-            .map(|r| &mut r.handle)
-        {
-            Some(Handle::Process(c)) => c,
-            _ => panic!("{name} is not running as a process"),
-        }
-    }
-
     /// Takes a running service process out of the system (to signal and wait for it).
     pub fn take_process(&mut self, name: &str) -> Child {
         let pos = self

@@ -167,14 +167,24 @@ pub async fn run<H: Handler>(
 /// Events applied in one transaction at most.
 const MAX_BATCH: usize = 64;
 
+/// A message as JetStream delivered it: what acknowledging or dead-lettering it needs.
+struct Received {
+    msg: Message,
+    msg_id: Option<String>,
+    stream_seq: u64,
+    delivered: i64,
+}
+
 /// A decoded delivery on its way through the batch.
 struct Delivery {
-    msg: Message,
+    received: Received,
     env: Envelope,
     span: tracing::Span,
-    delivered: i64,
-    stream_seq: u64,
-    msg_id: Option<String>,
+}
+
+/// The `messaging.consumer.group.name` metric attribute of a subscription.
+fn group(spec: &ConsumerSpec) -> opentelemetry::KeyValue {
+    lapor_platform::metrics::attr("messaging.consumer.group.name", spec.durable.clone())
 }
 
 /// Decodes a message and opens its consumer span; a message that is not an event is
@@ -192,10 +202,16 @@ async fn prepare(db: &DatabaseConnection, spec: &ConsumerSpec, msg: Message) -> 
     };
     let msg_id = header("Nats-Msg-Id");
     let traceparent = header("traceparent");
-    let env = match codec::decode(&msg.payload) {
+    let received = Received {
+        msg,
+        msg_id,
+        stream_seq,
+        delivered,
+    };
+    let env = match codec::decode(&received.msg.payload) {
         Ok(env) => env,
         Err(e) => {
-            dead_letter(db, spec, &msg, msg_id, stream_seq, delivered, &e.to_string()).await;
+            dead_letter(db, spec, &received, &e.to_string()).await;
             return None;
         }
     };
@@ -208,7 +224,7 @@ async fn prepare(db: &DatabaseConnection, spec: &ConsumerSpec, msg: Message) -> 
         messaging.system = "nats",
         messaging.operation.type = "process",
         messaging.operation.name = "process",
-        messaging.destination.name = %msg.subject,
+        messaging.destination.name = %received.msg.subject,
         messaging.consumer.group.name = %spec.durable,
         messaging.message.id = %env.id,
         messaging.nats.delivery_count = delivered,
@@ -224,22 +240,9 @@ async fn prepare(db: &DatabaseConnection, spec: &ConsumerSpec, msg: Message) -> 
     }
     lapor_platform::telemetry::set_parent(&span, traceparent.as_deref());
     if delivered > 1 {
-        lapor_platform::metrics::get().redeliveries.add(
-            1,
-            &[lapor_platform::metrics::attr(
-                "messaging.consumer.group.name",
-                spec.durable.clone(),
-            )],
-        );
+        lapor_platform::metrics::get().redeliveries.add(1, &[group(spec)]);
     }
-    Some(Delivery {
-        msg,
-        env,
-        span,
-        delivered,
-        stream_seq,
-        msg_id,
-    })
+    Some(Delivery { received, env, span })
 }
 
 /// Applies a batch of deliveries and settles each: acknowledged once its effect is committed,
@@ -278,56 +281,45 @@ async fn process_batch<H: Handler>(
         metrics.process_duration.record(
             per_event,
             &[
-                lapor_platform::metrics::attr("messaging.consumer.group.name", spec.durable.clone()),
+                group(spec),
                 lapor_platform::metrics::attr("lapor.outcome", result),
             ],
         );
         if outcome.is_err() {
             d.span.record("otel.status_code", "ERROR");
         }
-        let Delivery {
-            msg,
-            span,
-            delivered,
-            stream_seq,
-            msg_id,
-            ..
-        } = d;
-        settle(bus, db, spec, &msg, msg_id, stream_seq, delivered, outcome)
-            .instrument(span)
+        settle(bus, db, spec, &d.received, outcome)
+            .instrument(d.span)
             .await;
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn settle(
     bus: &Bus,
     db: &DatabaseConnection,
     spec: &ConsumerSpec,
-    msg: &Message,
-    msg_id: Option<String>,
-    stream_seq: u64,
-    delivered: i64,
+    received: &Received,
     outcome: Result<bool, HandlerError>,
 ) {
+    let delivered = received.delivered;
     match outcome {
         Ok(applied) => {
             if !applied {
                 tracing::debug!("duplicate delivery skipped");
             }
-            ack(msg, AckKind::Ack).await;
+            ack(&received.msg, AckKind::Ack).await;
         }
         Err(HandlerError::Permanent(reason)) => {
-            dead_letter(db, spec, msg, msg_id, stream_seq, delivered, &reason).await;
+            dead_letter(db, spec, received, &reason).await;
         }
         Err(HandlerError::Transient(reason)) => {
             if delivered >= bus.config.max_deliver {
                 let reason = format!("gave up after {delivered} deliveries: {reason}");
-                dead_letter(db, spec, msg, msg_id, stream_seq, delivered, &reason).await;
+                dead_letter(db, spec, received, &reason).await;
             } else {
                 let delay = Duration::from_millis(200 * 2u64.pow(delivered.clamp(1, 8) as u32));
                 tracing::warn!(%reason, delivered, "event not applied, will be redelivered");
-                ack(msg, AckKind::Nak(Some(delay))).await;
+                ack(&received.msg, AckKind::Nak(Some(delay))).await;
             }
         }
     }
@@ -423,29 +415,21 @@ async fn apply_in<H: Handler>(
     Ok(true)
 }
 
-async fn dead_letter(
-    db: &DatabaseConnection,
-    spec: &ConsumerSpec,
-    msg: &Message,
-    msg_id: Option<String>,
-    stream_seq: u64,
-    delivered: i64,
-    reason: &str,
-) {
+async fn dead_letter(db: &DatabaseConnection, spec: &ConsumerSpec, received: &Received, reason: &str) {
+    let Received {
+        msg,
+        msg_id,
+        stream_seq,
+        delivered,
+    } = received;
     tracing::error!(consumer = %spec.durable, stream_seq, %reason, "event dead-lettered");
-    lapor_platform::metrics::get().dead_letters.add(
-        1,
-        &[lapor_platform::metrics::attr(
-            "messaging.consumer.group.name",
-            spec.durable.clone(),
-        )],
-    );
+    lapor_platform::metrics::get().dead_letters.add(1, &[group(spec)]);
     let row = dead_letter::ActiveModel {
         consumer: Set(spec.durable.clone()),
         subject: Set(msg.subject.to_string()),
-        msg_id: Set(msg_id),
-        stream_seq: Set(i64::try_from(stream_seq).unwrap_or(i64::MAX)),
-        deliveries: Set(delivered),
+        msg_id: Set(msg_id.clone()),
+        stream_seq: Set(i64::try_from(*stream_seq).unwrap_or(i64::MAX)),
+        deliveries: Set(*delivered),
         reason: Set(reason.to_owned()),
         payload: Set(msg.payload.to_vec()),
         created_at: Set(Utc::now()),
