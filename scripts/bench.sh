@@ -37,8 +37,11 @@ createdb -h "$PGHOST" -U "$PGUSER" "$DB"
 declare -A PID PORT READY IDLE PEAK CPU
 cleanup() {
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
+  [ -n "${ALONE_PID:-}" ] && kill -TERM "$ALONE_PID" 2>/dev/null
   wait 2>/dev/null || true
-  "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "${PREFIX^^}_EVENTS" >/dev/null 2>&1 || true
+  for stream in "${PREFIX^^}_EVENTS" "${PREFIX^^}A_EVENTS"; do
+    "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "$stream" >/dev/null 2>&1 || true
+  done
   dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -46,27 +49,32 @@ trap cleanup EXIT
 
 port=56051
 for s in intake routing opd-case notification sla-monitor; do PORT[$s]=$port; port=$((port + 1)); done
-start() {
+# launch SERVICE PORT SCHEMA NATS_PREFIX: starts one service in the background (log in $WORK).
+launch() {
   local s=$1 E
   E=LAPOR_$(echo "$s" | tr 'a-z-' 'A-Z_')
   local args=()
   [ "$s" != intake ] && args=(config/bontang.toml)
-  local t0
-  t0=$(date +%s%N)
-  env "${E}__GRPC_ADDR=127.0.0.1:${PORT[$s]}" \
+  env "${E}__GRPC_ADDR=127.0.0.1:$2" \
       "${E}__DATABASE__URL=postgres://$PGUSER@$PGHOST:5432/$DB" \
-      "${E}__DATABASE__SCHEMA=$(echo "$s" | tr '-' '_')" \
+      "${E}__DATABASE__SCHEMA=$3" \
       "${E}__DATABASE__MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-8}" \
-      "${E}__NATS__URL=$NATS_URL" "${E}__NATS__PREFIX=$PREFIX" \
+      "${E}__NATS__URL=$NATS_URL" "${E}__NATS__PREFIX=$4" \
       "${E}__TELEMETRY__LOG_FORMAT=json" "${E}__TELEMETRY__LOG_FILTER=warn" \
       "${E}__INTAKE_URL=http://127.0.0.1:${PORT[intake]}" \
       "LAPOR_OPD_CASE__ATTACHMENTS__STORE__PATH=$WORK/attachments" \
       "LAPOR_SLA_MONITOR__LEDGER__EXPORT_STORE__PATH=$WORK/ledger" \
-      "$B/lapor-$s" "${args[@]}" >"$WORK/$s.log" 2>&1 &
+      "$B/lapor-$s" "${args[@]}" >"$WORK/$s-$3.log" 2>&1 &
+}
+start() {
+  local s=$1 t0
+  t0=$(date +%s%N)
+  launch "$s" "${PORT[$s]}" "$(echo "$s" | tr '-' '_')" "$PREFIX"
   PID[$s]=$!
   "$B/lapor-loadgen" ready --endpoint "http://127.0.0.1:${PORT[$s]}" >/dev/null
   READY[$s]=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
+cpu_seconds() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 for s in intake routing opd-case notification sla-monitor; do start "$s"; done
 sleep 3
@@ -75,6 +83,19 @@ for s in "${!PID[@]}"; do IDLE[$s]=$(rss "${PID[$s]}" VmRSS); done
 echo "baselines..." >&2
 ANCHOR=$(bash "$SHARED/bench/anchor.sh" "$CONC" 10)
 JS=$("$B/lapor-loadgen" js-baseline --nats "$NATS_URL" --concurrency "$CONC")
+
+# Intake alone, like pgbench alone: a second intake on its own schema and NATS prefix with nothing
+# downstream (its relay still publishes every event), so the ratio compares like with like.
+echo "intake alone: $REPORTS reports at concurrency $CONC..." >&2
+launch intake 56050 intake_alone "${PREFIX}a"
+ALONE_PID=$!
+"$B/lapor-loadgen" ready --endpoint http://127.0.0.1:56050 >/dev/null
+ALONE=$("$B/lapor-loadgen" submit --intake http://127.0.0.1:56050 --intake-only --label intake-alone \
+  --reports "$REPORTS" --concurrency "$CONC")
+ALONE_CPU=$(cpu_seconds "$ALONE_PID")
+kill -TERM "$ALONE_PID"; wait "$ALONE_PID" || true
+"$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "${PREFIX^^}A_EVENTS" >/dev/null 2>&1 || true
+ALONE=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["intake_cpu_seconds"]=float(sys.argv[2]); print(json.dumps(d))' "$ALONE" "$ALONE_CPU")
 
 # submit LABEL REPORTS CONCURRENCY RATE [DRAIN_TIMEOUT_SECS]: one loadgen run, its JSON on stdout.
 submit() {
@@ -96,19 +117,19 @@ if [ "$BURST_SECS" -gt 0 ]; then
   echo "burst: $BURST_RATE/s for $BURST_SECS s..." >&2
   BURST=$(submit "burst$BURST_RATE" $((BURST_RATE * BURST_SECS)) 1024 "$BURST_RATE" 1800)
 fi
-TICKS=$(getconf CLK_TCK)
 for s in "${!PID[@]}"; do
   PEAK[$s]=$(rss "${PID[$s]}" VmHWM)
   # user + system CPU seconds over the whole run (fields 14 and 15 of /proc/<pid>/stat)
-  CPU[$s]=$(awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/${PID[$s]}/stat")
+  CPU[$s]=$(cpu_seconds "${PID[$s]}")
 done
 
 services_json=$(for s in intake routing opd-case notification sla-monitor; do
   printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s,"cpu_seconds":%s}\n' \
     "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}" "${CPU[$s]}"; done | paste -sd, -)
-python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" >"$OUT/system.json" <<'PY'
+python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" "$ALONE" >"$OUT/system.json" <<'PY'
 import json, platform, subprocess, sys, os
-anchor_line, js, closed, open_, sustain, burst, services, conc = sys.argv[1:]
+anchor_line, js, closed, open_, sustain, burst, services, conc, alone = sys.argv[1:]
+alone = json.loads(alone)
 anchor = dict(kv.split("=", 1) for kv in anchor_line.split() if "=" in kv)
 tps = float(anchor["anchor_tps"])
 js, closed, open_ = json.loads(js), json.loads(closed), json.loads(open_)
@@ -126,12 +147,14 @@ out = {
         "rustc": ver(["rustc", "--version"]),
     },
     "baselines": {"pgbench_intake_shaped_tps": tps, "pgbench": anchor_line, "jetstream": js},
+    "intake_alone": alone,
     "closed_loop": closed,
     "open_loop": open_,
     "sustained": sustain,
     "burst": burst,
     "services": services,
     "ratios": {
+        "intake_alone_accepted_per_sec_over_pgbench_tps": round(alone["accepted_per_sec"] / tps, 3),
         "intake_accepted_per_sec_over_pgbench_tps": round(closed["accepted_per_sec"] / tps, 3),
         "end_to_end_per_sec_over_pgbench_tps": round(closed["end_to_end_per_sec"] / tps, 3),
         "intake_accepted_per_sec_over_jetstream_acks_per_sec": round(

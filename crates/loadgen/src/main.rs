@@ -43,9 +43,13 @@ enum Cmd {
         /// intake's gRPC endpoint.
         #[arg(long)]
         intake: String,
-        /// PostgreSQL URL of the database the services share (one schema each).
+        /// PostgreSQL URL of the database the services share (one schema each); required unless
+        /// --intake-only.
         #[arg(long)]
-        db: String,
+        db: Option<String>,
+        /// Measure intake alone: do not wait for (or read) the rest of the pipeline.
+        #[arg(long)]
+        intake_only: bool,
         /// Reports to submit.
         #[arg(long, default_value_t = 2000)]
         reports: usize,
@@ -414,10 +418,33 @@ async fn main() -> anyhow::Result<()> {
             rate,
             label,
             drain_timeout_secs,
+            intake_only,
         } => {
             let run = format!("{label}-{}", uuid::Uuid::new_v4().simple());
+            anyhow::ensure!(
+                intake_only || db.is_some(),
+                "--db is required unless --intake-only"
+            );
             let (out, elapsed) = submit(&intake, reports, concurrency, rate, &run).await?;
             let accepted_per_sec = out.report_ids.len() as f64 / elapsed.as_secs_f64();
+            let Some(db) = db.filter(|_| !intake_only) else {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "bench": "intake_only",
+                        "label": label,
+                        "reports": reports,
+                        "concurrency": concurrency,
+                        "rate_per_sec": rate,
+                        "accepted": out.report_ids.len(),
+                        "errors": out.errors,
+                        "submit_seconds": elapsed.as_secs_f64(),
+                        "accepted_per_sec": accepted_per_sec.round(),
+                        "submit_latency": percentiles(out.latencies_ms),
+                    })
+                );
+                return Ok(());
+            };
             let db = Database::connect(db).await?;
             let (complete, drain) =
                 wait_pipeline(&db, &out.report_ids, Duration::from_secs(drain_timeout_secs)).await?;

@@ -308,9 +308,8 @@ impl Api {
             canonical.idempotency_key.clear();
             sha256_hex(&[&canonical.encode_to_vec()])
         };
-        if let Some(a) = self.replay(&idem, &fingerprint).await? {
-            return Ok(self.response(a));
-        }
+        // Insert first: a repeated key is rare and shows as a unique violation, so a new report
+        // costs no look-up round trip.
         for _ in 0..3 {
             match self
                 .insert(

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Credentials),
             Box::new(M0005Rules),
             Box::new(M0006DeliveryTrace),
+            Box::new(lapor_events::migration::OutboxUnsentIndex),
         ]
     }
 }

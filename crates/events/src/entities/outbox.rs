@@ -22,8 +22,7 @@ pub struct Model {
     pub traceparent: Option<String>,
     /// When it was written.
     pub created_at: DateTimeUtc,
-    /// When JetStream acknowledged it; NULL while unsent.
-    #[sea_orm(indexed)]
+    /// When JetStream acknowledged it; NULL while unsent (partial index `outbox_unsent`).
     pub published_at: Option<DateTimeUtc>,
 }
 

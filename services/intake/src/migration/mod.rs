@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Duplicates),
             Box::new(M0005Status),
             Box::new(M0006TraceId),
+            Box::new(lapor_events::migration::OutboxUnsentIndex),
         ]
     }
 }

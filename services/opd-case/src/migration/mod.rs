@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003FollowUps),
             Box::new(M0004Dialogue),
             Box::new(lapor_events::calendar::CalendarTable),
+            Box::new(lapor_events::migration::OutboxUnsentIndex),
         ]
     }
 }

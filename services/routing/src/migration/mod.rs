@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004::Duplicates),
             Box::new(lapor_events::calendar::CalendarTable),
             Box::new(m0005::PointColumns),
+            Box::new(lapor_events::migration::OutboxUnsentIndex),
         ]
     }
 }

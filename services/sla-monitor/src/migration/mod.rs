@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Facts),
             Box::new(M0005AlertsLedger),
             Box::new(M0006CalendarVersions),
+            Box::new(lapor_events::migration::OutboxUnsentIndex),
         ]
     }
 }
