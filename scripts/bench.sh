@@ -37,12 +37,12 @@ createdb -h "$PGHOST" -U "$PGUSER" "$DB"
 declare -A PID PORT READY IDLE PEAK CPU
 cleanup() {
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
-  [ -n "${ALONE_PID:-}" ] && kill -TERM "$ALONE_PID" 2>/dev/null
+  [ -n "${ALONE_PID:-}" ] && { kill -TERM "$ALONE_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
   for stream in "${PREFIX^^}_EVENTS" "${PREFIX^^}A_EVENTS"; do
     "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "$stream" >/dev/null 2>&1 || true
   done
-  dropdb -h "$PGHOST" -U "$PGUSER" --if-exists "$DB" >/dev/null 2>&1 || true
+  dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "$DB" >/dev/null 2>&1 || echo "bench: could not drop $DB" >&2
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -133,7 +133,12 @@ fn rng(seed: u64) -> impl FnMut() -> u64 {
 /// Report `i` of a run: realistic size, its own words and place, so that routing's duplicate
 /// detection (similar text or the same place within 500 m) does not hold it for the operator.
 fn request(i: usize, run: &str) -> pi::SubmitReportRequest {
-    let mut next = rng(i as u64 + 1);
+    // Seeded by the run too: runs in one database must not repeat each other's reports (they
+    // would be found as duplicates of one another).
+    let run_seed = run.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut next = rng(run_seed ^ (i as u64 + 1));
     let word = |next: &mut dyn FnMut() -> u64| -> String {
         let n = 4 + (next() % 6) as usize;
         (0..n).map(|_| char::from(b'a' + (next() % 26) as u8)).collect()

@@ -265,6 +265,71 @@ fn transition_error(e: TransitionError) -> Error {
     }
 }
 
+/// The earlier reports a new one is compared with: same category (or both none), inside the
+/// window, newest first, at most `max_scan`; only the columns the comparison reads. A report with a
+/// point farther than `max_distance_m` is never a candidate, so for a report with a point the scan
+/// is two queries, each a range of the index (category, latitude, longitude, submitted_at)
+/// (m0006): the reports inside the bounding box of the circle, and those without a point (a
+/// point is both columns or neither). Two plain conjunctions rather than one `OR`: PostgreSQL's
+/// generic plan for the prepared `OR` (no values known) walked the whole category on the index
+/// (measured in make bench); each of these is an index range whatever the plan.
+/// [`merge_scans`] puts the answers together.
+pub fn duplicate_scan(
+    spec: &crate::duplicates::DuplicateSpec,
+    row: &queue_report::Model,
+) -> Vec<sea_orm::Select<queue_report::Entity>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let window = chrono::Duration::days(i64::from(spec.window_days));
+    let base = || {
+        let q = queue_report::Entity::find()
+            .select_only()
+            .columns([
+                queue_report::Column::ReportId,
+                queue_report::Column::TrackingId,
+                queue_report::Column::Title,
+                queue_report::Column::OriginalTitle,
+                queue_report::Column::Body,
+                queue_report::Column::Latitude,
+                queue_report::Column::Longitude,
+                queue_report::Column::SubmittedAt,
+            ])
+            .filter(queue_report::Column::ReportId.ne(row.report_id))
+            .filter(queue_report::Column::SubmittedAt.gte(row.submitted_at - window))
+            .filter(queue_report::Column::SubmittedAt.lte(row.submitted_at + window));
+        let q = match &row.category_id {
+            Some(c) => q.filter(queue_report::Column::CategoryId.eq(c.clone())),
+            None => q.filter(queue_report::Column::CategoryId.is_null()),
+        };
+        q.order_by_desc(queue_report::Column::SubmittedAt)
+            .limit(spec.max_scan)
+    };
+    match row.latitude.zip(row.longitude) {
+        None => vec![base()],
+        Some((lat, lon)) => {
+            let dlat = spec.max_distance_m / 111_000.0;
+            let dlon = spec.max_distance_m / (111_000.0 * lat.to_radians().cos().abs().max(0.01));
+            vec![
+                base()
+                    .filter(queue_report::Column::Latitude.between(lat - dlat, lat + dlat))
+                    .filter(queue_report::Column::Longitude.between(lon - dlon, lon + dlon)),
+                base().filter(queue_report::Column::Latitude.is_null()),
+            ]
+        }
+    }
+}
+
+/// The answers of [`duplicate_scan`]'s queries as one: newest first, at most `max_scan` (what a
+/// single query over their union would give).
+fn merge_scans(mut rows: Vec<DuplicateScanRow>, max_scan: u64) -> Vec<DuplicateScanRow> {
+    rows.sort_by(|a, b| {
+        b.submitted_at
+            .cmp(&a.submitted_at)
+            .then_with(|| a.report_id.cmp(&b.report_id))
+    });
+    rows.truncate(usize::try_from(max_scan).unwrap_or(usize::MAX));
+    rows
+}
+
 impl Desk {
     /// Applies `decision` to `row` as `actor` at `now`; returns the updated row.
     pub async fn decide<C: ConnectionTrait>(
@@ -498,50 +563,13 @@ impl Desk {
     ) -> Result<(), Error> {
         use crate::duplicates::{Item, compare, trigrams};
         use crate::entities::duplicate_candidate;
-        use sea_orm::{QueryOrder, QuerySelect};
         let spec = self.config.duplicates;
-        let window = chrono::Duration::days(i64::from(spec.window_days));
         let my_point = row.latitude.zip(row.longitude);
-        let mut q = queue_report::Entity::find()
-            .select_only()
-            .columns([
-                queue_report::Column::ReportId,
-                queue_report::Column::TrackingId,
-                queue_report::Column::Title,
-                queue_report::Column::OriginalTitle,
-                queue_report::Column::Body,
-                queue_report::Column::Latitude,
-                queue_report::Column::Longitude,
-            ])
-            .filter(queue_report::Column::ReportId.ne(row.report_id))
-            .filter(queue_report::Column::SubmittedAt.gte(row.submitted_at - window))
-            .filter(queue_report::Column::SubmittedAt.lte(row.submitted_at + window));
-        q = match &row.category_id {
-            Some(c) => q.filter(queue_report::Column::CategoryId.eq(c.clone())),
-            None => q.filter(queue_report::Column::CategoryId.is_null()),
-        };
-        // A report with a point farther than max_distance_m is never a candidate: the database
-        // keeps only those without a point and those inside the bounding box of the circle.
-        if let Some((lat, lon)) = my_point {
-            let dlat = spec.max_distance_m / 111_000.0;
-            let dlon = spec.max_distance_m / (111_000.0 * lat.to_radians().cos().abs().max(0.01));
-            q = q.filter(
-                sea_orm::Condition::any()
-                    .add(queue_report::Column::Latitude.is_null())
-                    .add(queue_report::Column::Longitude.is_null())
-                    .add(
-                        sea_orm::Condition::all()
-                            .add(queue_report::Column::Latitude.between(lat - dlat, lat + dlat))
-                            .add(queue_report::Column::Longitude.between(lon - dlon, lon + dlon)),
-                    ),
-            );
+        let mut others = Vec::new();
+        for q in duplicate_scan(&spec, row) {
+            others.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
         }
-        let others = q
-            .order_by_desc(queue_report::Column::SubmittedAt)
-            .limit(spec.max_scan)
-            .into_model::<DuplicateScanRow>()
-            .all(db)
-            .await?;
+        let others = merge_scans(others, spec.max_scan);
         let text = |title: &str, original: Option<&str>, body: &str| {
             format!("{} {}", original.unwrap_or(title), body)
         };
@@ -831,4 +859,5 @@ struct DuplicateScanRow {
     body: String,
     latitude: Option<f64>,
     longitude: Option<f64>,
+    submitted_at: DateTime<Utc>,
 }

@@ -11,6 +11,8 @@ pub mod migration;
 mod rule_store;
 pub mod rules;
 
+pub use decisions::duplicate_scan;
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -7,6 +7,7 @@ mod m0002;
 mod m0003;
 mod m0004;
 mod m0005;
+mod m0006;
 pub use m0005::backfill_points;
 mod v1;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(lapor_events::calendar::CalendarTable),
             Box::new(m0005::PointColumns),
             Box::new(lapor_events::migration::OutboxUnsentIndex),
+            Box::new(m0006::BoxIndex),
         ]
     }
 }
