@@ -7,7 +7,8 @@
 # Knobs (environment): BENCH_REPORTS (closed loop, default 3000), BENCH_CONCURRENCY (16),
 # BENCH_RATE (open loop arrivals/s, 100), BENCH_RATE_SECS (30), BENCH_SUSTAIN_SECS (open loop at
 # BENCH_SUSTAIN_RATE for that long; 0 = skip, the target asks for 600), BENCH_SUSTAIN_RATE (300),
-# BENCH_BURST_RATE (1500) and BENCH_BURST_SECS (0 = skip; the target asks for 60).
+# BENCH_BURST_RATE (1500) and BENCH_BURST_SECS (0 = skip; the target asks for 60),
+# BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -61,6 +62,7 @@ launch() {
       "${E}__DATABASE__MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-8}" \
       "${E}__NATS__URL=$NATS_URL" "${E}__NATS__PREFIX=$4" \
       "${E}__TELEMETRY__LOG_FORMAT=json" "${E}__TELEMETRY__LOG_FILTER=warn" \
+      ${BENCH_WORKER_THREADS:+"TOKIO_WORKER_THREADS=$BENCH_WORKER_THREADS"} \
       "${E}__INTAKE_URL=http://127.0.0.1:${PORT[intake]}" \
       "LAPOR_OPD_CASE__ATTACHMENTS__STORE__PATH=$WORK/attachments" \
       "LAPOR_SLA_MONITOR__LEDGER__EXPORT_STORE__PATH=$WORK/ledger" \
