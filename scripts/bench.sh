@@ -59,7 +59,7 @@ launch() {
   env "${E}__GRPC_ADDR=127.0.0.1:$2" \
       "${E}__DATABASE__URL=postgres://$PGUSER@$PGHOST:5432/$DB" \
       "${E}__DATABASE__SCHEMA=$3" \
-      "${E}__DATABASE__MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-8}" \
+      "${E}__DATABASE__MAX_CONNECTIONS=${CONNECTIONS:-${BENCH_DB_CONNECTIONS:-8}}" \
       "${E}__NATS__URL=$NATS_URL" "${E}__NATS__PREFIX=$4" \
       "${E}__TELEMETRY__LOG_FORMAT=json" "${E}__TELEMETRY__LOG_FILTER=warn" \
       ${BENCH_WORKER_THREADS:+"TOKIO_WORKER_THREADS=$BENCH_WORKER_THREADS"} \
@@ -87,9 +87,10 @@ ANCHOR=$(bash "$SHARED/bench/anchor.sh" "$CONC" 10)
 JS=$("$B/lapor-loadgen" js-baseline --nats "$NATS_URL" --concurrency "$CONC")
 
 # Intake alone, like pgbench alone: a second intake on its own schema and NATS prefix with nothing
-# downstream (its relay still publishes every event), so the ratio compares like with like.
+# downstream (its relay still publishes every event), with as many database connections as
+# pgbench has clients, so the ratio compares like with like.
 echo "intake alone: $REPORTS reports at concurrency $CONC..." >&2
-launch intake 56050 intake_alone "${PREFIX}a"
+CONNECTIONS=$((CONC > 8 ? CONC : 8)) launch intake 56050 intake_alone "${PREFIX}a"
 ALONE_PID=$!
 "$B/lapor-loadgen" ready --endpoint http://127.0.0.1:56050 >/dev/null
 ALONE=$("$B/lapor-loadgen" submit --intake http://127.0.0.1:56050 --intake-only --label intake-alone \

@@ -580,6 +580,9 @@ impl Desk {
         };
         let my_trigrams = trigrams(&mine);
         let now = Utc::now();
+        // Both directions of every pair, written together: one statement per 500 rows, not two
+        // per candidate (a dense place has dozens of candidates per new report).
+        let mut rows = Vec::new();
         for other in &others {
             let their = text(&other.title, other.original_title.as_deref(), &other.body);
             let Some(m) = compare(
@@ -598,7 +601,7 @@ impl Desk {
                 (other.report_id, row.report_id, row.tracking_id.clone()),
             ];
             for (a, b, b_tracking) in pairs {
-                duplicate_candidate::Entity::insert(duplicate_candidate::ActiveModel {
+                rows.push(duplicate_candidate::ActiveModel {
                     pair: Set(format!("{a}:{b}")),
                     report_id: Set(a),
                     candidate_id: Set(b),
@@ -606,7 +609,11 @@ impl Desk {
                     score: Set(m.score),
                     reason: Set(m.reason.clone()),
                     found_at: Set(now),
-                })
+                });
+            }
+        }
+        for chunk in rows.chunks(500) {
+            duplicate_candidate::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
                     sea_orm::sea_query::OnConflict::column(duplicate_candidate::Column::Pair)
                         .do_nothing()
@@ -614,7 +621,6 @@ impl Desk {
                 )
                 .exec_without_returning(db)
                 .await?;
-            }
         }
         Ok(())
     }
