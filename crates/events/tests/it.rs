@@ -849,17 +849,11 @@ async fn the_relay_query_reads_only_unsent_rows() {
         enqueue(&db, &bus, &fresh(sample.clone())).await.unwrap();
     }
     db.execute_unprepared("ANALYZE outbox").await.unwrap();
-    let plan = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM outbox WHERE published_at IS NULL \
-             ORDER BY seq LIMIT 256",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<serde_json::Value>(0)
-        .unwrap();
+    let plan = lapor_testkit::explain_analyze(
+        &db,
+        "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 256",
+    )
+    .await;
     let text = plan.to_string();
     assert!(text.contains("\"Index Name\":\"outbox_unsent\""), "{text}");
     assert!(

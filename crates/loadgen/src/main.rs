@@ -446,22 +446,20 @@ async fn main() -> anyhow::Result<()> {
             );
             let (out, elapsed) = submit(&intake, reports, concurrency, rate, &run).await?;
             let accepted_per_sec = out.report_ids.len() as f64 / elapsed.as_secs_f64();
+            let mut result = serde_json::json!({
+                "bench": if intake_only { "intake_only" } else { "system_submit" },
+                "label": label,
+                "reports": reports,
+                "concurrency": concurrency,
+                "rate_per_sec": rate,
+                "accepted": out.report_ids.len(),
+                "errors": out.errors,
+                "submit_seconds": elapsed.as_secs_f64(),
+                "accepted_per_sec": accepted_per_sec.round(),
+                "submit_latency": percentiles(out.latencies_ms),
+            });
             let Some(db) = db.filter(|_| !intake_only) else {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "bench": "intake_only",
-                        "label": label,
-                        "reports": reports,
-                        "concurrency": concurrency,
-                        "rate_per_sec": rate,
-                        "accepted": out.report_ids.len(),
-                        "errors": out.errors,
-                        "submit_seconds": elapsed.as_secs_f64(),
-                        "accepted_per_sec": accepted_per_sec.round(),
-                        "submit_latency": percentiles(out.latencies_ms),
-                    })
-                );
+                println!("{result}");
                 return Ok(());
             };
             let db = Database::connect(db).await?;
@@ -474,25 +472,19 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             let total = elapsed + drain;
             let stages = stages(&db, &out.report_ids).await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "bench": "system_submit",
-                    "label": label,
-                    "reports": reports,
-                    "concurrency": concurrency,
-                    "rate_per_sec": rate,
-                    "accepted": out.report_ids.len(),
-                    "errors": out.errors,
-                    "submit_seconds": elapsed.as_secs_f64(),
-                    "accepted_per_sec": accepted_per_sec.round(),
-                    "submit_latency": percentiles(out.latencies_ms),
-                    "pipeline_complete": complete,
-                    "end_to_end_per_sec": (out.report_ids.len() as f64 / total.as_secs_f64()).round(),
-                    "drain_seconds_after_last_submit": drain.as_secs_f64(),
-                    "stages": stages,
-                })
-            );
+            if let Some(fields) = result.as_object_mut() {
+                fields.insert("pipeline_complete".into(), complete.into());
+                fields.insert(
+                    "end_to_end_per_sec".into(),
+                    (out.report_ids.len() as f64 / total.as_secs_f64()).round().into(),
+                );
+                fields.insert(
+                    "drain_seconds_after_last_submit".into(),
+                    drain.as_secs_f64().into(),
+                );
+                fields.insert("stages".into(), stages);
+            }
+            println!("{result}");
         }
         Cmd::JsBaseline {
             nats,

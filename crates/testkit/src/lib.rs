@@ -526,3 +526,19 @@ pub mod http {
         (url, got)
     }
 }
+
+/// The plan of `EXPLAIN (ANALYZE, FORMAT JSON) <sql>` on PostgreSQL, for tests that check which
+/// index serves a query and how many rows it reads. `sql` has no parameters (a statement prepared
+/// with `PREPARE` is explained as `EXECUTE name(values)`).
+pub async fn explain_analyze(db: &impl sea_orm::ConnectionTrait, sql: &str) -> sea_orm::JsonValue {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"),
+        ))
+        .await;
+    match row.map(|r| r.map(|r| r.try_get_by_index::<sea_orm::JsonValue>(0))) {
+        Ok(Some(Ok(plan))) => plan,
+        other => panic!("EXPLAIN {sql}: {other:?}"),
+    }
+}

@@ -1447,19 +1447,8 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
                 .flat_map(|v| v.0.iter())
                 .map(|v| PostgresQueryBuilder.value_to_string(v))
                 .collect();
-            let plan = txn
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    format!(
-                        "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE scan{n}({})",
-                        args.join(", ")
-                    ),
-                ))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get_by_index::<serde_json::Value>(0)
-                .unwrap();
+            let plan =
+                lapor_testkit::explain_analyze(&txn, &format!("EXECUTE scan{n}({})", args.join(", "))).await;
             let text = plan.to_string();
             assert!(text.contains("idx_queue_reports_duplicate_box"), "{mode}: {text}");
             total += rows_read(&plan[0]["Plan"]);
