@@ -1353,10 +1353,7 @@ async fn reports_from_before_the_point_columns_get_their_points() {
     use lapor_routing::entities::queue_report;
     use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
     let env = TestEnv::new().await.unwrap();
-    let common = env.common("routing_points");
-    let db = lapor_platform::db::connect_and_migrate::<lapor_routing::migration::Migrator>(&common.database)
-        .await
-        .unwrap();
+    let db = migrated(&env, "routing_points").await;
     // Two reports as an older release stored them: location JSON only, one with a map point.
     for (i, point) in [(1u128, Some((0.1337, 117.4917))), (2, None)] {
         let location = lapor_domain::Location {
@@ -1396,10 +1393,7 @@ async fn reports_from_before_the_point_columns_get_their_points() {
 async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
     use sea_orm::{ConnectionTrait, QueryTrait, TransactionTrait};
     let env = TestEnv::new().await.unwrap();
-    let common = env.common("routing_box");
-    let db = lapor_platform::db::connect_and_migrate::<lapor_routing::migration::Migrator>(&common.database)
-        .await
-        .unwrap();
+    let db = migrated(&env, "routing_box").await;
     // 20,000 reports of one category over Bontang (0.05-0.20 N, 117.40-117.55 E), 1 in 50 without
     // a point, the last 30 days; never analyzed (as in a young database that grew faster than
     // autovacuum analyzes it: where the earlier single query with an OR walked the whole category
@@ -1469,6 +1463,14 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
     for (mode, n) in read {
         assert!(n < 2_000, "{mode}: the scan read {n} rows");
     }
+}
+
+/// routing's schema `schema`, migrated, without the service running.
+async fn migrated(env: &TestEnv, schema: &str) -> sea_orm::DatabaseConnection {
+    let common = env.common(schema);
+    lapor_platform::db::connect_and_migrate::<lapor_routing::migration::Migrator>(&common.database)
+        .await
+        .unwrap()
 }
 
 fn fixtures_row(id: uuid::Uuid) -> lapor_routing::entities::queue_report::Model {
