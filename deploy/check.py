@@ -270,6 +270,16 @@ def check_dockerfile():
             fail(f"Dockerfile: COPY --from={ref} names no stage")
     if "cargo chef cook" not in text:
         fail("Dockerfile: the dependency layer must be cached (cargo chef cook)")
+    # Patched crates are not workspace members, so cargo-chef's recipe has no skeleton of them:
+    # their sources must be copied in before the dependency layer is cooked.
+    with open(os.path.join(ROOT, "Cargo.toml")) as f:
+        patch = re.search(r"^\[patch\.crates-io\]\n(.*?)(?=^\[|\Z)", f.read(), re.M | re.S)
+    cook = text.find("cargo chef cook")
+    for path in re.findall(r'path\s*=\s*"([^"]+)"', patch.group(1) if patch else ""):
+        top = path.split("/")[0]
+        copied = [m.start() for m in re.finditer(rf"^COPY\s+{re.escape(top)}/?\s", text, re.M)]
+        if not any(c < cook for c in copied):
+            fail(f"Dockerfile: patched crate {path} must be copied before cargo chef cook")
     if not re.search(r"^ARG SERVICE\b", text, re.M):
         fail("Dockerfile: ARG SERVICE missing")
     last_from = [l for l in lines if l.upper().startswith("FROM")][-1]
