@@ -128,10 +128,14 @@ impl Api {
             .count(&self.db)
             .await
             .map_err(internal)?;
-        let (db, live) = (self.db.clone(), self.live.clone());
+        let (db, live, config) = (self.db.clone(), self.live.clone(), self.config.clone());
         let note = format!("calendar version {} by {by}: {reason}", v.version);
         tokio::spawn(async move {
-            if let Err(e) = live.get().adopt_settings(&db, Utc::now(), Some(&note)).await {
+            if let Err(e) = live
+                .get()
+                .adopt_settings(&db, &config.recompute, Utc::now(), Some(&note))
+                .await
+            {
                 tracing::error!(error = %e, "recompute after a calendar change failed; it resumes at the next start");
             }
         });

@@ -32,6 +32,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// The allowance consequence of breaches (a city setting: Perwali on TPP).
     pub allowance: AllowanceRule,
+    /// How the recompute of every open deadline after a calendar or policy change runs.
+    pub recompute: RecomputeConfig,
 }
 
 impl Default for Config {
@@ -49,6 +51,30 @@ impl Default for Config {
             operator_opd: "diskominfo".into(),
             ledger: LedgerConfig::default(),
             allowance: AllowanceRule::default(),
+            recompute: RecomputeConfig::default(),
+        }
+    }
+}
+
+/// The recompute after a calendar or policy change: reports are recomputed `batch_reports` to a
+/// transaction, `parallel` transactions at a time (PostgreSQL; SQLite has one writer). Each
+/// transaction holds one advisory lock per report, so `batch_reports x parallel` must stay well
+/// inside PostgreSQL's lock table (`max_locks_per_transaction x max_connections`, 6,400 by
+/// default) and `parallel` below the connection pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecomputeConfig {
+    /// Reports per transaction.
+    pub batch_reports: usize,
+    /// Transactions at a time.
+    pub parallel: usize,
+}
+
+impl Default for RecomputeConfig {
+    fn default() -> Self {
+        Self {
+            batch_reports: 500,
+            parallel: 2,
         }
     }
 }

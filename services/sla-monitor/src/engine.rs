@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use lapor_domain::calendar::CalendarSpec;
 use lapor_domain::deadlines::{Deadline, Recorded, compute};
 use lapor_domain::{Calendar, SlaPolicy};
@@ -17,6 +18,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::config::RecomputeConfig;
 use crate::entities::{change, deadline, fact, settings};
 
 /// The calendar and policy in force, and their fingerprint.
@@ -171,8 +173,15 @@ impl Engine {
                                 at: Set(now),
                             });
                         }
+                        // A recompute that gives the same deadline leaves the row as it is, with
+                        // the fingerprint of the settings that computed it: after a calendar change
+                        // only the deadlines it moves are rewritten.
                         row.computed_at = old.computed_at;
-                        if row == old {
+                        let same = deadline::Model {
+                            settings: old.settings.clone(),
+                            ..row.clone()
+                        } == old;
+                        if same {
                             out.push(old);
                         } else {
                             row.computed_at = now;
@@ -237,6 +246,7 @@ impl Engine {
     pub async fn adopt_settings(
         &self,
         db: &sea_orm::DatabaseConnection,
+        tuning: &RecomputeConfig,
         now: DateTime<Utc>,
         note: Option<&str>,
     ) -> Result<usize, DbErr> {
@@ -278,11 +288,28 @@ impl Engine {
         reports.extend(without);
         reports.sort();
         reports.dedup();
-        for chunk in reports.chunks(500) {
-            let txn = lapor_platform::db::begin_write(db).await?;
-            self.recompute_many(&txn, chunk, &reason, now).await?;
-            txn.commit().await?;
-        }
+        // Batches of reports in their own transactions, several at a time: the batches are
+        // disjoint and each locks its reports in order, so they cannot deadlock each other or a
+        // consumer. If one fails the settings stay unadopted and the next start does it again
+        // (a recompute of an up-to-date report writes nothing).
+        let parallel = match db.get_database_backend() {
+            DbBackend::Sqlite => 1,
+            _ => tuning.parallel.max(1),
+        };
+        let batches: Vec<Vec<Uuid>> = reports
+            .chunks(tuning.batch_reports.max(1))
+            .map(<[Uuid]>::to_vec)
+            .collect();
+        let reason = &reason;
+        futures::stream::iter(batches)
+            .map(|batch| async move {
+                let txn = lapor_platform::db::begin_write(db).await?;
+                self.recompute_many(&txn, &batch, reason, now).await?;
+                txn.commit().await
+            })
+            .buffer_unordered(parallel)
+            .try_collect::<Vec<()>>()
+            .await?;
         let row = settings::ActiveModel {
             id: Set(1),
             fingerprint: Set(self.fingerprint.clone()),

@@ -74,7 +74,8 @@ pub mod deadline {
         pub pauses: String,
         /// Whether a pause is open now (the clock stands still).
         pub paused: bool,
-        /// Fingerprint of the calendar and policy it was computed with.
+        /// Fingerprint of the calendar and policy that computed it (a later recompute that gives
+        /// the same deadline does not rewrite the row).
         pub settings: String,
         /// When this row was last computed.
         pub computed_at: DateTimeUtc,

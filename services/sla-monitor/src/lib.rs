@@ -105,7 +105,10 @@ impl Service {
             spec,
             config.policy.clone(),
         )?));
-        engine.get().adopt_settings(&rt.db, now, None).await?;
+        engine
+            .get()
+            .adopt_settings(&rt.db, &config.recompute, now, None)
+            .await?;
         let alerts = Arc::new(alerts::Alerts {
             config: Arc::new(config.clone()),
             live: engine.clone(),

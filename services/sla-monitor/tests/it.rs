@@ -482,6 +482,7 @@ async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why
         local(&deadlines_of(&svc, &env, &id(&c)).await[1].due_at),
         "Wed 2026-12-30 23:59:59"
     );
+    let before = stored_rows(&env, &[id(&a), id(&b)]).await;
     svc.stop().await;
 
     // The SKB adds cuti bersama on Thu 24 Dec: the operator puts a new calendar version.
@@ -563,6 +564,15 @@ async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why
         (local(&db[0].due_at).as_str(), db[0].changes.len()),
         ("Thu 2026-12-10 23:59:59", 0)
     );
+    // Only what moved is rewritten: A's row carries the new settings' fingerprint, B's row is
+    // still the one computed under version 1 (which gives the same deadline).
+    let after = stored_rows(&env, &[id(&a), id(&b)]).await;
+    assert_ne!(
+        before[&id(&a)].0,
+        after[&id(&a)].0,
+        "A rewritten under the new settings"
+    );
+    assert_eq!(before[&id(&b)], after[&id(&b)], "B not rewritten");
     let dc = eventually("C recomputed", Duration::from_secs(20), || async {
         let d = deadlines_of(&svc, &env, &id(&c)).await;
         (d[1].changes.len() == 1 && d[2].changes.len() == 1).then_some(d)
@@ -620,6 +630,37 @@ async fn adding_a_holiday_moves_exactly_the_affected_open_deadlines_and_says_why
         "nothing moved again"
     );
     svc.stop().await;
+}
+
+/// (settings fingerprint, computed at) of each report's verification deadline row.
+async fn stored_rows(
+    env: &TestEnv,
+    reports: &[String],
+) -> std::collections::HashMap<String, (String, String)> {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let mut out = std::collections::HashMap::new();
+    for r in reports {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT settings, computed_at::text AS at FROM sla_monitor.deadlines \
+                 WHERE report_id = $1::uuid AND span = 0",
+                [r.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        out.insert(
+            r.clone(),
+            (
+                row.try_get("", "settings").unwrap(),
+                row.try_get("", "at").unwrap(),
+            ),
+        );
+    }
+    db.close().await.unwrap();
+    out
 }
 
 /// m0004 turns the pre-facts rows into facts and the service rebuilds the deadlines from them.
