@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -28,9 +28,12 @@ pub fn reflection(
         .ok()
 }
 
-/// Turns a bound listener into the incoming stream tonic serves.
-pub fn incoming(listener: TcpListener) -> TcpListenerStream {
-    TcpListenerStream::new(listener)
+/// Turns a bound listener into the incoming stream tonic serves, with `TCP_NODELAY` on every
+/// accepted connection (what tonic does when it binds the address itself; a stream of our own
+/// listener would otherwise keep Nagle's algorithm, and a response written in two parts could
+/// wait for the client's delayed ACK).
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// A shutdown future for tonic: when `signal` completes, marks every service NOT_SERVING first,
@@ -211,4 +214,19 @@ fn is_server_error(code: i64) -> bool {
     ]
     .iter()
     .any(|c| *c as i64 == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = super::incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
 }
