@@ -11,9 +11,10 @@ use async_nats::jetstream::{AckKind, Message};
 use chrono::Utc;
 use futures::StreamExt;
 use lapor_domain::events::Envelope;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
+    TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -326,8 +327,9 @@ async fn settle(
     }
 }
 
-/// Applies every delivery of the batch in one transaction. Optimistically first, without
-/// savepoints (two statements fewer per event); at the first failing event that transaction is
+/// Applies every delivery of the batch in one transaction. Optimistically first: one statement
+/// records every event id (telling redeliveries apart), then the events run without savepoints;
+/// at the first failing event that transaction is
 /// rolled back and the batch applied again with each other event inside its own savepoint, so a
 /// failing event leaves no trace while the others commit together (the failed one is not tried
 /// twice in one delivery). A failed commit fails them all (transiently: they are redelivered).
@@ -355,14 +357,20 @@ async fn apply_batch<H: Handler>(
         Ok(t) => t,
         Err(e) => return all_failed(&e),
     };
+    let ids: Vec<uuid::Uuid> = batch.iter().map(|d| d.env.id.as_uuid()).collect();
+    let fresh = match record_ids(&txn, &spec.durable, &ids).await {
+        Ok(f) => f,
+        Err(e) => return all_failed(&e),
+    };
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut failed = None;
     for (i, d) in batch.iter().enumerate() {
-        match apply_in(&txn, spec, handler, &d.env)
-            .instrument(d.span.clone())
-            .await
-        {
-            Ok(applied) => outcomes.push(Ok(applied)),
+        if !fresh[i] {
+            outcomes.push(Ok(false));
+            continue;
+        }
+        match handler.handle(&txn, &d.env).instrument(d.span.clone()).await {
+            Ok(()) => outcomes.push(Ok(true)),
             Err(e) => {
                 failed = Some((i, e));
                 break;
@@ -412,6 +420,49 @@ async fn apply_batch<H: Handler>(
         return all_failed(&e);
     }
     outcomes
+}
+
+/// Records event `ids` as applied by `consumer` in `processed_events` with one statement; for
+/// each id, whether it is new (false: applied before, or earlier in `ids`). PostgreSQL and SQLite.
+pub async fn record_ids(
+    txn: &impl ConnectionTrait,
+    consumer: &str,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<bool>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let mut insert = Query::insert();
+    insert.into_table(processed_event::Entity).columns([
+        processed_event::Column::Consumer,
+        processed_event::Column::EventId,
+        processed_event::Column::ProcessedAt,
+    ]);
+    for id in ids {
+        insert
+            .values([consumer.into(), (*id).into(), now.into()])
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    insert
+        .on_conflict(
+            OnConflict::columns([
+                processed_event::Column::Consumer,
+                processed_event::Column::EventId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .returning_col(processed_event::Column::EventId);
+    let mut inserted = std::collections::HashSet::new();
+    for row in txn
+        .query_all_raw(txn.get_database_backend().build(&insert))
+        .await?
+    {
+        inserted.insert(row.try_get::<uuid::Uuid>("", "event_id")?);
+    }
+    // The first copy of an inserted id is the new one; a second copy is not.
+    Ok(ids.iter().map(|id| inserted.remove(id)).collect())
 }
 
 /// Applies one event exactly once in its own transaction; returns false when it had already been

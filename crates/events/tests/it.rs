@@ -665,6 +665,97 @@ async fn duplicates_apply_once_and_poison_goes_to_dead_letters_without_blocking(
     cancel.cancel();
 }
 
+/// The one statement that records a batch's event ids tells new ids from ids applied before and
+/// from a second copy in the same batch, on PostgreSQL and on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_a_batch_of_ids_tells_new_from_seen_on_both_backends() {
+    let (env, pg, _bus) = setup("record_ids").await;
+    let dir = env.scratch_dir();
+    let sqlite =
+        lapor_platform::db::connect_and_migrate::<Migrator>(&lapor_platform::config::DatabaseConfig {
+            url: format!("sqlite://{}/events.db?mode=rwc", dir.display()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for db in [&pg, &sqlite] {
+        let txn = db.begin().await.unwrap();
+        assert_eq!(
+            lapor_events::consumer::record_ids(&txn, "c1", &[a, b])
+                .await
+                .unwrap(),
+            [true, true]
+        );
+        assert_eq!(
+            lapor_events::consumer::record_ids(&txn, "c1", &[b, c, c, a])
+                .await
+                .unwrap(),
+            [false, true, false, false]
+        );
+        assert_eq!(
+            lapor_events::consumer::record_ids(&txn, "c2", &[a])
+                .await
+                .unwrap(),
+            [true],
+            "per consumer"
+        );
+        txn.commit().await.unwrap();
+    }
+}
+
+/// A batch records the ids of all its events in one statement (rows one statement inserted share
+/// its command id, `cmin`), not one statement per event; redeliveries in it are still skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_records_its_event_ids_in_one_statement() {
+    let (_env, db, bus) = setup("record_batch").await;
+    let base = samples().remove(0).1;
+    let events: Vec<Envelope> = (0..30).map(|_| fresh(base.clone())).collect();
+    // Published before the consumer starts, so that they arrive in batches; two of them twice.
+    for e in &events {
+        publish_raw(&bus, &e.id.to_string(), codec::encode(e)).await;
+    }
+    publish_raw(&bus, "again-1", codec::encode(&events[4])).await;
+    publish_raw(&bus, "again-2", codec::encode(&events[29])).await;
+    let h = Arc::new(Counting {
+        applied: AtomicUsize::new(0),
+        attempts: AtomicUsize::new(0),
+        fail_first: 0,
+    });
+    let cancel = run_consumer(&bus, &db, h.clone());
+    let rows = eventually("30 ids recorded", Duration::from_secs(20), || async {
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT xmin::text AS x, cmin::text AS c FROM processed_events",
+            ))
+            .await
+            .ok()?;
+        (rows.len() == 30).then_some(rows)
+    })
+    .await;
+    let mut statements: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for r in &rows {
+        statements
+            .entry(r.try_get("", "x").unwrap())
+            .or_default()
+            .insert(r.try_get("", "c").unwrap());
+    }
+    assert!(
+        statements.values().all(|c| c.len() == 1),
+        "one statement per transaction: {statements:?}"
+    );
+    assert!(
+        statements.len() < 15,
+        "30 events in {} transactions",
+        statements.len()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.applied.load(Ordering::SeqCst), 30, "each event applied once");
+    cancel.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_then_dead_lettered_after_the_limit() {
     let (env, db, bus) = setup("retry").await;
