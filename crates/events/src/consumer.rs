@@ -13,8 +13,7 @@ use futures::StreamExt;
 use lapor_domain::events::Envelope;
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
-    TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Set, TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -488,22 +487,8 @@ async fn apply_in<H: Handler>(
     env: &Envelope,
 ) -> Result<bool, HandlerError> {
     // The id first: one statement both records it and tells a redelivery (nothing inserted).
-    let inserted = processed_event::Entity::insert(processed_event::ActiveModel {
-        consumer: Set(spec.durable.clone()),
-        event_id: Set(env.id.as_uuid()),
-        processed_at: Set(Utc::now()),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            processed_event::Column::Consumer,
-            processed_event::Column::EventId,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    if inserted == 0 {
+    let fresh = record_ids(txn, &spec.durable, &[env.id.as_uuid()]).await?;
+    if fresh.first() != Some(&true) {
         return Ok(false);
     }
     handler.handle(txn, env).await?;
