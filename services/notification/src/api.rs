@@ -58,6 +58,7 @@ impl NotificationService for Api {
             })?;
         let rows = message::Entity::find()
             .filter(message::Column::ReportId.eq(id.as_uuid()))
+            .order_by_asc(message::Column::EventAt)
             .order_by_asc(message::Column::CreatedAt)
             .order_by_asc(message::Column::Id)
             .all(&self.db)
@@ -197,6 +198,7 @@ impl NotificationService for Api {
         let rows = message::Entity::find()
             .filter(message::Column::ReportId.eq(cred.report_id))
             .filter(message::Column::RecipientKind.eq("reporter"))
+            .order_by_asc(message::Column::EventAt)
             .order_by_asc(message::Column::CreatedAt)
             .order_by_asc(message::Column::Id)
             .all(&self.db)

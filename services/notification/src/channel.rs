@@ -31,6 +31,8 @@ pub struct Outgoing {
     pub subject: String,
     /// Body.
     pub body: String,
+    /// When what it tells of happened (the event's time).
+    pub event_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A way to deliver messages.
@@ -70,6 +72,7 @@ impl Channel for InboxChannel {
             body: Set(msg.body.clone()),
             state: Set("delivered".to_owned()),
             created_at: Set(chrono::Utc::now()),
+            event_at: Set(Some(msg.event_at)),
         }
         .insert(txn)
         .await?;

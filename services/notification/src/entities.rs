@@ -36,6 +36,10 @@ pub mod message {
         pub state: String,
         /// When recorded.
         pub created_at: DateTimeUtc,
+        /// When what it tells of happened (the event's time): the inbox is in this order, since
+        /// events of different kinds reach this service in any order. Set on every message
+        /// (m0007 filled it in for older ones from `created_at`).
+        pub event_at: Option<DateTimeUtc>,
     }
 
     /// No relations.

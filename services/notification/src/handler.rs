@@ -311,6 +311,7 @@ impl<C: Channel> Handler for Notifier<C> {
                 vars: n.vars,
                 subject,
                 body,
+                event_at: env.occurred_at,
             };
             let id = self.channel.deliver(txn, &msg).await?;
             crate::delivery::enqueue(txn, id, &msg, &routes, &self.templates, now).await?;

@@ -3,7 +3,7 @@
 use lapor_events::migration::{EventTables, create_table};
 use sea_orm_migration::prelude::*;
 
-use crate::entities::{credential, message, rule, template};
+use crate::entities::{credential, rule, template};
 
 /// Notification's migrator.
 pub struct Migrator;
@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Credentials),
             Box::new(M0005Rules),
             Box::new(M0006DeliveryTrace),
+            Box::new(M0007MessageEventTime),
             Box::new(lapor_events::migration::OutboxUnsentIndex),
         ]
     }
@@ -35,7 +36,7 @@ impl MigrationName for M0001Messages {
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for M0001Messages {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create_table(manager, message::Entity).await
+        create_table(manager, v1::message::Entity).await
     }
 }
 
@@ -118,6 +119,86 @@ impl MigrationTrait for M0006DeliveryTrace {
                     .to_owned(),
             )
             .await
+    }
+}
+
+struct M0007MessageEventTime;
+
+impl MigrationName for M0007MessageEventTime {
+    fn name(&self) -> &str {
+        "m0007_message_event_time"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0007MessageEventTime {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("messages"))
+                    .add_column(
+                        ColumnDef::new(Alias::new("event_at"))
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // Older messages: the time they were recorded is the best known.
+        manager
+            .get_connection()
+            .execute_unprepared("UPDATE messages SET event_at = created_at WHERE event_at IS NULL")
+            .await?;
+        Ok(())
+    }
+}
+
+/// Frozen snapshot of `messages` as m0001 created it. Never edit: later changes are explicit
+/// migrations.
+mod v1 {
+    pub(super) mod message {
+        use sea_orm::entity::prelude::*;
+
+        /// A message.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "messages")]
+        pub struct Model {
+            /// Message id.
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            /// `event_id:recipient_kind:recipient_ref:template`: one message per event and recipient.
+            #[sea_orm(unique)]
+            pub dedupe_key: String,
+            /// Event that caused it.
+            pub event_id: Uuid,
+            /// Report it is about.
+            #[sea_orm(indexed)]
+            pub report_id: Uuid,
+            /// `reporter`, `opd` or `operator`.
+            pub recipient_kind: String,
+            /// Pseudonymous recipient id.
+            pub recipient_ref: String,
+            /// Channel adapter.
+            pub channel: String,
+            /// Template name.
+            pub template: String,
+            /// Rendered subject.
+            pub subject: String,
+            /// Rendered body.
+            #[sea_orm(column_type = "Text")]
+            pub body: String,
+            /// Delivery state.
+            pub state: String,
+            /// When recorded.
+            pub created_at: DateTimeUtc,
+        }
+
+        /// No relations.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
     }
 }
 

@@ -87,6 +87,57 @@ async fn each_event_notifies_each_recipient_once_in_indonesian() {
     svc.stop().await;
 }
 
+/// Events of different kinds come through different consumers, so they can arrive in any order:
+/// the messages are listed in the order of the events they tell of, not of their arrival.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_in_the_order_of_their_events_not_of_their_arrival() {
+    let env = TestEnv::new().await.unwrap();
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
+    let mut cfg: Config =
+        lapor_platform::config::load("notification", &Config::default(), Some(&seed)).unwrap();
+    cfg.common = env.common("notification");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let t = Utc::now() - chrono::Duration::hours(2);
+    let s = fixtures::submitted(ReportKind::Pengaduan, "air-minum", t);
+    let d = fixtures::dispatched(&s, "perumda-air-minum", t + chrono::Duration::minutes(30));
+    let o = fixtures::case_opened(&d, t + chrono::Duration::hours(1));
+    let op = env.token("op", Role::Operator, None);
+    let c = NotificationServiceClient::new(svc.channel().await);
+    let report_id = s.event.report_id().unwrap().to_string();
+    let reporter_templates = |n: usize| {
+        let mut c = c.clone();
+        let (op, report_id) = (op.clone(), report_id.clone());
+        async move {
+            let m = c
+                .list_messages(authed(pn::ListMessagesRequest { report_id }, &op))
+                .await
+                .ok()?
+                .into_inner()
+                .messages;
+            let t: Vec<String> = m
+                .into_iter()
+                .filter(|m| m.recipient_kind == "reporter")
+                .map(|m| m.template)
+                .collect();
+            (t.len() == n).then_some(t)
+        }
+    };
+    // The case is opened (and told) before the submission arrives here.
+    env.publish(subjects::CASE_OPENED, "o", codec::encode(&o)).await;
+    eventually("the case opened message", Duration::from_secs(20), || {
+        reporter_templates(1)
+    })
+    .await;
+    env.publish(subjects::REPORT_SUBMITTED, "s", codec::encode(&s))
+        .await;
+    let templates = eventually("both messages", Duration::from_secs(20), || reporter_templates(2)).await;
+    assert_eq!(templates, ["report_received", "case_opened"]);
+    svc.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sla_alerts_reach_the_opd_and_escalations_the_named_officials() {
     use lapor_domain::events::{DeadlineRef, Envelope, Event, SlaBreached, SlaEscalated, SlaWarning};
