@@ -15,14 +15,7 @@ use lapor_testkit::{Spawned, TestEnv, authed, eventually};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_notifies_each_recipient_once_in_indonesian() {
     let env = TestEnv::new().await.unwrap();
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
-    let mut cfg: Config =
-        lapor_platform::config::load("notification", &Config::default(), Some(&seed)).unwrap();
-    cfg.common = env.common("notification");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let svc = Service::build(cfg, listener).await.unwrap();
-    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let svc = start_seeded(&env).await;
 
     let s = fixtures::submitted(ReportKind::Pengaduan, "air-minum", Utc::now());
     let d = fixtures::dispatched(&s, "perumda-air-minum", Utc::now());
@@ -36,18 +29,9 @@ async fn each_event_notifies_each_recipient_once_in_indonesian() {
     let op = env.token("op", Role::Operator, None);
     let mut c = NotificationServiceClient::new(svc.channel().await);
     let report_id = s.event.report_id().unwrap().to_string();
-    let msgs = eventually("three messages", Duration::from_secs(20), || {
-        let mut c = c.clone();
-        let (op, report_id) = (op.clone(), report_id.clone());
-        async move {
-            let m = c
-                .list_messages(authed(pn::ListMessagesRequest { report_id }, &op))
-                .await
-                .ok()?
-                .into_inner()
-                .messages;
-            (m.len() >= 3).then_some(m)
-        }
+    let msgs = eventually("three messages", Duration::from_secs(20), || async {
+        let m = messages_of(&c, &op, &report_id).await?;
+        (m.len() >= 3).then_some(m)
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -92,14 +76,7 @@ async fn each_event_notifies_each_recipient_once_in_indonesian() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_are_in_the_order_of_their_events_not_of_their_arrival() {
     let env = TestEnv::new().await.unwrap();
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
-    let mut cfg: Config =
-        lapor_platform::config::load("notification", &Config::default(), Some(&seed)).unwrap();
-    cfg.common = env.common("notification");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let svc = Service::build(cfg, listener).await.unwrap();
-    let svc = Spawned::start(addr, |stop| svc.run_until(stop));
+    let svc = start_seeded(&env).await;
     let t = Utc::now() - chrono::Duration::hours(2);
     let s = fixtures::submitted(ReportKind::Pengaduan, "air-minum", t);
     let d = fixtures::dispatched(&s, "perumda-air-minum", t + chrono::Duration::minutes(30));
@@ -108,15 +85,9 @@ async fn messages_are_in_the_order_of_their_events_not_of_their_arrival() {
     let c = NotificationServiceClient::new(svc.channel().await);
     let report_id = s.event.report_id().unwrap().to_string();
     let reporter_templates = |n: usize| {
-        let mut c = c.clone();
-        let (op, report_id) = (op.clone(), report_id.clone());
+        let (c, op, report_id) = (&c, &op, &report_id);
         async move {
-            let m = c
-                .list_messages(authed(pn::ListMessagesRequest { report_id }, &op))
-                .await
-                .ok()?
-                .into_inner()
-                .messages;
+            let m = messages_of(c, op, report_id).await?;
             let t: Vec<String> = m
                 .into_iter()
                 .filter(|m| m.recipient_kind == "reporter")
@@ -268,6 +239,37 @@ fn webhook(name: &str, url: &str) -> lapor_notification::config::WebhookConfig {
         rate_per_sec: 0.0,
         timeout_ms: 5_000,
     }
+}
+
+/// The messages of a report, as the operator lists them.
+async fn messages_of(
+    c: &NotificationServiceClient<tonic::transport::Channel>,
+    token: &str,
+    report_id: &str,
+) -> Option<Vec<pn::Message>> {
+    let request = pn::ListMessagesRequest {
+        report_id: report_id.to_owned(),
+    };
+    Some(
+        c.clone()
+            .list_messages(authed(request, token))
+            .await
+            .ok()?
+            .into_inner()
+            .messages,
+    )
+}
+
+/// The service with the Bontang seed (templates, rules, OPDs), on the test's database and NATS.
+async fn start_seeded(env: &TestEnv) -> Spawned {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
+    let mut cfg: Config =
+        lapor_platform::config::load("notification", &Config::default(), Some(&seed)).unwrap();
+    cfg.common = env.common("notification");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = Service::build(cfg, listener).await.unwrap();
+    Spawned::start(addr, |stop| svc.run_until(stop))
 }
 
 async fn start_with(
