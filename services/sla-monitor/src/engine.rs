@@ -289,9 +289,11 @@ impl Engine {
         reports.sort();
         reports.dedup();
         // Batches of reports in their own transactions, several at a time: the batches are
-        // disjoint and each locks its reports in order, so they cannot deadlock each other or a
-        // consumer. If one fails the settings stay unadopted and the next start does it again
-        // (a recompute of an up-to-date report writes nothing).
+        // disjoint and each locks its reports in order, so they cannot deadlock each other. A
+        // consumer locks its events' reports one event at a time, so it can meet a batch in a
+        // deadlock that PostgreSQL breaks by aborting one of them: a batch is tried up to three
+        // times (a recompute is idempotent). If one still fails the settings stay unadopted and
+        // the next start does it again (a recompute of an up-to-date report writes nothing).
         let parallel = match db.get_database_backend() {
             DbBackend::Sqlite => 1,
             _ => tuning.parallel.max(1),
@@ -303,9 +305,23 @@ impl Engine {
         let reason = &reason;
         futures::stream::iter(batches)
             .map(|batch| async move {
-                let txn = lapor_platform::db::begin_write(db).await?;
-                self.recompute_many(&txn, &batch, reason, now).await?;
-                txn.commit().await
+                let mut attempt = 1;
+                loop {
+                    let done = async {
+                        let txn = lapor_platform::db::begin_write(db).await?;
+                        self.recompute_many(&txn, &batch, reason, now).await?;
+                        txn.commit().await
+                    }
+                    .await;
+                    match done {
+                        Err(e) if attempt < 3 => {
+                            tracing::warn!(error = %e, attempt, "recompute batch failed, trying again");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                            attempt += 1;
+                        }
+                        other => return other,
+                    }
+                }
             })
             .buffer_unordered(parallel)
             .try_collect::<Vec<()>>()

@@ -1591,3 +1591,91 @@ async fn the_services_own_database_role_can_append_to_the_ledger_but_not_change_
     assert_eq!(deadlines_of(&svc, &env, &id).await.len(), 1);
     svc.stop().await;
 }
+
+/// A recompute batch that cannot get a report's lock (here: held by another transaction past
+/// the database's `lock_timeout`, as when PostgreSQL breaks a deadlock with a consumer) is tried
+/// again, and the new settings are adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recompute_batch_that_meets_a_held_lock_is_tried_again() {
+    use lapor_sla_monitor::engine::Engine;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let env = TestEnv::new().await.unwrap();
+    let admin = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let name = env
+        .db_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Every connection opened from now on gives up a lock wait after 200 ms.
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" SET lock_timeout = '200ms'"))
+        .await
+        .unwrap();
+    let common = env.common("sla_monitor");
+    let db =
+        lapor_platform::db::connect_and_migrate::<lapor_sla_monitor::migration::Migrator>(&common.database)
+            .await
+            .unwrap();
+    let s = fixtures::submitted(ReportKind::Pengaduan, "", wita(21, 10));
+    let report = s.event.report_id().unwrap().as_uuid();
+    let tuning = lapor_sla_monitor::config::RecomputeConfig::default();
+    let first = Engine::new(CalendarSpec::default(), lapor_domain::SlaPolicy::default()).unwrap();
+    let txn = db.begin().await.unwrap();
+    let submitted = lapor_domain::deadlines::Recorded {
+        event_id: s.id.as_uuid(),
+        fact: lapor_domain::deadlines::Fact::Submitted {
+            at: wita(21, 10),
+            kind: ReportKind::Pengaduan,
+        },
+    };
+    first
+        .record(&txn, report, &[submitted], "test", Utc::now())
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    first
+        .adopt_settings(&db, &tuning, Utc::now(), None)
+        .await
+        .unwrap();
+    // Another transaction holds the report's lock (the key `lock_reports` uses) for 600 ms: the
+    // first attempt gives up after 200 ms, the second (100 ms later) after 200 ms more, the third
+    // gets it.
+    let key = i64::from_be_bytes(report.as_u128().to_be_bytes()[8..].try_into().unwrap());
+    let blocker = admin.begin().await.unwrap();
+    blocker
+        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({key})"))
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        blocker.commit().await.unwrap();
+    });
+    let changed = Engine::new(
+        calendar_with(&[(23, "Cuti bersama")]),
+        lapor_domain::SlaPolicy::default(),
+    )
+    .unwrap();
+    let adopted = changed
+        .adopt_settings(&db, &tuning, Utc::now(), None)
+        .await
+        .unwrap();
+    release.await.unwrap();
+    assert_eq!(adopted, 1);
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT fingerprint FROM settings",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.try_get::<String>("", "fingerprint").unwrap(),
+        changed.fingerprint
+    );
+    db.close().await.unwrap();
+}
