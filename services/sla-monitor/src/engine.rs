@@ -394,20 +394,19 @@ pub fn describe_change(old: &settings::Model, spec: &CalendarSpec, policy: &SlaP
     format!("calendar/policy change: {}", parts.join("; "))
 }
 
+/// The PostgreSQL advisory-lock key of a report (the low 64 bits of its id).
+pub fn lock_key(report: Uuid) -> i64 {
+    // Truncation intended: the low 64 bits of a UUIDv7 are its random part.
+    let low = report.as_u128() as u64;
+    i64::from_be_bytes(low.to_be_bytes())
+}
+
 /// Serializes the work on each report (several consumers record facts of one report): one
 /// transaction-scoped advisory lock per report on PostgreSQL, taken in a fixed order so that two
 /// batches cannot deadlock; SQLite serializes writers already.
 async fn lock_reports(txn: &impl ConnectionTrait, reports: &[Uuid]) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres && !reports.is_empty() {
-        let mut keys: Vec<i64> = reports
-            .iter()
-            .map(|r| {
-                let bytes = r.as_u128().to_be_bytes();
-                let mut key = [0u8; 8];
-                key.copy_from_slice(&bytes[8..]);
-                i64::from_be_bytes(key)
-            })
-            .collect();
+        let mut keys: Vec<i64> = reports.iter().copied().map(lock_key).collect();
         keys.sort_unstable();
         keys.dedup();
         txn.execute_raw(Statement::from_sql_and_values(

@@ -1644,7 +1644,7 @@ async fn a_recompute_batch_that_meets_a_held_lock_is_tried_again() {
     // Another transaction holds the report's lock (the key `lock_reports` uses) for 600 ms: the
     // first attempt gives up after 200 ms, the second (100 ms later) after 200 ms more, the third
     // gets it.
-    let key = i64::from_be_bytes(report.as_u128().to_be_bytes()[8..].try_into().unwrap());
+    let key = lapor_sla_monitor::engine::lock_key(report);
     let blocker = admin.begin().await.unwrap();
     blocker
         .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({key})"))
