@@ -49,6 +49,61 @@ pub trait Handler: Send + Sync + 'static {
         txn: &'a DatabaseTransaction,
         env: &'a Envelope,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Applies several new events of one delivery batch, in delivery order, in one transaction:
+    /// the effect must be that of [`Handler::handle`] on each in turn. The default does exactly
+    /// that, each event inside its consumer span. A handler overrides it to share statements
+    /// between the events (one read of all their reports, one multi-row write), which is where a
+    /// consumer under load spends its time.
+    ///
+    /// On an error the consumer rolls the batch back and applies the events again one by one
+    /// with [`Handler::handle`], each in its own savepoint, so a failing event leaves no trace and
+    /// the others still commit together. [`BatchError::at`] names the failing event when it is
+    /// known (that event is then not run again in this delivery).
+    fn handle_batch<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        items: &'a [BatchItem<'a>],
+    ) -> impl Future<Output = Result<(), BatchError>> + Send + 'a {
+        async move {
+            for (i, item) in items.iter().enumerate() {
+                self.handle(txn, item.env)
+                    .instrument(item.span.clone())
+                    .await
+                    .map_err(|error| BatchError { at: Some(i), error })?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One new event of a delivery batch, with the consumer span opened for it (work done for that
+/// event alone, such as writing an outbox row, belongs inside it: the row carries its trace).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchItem<'a> {
+    /// The event.
+    pub env: &'a Envelope,
+    /// Its consumer span.
+    pub span: &'a tracing::Span,
+}
+
+/// Why [`Handler::handle_batch`] failed.
+#[derive(Debug)]
+pub struct BatchError {
+    /// The index in the batch of the event that failed, when it is known.
+    pub at: Option<usize>,
+    /// The failure.
+    pub error: HandlerError,
+}
+
+impl BatchError {
+    /// A failure of the batch as a whole (a shared statement failed): no event is singled out.
+    pub fn whole(error: impl Into<HandlerError>) -> Self {
+        Self {
+            at: None,
+            error: error.into(),
+        }
+    }
 }
 
 /// One durable subscription of a service.
@@ -327,12 +382,12 @@ async fn settle(
 }
 
 /// Applies every delivery of the batch in one transaction. Optimistically first: one statement
-/// records every event id (telling redeliveries apart), then the events run without savepoints;
-/// at the first failing event that transaction is
-/// rolled back and the batch applied again with each other event inside its own savepoint, so a
-/// failing event leaves no trace while the others commit together (the failed one is not tried
-/// twice in one delivery). A failed commit fails them all (transiently: they are redelivered).
-/// One delivery is applied on its own.
+/// records every event id (telling redeliveries apart), then the new events go to
+/// [`Handler::handle_batch`] together, without savepoints. If that fails the transaction is
+/// rolled back and the batch applied again with each event inside its own savepoint, so a
+/// failing event leaves no trace while the others commit together (the failed one, when the
+/// handler named it, is not tried twice in one delivery). A failed commit fails them all
+/// (transiently: they are redelivered). One delivery is applied on its own.
 async fn apply_batch<H: Handler>(
     db: &DatabaseConnection,
     spec: &ConsumerSpec,
@@ -361,27 +416,37 @@ async fn apply_batch<H: Handler>(
         Ok(f) => f,
         Err(e) => return all_failed(&e),
     };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut failed = None;
-    for (i, d) in batch.iter().enumerate() {
-        if !fresh[i] {
-            outcomes.push(Ok(false));
-            continue;
-        }
-        match handler.handle(&txn, &d.env).instrument(d.span.clone()).await {
-            Ok(()) => outcomes.push(Ok(true)),
-            Err(e) => {
-                failed = Some((i, e));
-                break;
-            }
-        }
-    }
-    let Some((failed_at, failure)) = failed else {
+    // The new events go to the handler together; `index[j]` is the batch position of item j.
+    let (index, items): (Vec<usize>, Vec<BatchItem<'_>>) = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| fresh[*i])
+        .map(|(i, d)| {
+            (
+                i,
+                BatchItem {
+                    env: &d.env,
+                    span: &d.span,
+                },
+            )
+        })
+        .unzip();
+    let failed = if items.is_empty() {
+        None
+    } else {
+        handler.handle_batch(&txn, &items).await.err()
+    };
+    let Some(BatchError { at, error }) = failed else {
         if let Err(e) = txn.commit().await {
             return all_failed(&e);
         }
-        return outcomes;
+        return fresh.into_iter().map(Ok).collect();
     };
+    let failed_at = at.and_then(|j| index.get(j).copied());
+    let failure = error;
+    if failed_at.is_none() {
+        tracing::warn!(consumer = %spec.durable, error = %failure, "batch failed as a whole, applying its events one by one");
+    }
     if let Err(e) = txn.rollback().await {
         return all_failed(&e);
     }
@@ -392,7 +457,7 @@ async fn apply_batch<H: Handler>(
     let mut failure = Some(failure);
     let mut outcomes = Vec::with_capacity(batch.len());
     for (i, d) in batch.iter().enumerate() {
-        if i == failed_at {
+        if Some(i) == failed_at {
             if let Some(f) = failure.take() {
                 outcomes.push(Err(f));
             }

@@ -13,7 +13,7 @@ pub mod runtime;
 pub mod subjects;
 
 pub use bus::Bus;
-pub use consumer::{ConsumerSpec, Handler, HandlerError};
+pub use consumer::{BatchError, BatchItem, ConsumerSpec, Handler, HandlerError};
 pub use outbox::{Relay, enqueue};
 pub use runtime::Runtime;
 pub use subjects::Subjects;

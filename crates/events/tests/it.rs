@@ -20,7 +20,7 @@ use lapor_domain::{CaseId, EventId, ReportId, ReporterRef};
 use lapor_events::consumer::ConsumerSpec;
 use lapor_events::entities::{dead_letter, outbox};
 use lapor_events::migration::EventTables;
-use lapor_events::{Bus, Handler, HandlerError, Relay, codec, enqueue, subjects};
+use lapor_events::{BatchError, BatchItem, Bus, Handler, HandlerError, Relay, codec, enqueue, subjects};
 use lapor_testkit::{TestEnv, eventually};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait};
 use sea_orm_migration::prelude::*;
@@ -921,6 +921,137 @@ async fn a_batch_commits_together_and_a_failing_event_leaves_no_trace() {
         "nothing more"
     );
     cancel.cancel();
+}
+
+/// Takes whole batches: writes one outbox row per event with one `handle_batch` call, and fails
+/// the whole batch (naming no event) when it holds `poison`; event by event, `poison` fails
+/// permanently.
+struct Sharing {
+    bus: Bus,
+    poison: EventId,
+    /// The events of each `handle_batch` call.
+    batches: std::sync::Mutex<Vec<Vec<EventId>>>,
+    /// Events applied one by one (after a failed batch).
+    singles: std::sync::Mutex<Vec<EventId>>,
+}
+
+impl Handler for Sharing {
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        self.singles.lock().unwrap().push(env.id);
+        if env.id == self.poison {
+            return Err(HandlerError::Permanent("violates an invariant".into()));
+        }
+        enqueue(txn, &self.bus, env).await?;
+        Ok(())
+    }
+
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        items: &[BatchItem<'_>],
+    ) -> Result<(), BatchError> {
+        self.batches
+            .lock()
+            .unwrap()
+            .push(items.iter().map(|i| i.env.id).collect());
+        for item in items {
+            enqueue(txn, &self.bus, item.env)
+                .await
+                .map_err(BatchError::whole)?;
+        }
+        if items.iter().any(|i| i.env.id == self.poison) {
+            // After writing: the rollback must take the batch's rows with it.
+            return Err(BatchError::whole(HandlerError::Transient(
+                "a shared statement failed".into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_takes_whole_batches_and_a_failed_batch_is_applied_event_by_event() {
+    let (_env, db, bus) = setup("sharing").await;
+    let base = samples().remove(0).1;
+    let events: Vec<Envelope> = (0..40).map(|_| fresh(base.clone())).collect();
+    let poison = events[17].id;
+    for e in &events {
+        publish_raw(&bus, &e.id.to_string(), codec::encode(e)).await;
+    }
+    // A redelivery (past the duplicate window) of one event: never handed to the handler again.
+    publish_raw(&bus, "again", codec::encode(&events[2])).await;
+    let h = Arc::new(Sharing {
+        bus: bus.clone(),
+        poison,
+        batches: std::sync::Mutex::default(),
+        singles: std::sync::Mutex::default(),
+    });
+    let cancel = CancellationToken::new();
+    tokio::spawn(lapor_events::consumer::run(
+        bus.clone(),
+        db.clone(),
+        ConsumerSpec {
+            durable: "sharing-consumer".into(),
+            filter_suffix: subjects::REPORT_SUBMITTED,
+        },
+        h.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+        cancel.clone(),
+    ));
+    eventually(
+        "the poisoned event dead-lettered",
+        Duration::from_secs(30),
+        || async {
+            let d = dead_letter::Entity::find().all(&db).await.ok()?;
+            (d.len() == 1).then_some(())
+        },
+    )
+    .await;
+    let rows = eventually("39 events applied", Duration::from_secs(30), || async {
+        let rows = outbox::Entity::find().all(&db).await.ok()?;
+        (rows.len() == 39).then_some(rows)
+    })
+    .await;
+    cancel.cancel();
+    let written: std::collections::BTreeSet<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let expected: std::collections::BTreeSet<Uuid> = events
+        .iter()
+        .filter(|e| e.id != poison)
+        .map(|e| e.id.as_uuid())
+        .collect();
+    assert_eq!(written, expected, "every event but the poisoned one, each once");
+    let batches = h.batches.lock().unwrap().clone();
+    let singles = h.singles.lock().unwrap().clone();
+    assert!(
+        batches.iter().any(|b| b.len() > 1),
+        "events that arrived together were handed over together: {:?}",
+        batches.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    // Only the failed batch was applied again, event by event; every other event was handled
+    // exactly once, in a batch, and the redelivered copy never reached the handler.
+    let failed: Vec<&Vec<EventId>> = batches.iter().filter(|b| b.contains(&poison)).collect();
+    assert_eq!(failed.len(), 1, "the poisoned batch, once: {batches:?}");
+    let mut again: Vec<EventId> = failed[0].clone();
+    again.sort();
+    let mut by_one = singles.clone();
+    by_one.sort();
+    assert_eq!(by_one, again, "exactly the failed batch's events, one by one");
+    let handled: Vec<EventId> = batches
+        .iter()
+        .filter(|b| !b.contains(&poison))
+        .flatten()
+        .chain(failed[0].iter())
+        .copied()
+        .collect();
+    let mut distinct = handled.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        handled.len(),
+        40,
+        "each of the 40 events handed over once, in some batch"
+    );
+    assert_eq!(distinct.len(), 40);
 }
 
 /// The relay's query (unsent rows in `seq` order) reads the partial index of unsent rows, not

@@ -266,6 +266,18 @@ pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
     let _ = span.set_parent(cx);
 }
 
+/// Links `span` to `to` (work done once for several traces, such as a consumer batch, names
+/// each of them), if `to` is being traced.
+pub fn link(span: &tracing::Span, to: &tracing::Span) {
+    if span.is_disabled() || to.is_disabled() {
+        return;
+    }
+    let sc = to.context().span().span_context().clone();
+    if sc.is_valid() {
+        span.add_link(sc);
+    }
+}
+
 /// Makes `span` a child of the trace context carried in gRPC metadata, if any.
 pub fn set_parent_from_metadata(span: &tracing::Span, md: &tonic::metadata::MetadataMap) {
     set_parent(span, md.get("traceparent").and_then(|v| v.to_str().ok()));

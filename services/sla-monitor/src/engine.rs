@@ -55,21 +55,49 @@ impl Engine {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<deadline::Model>, DbErr> {
-        for r in facts {
-            let body = serde_json::to_string(&r.fact).map_err(|e| DbErr::Custom(e.to_string()))?;
-            fact::Entity::insert(fact::ActiveModel {
-                event_id: Set(r.event_id),
-                report_id: Set(report),
-                at: Set(r.fact.at()),
-                kind: Set(crate::facts::kind_of(&r.fact).to_owned()),
-                body: Set(body),
-                recorded_at: Set(now),
-            })
-            .on_conflict(OnConflict::column(fact::Column::EventId).do_nothing().to_owned())
-            .exec_without_returning(txn)
-            .await?;
+        let reasons = HashMap::from([(report, reason.to_owned())]);
+        Ok(self
+            .record_many(txn, &[(report, facts.to_vec())], &reasons, now)
+            .await?
+            .remove(&report)
+            .unwrap_or_default())
+    }
+
+    /// Records the facts of several reports with one statement per 500 facts (a redelivered
+    /// event adds nothing) and recomputes those reports together; each report's moves of a due
+    /// time carry its reason in `reasons`. Returns each report's deadlines as stored.
+    pub async fn record_many(
+        &self,
+        txn: &impl ConnectionTrait,
+        facts: &[(Uuid, Vec<Recorded>)],
+        reasons: &HashMap<Uuid, String>,
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<Uuid, Vec<deadline::Model>>, DbErr> {
+        let mut rows = Vec::new();
+        for (report, recorded) in facts {
+            for r in recorded {
+                let body = serde_json::to_string(&r.fact).map_err(|e| DbErr::Custom(e.to_string()))?;
+                rows.push(fact::ActiveModel {
+                    event_id: Set(r.event_id),
+                    report_id: Set(*report),
+                    at: Set(r.fact.at()),
+                    kind: Set(crate::facts::kind_of(&r.fact).to_owned()),
+                    body: Set(body),
+                    recorded_at: Set(now),
+                });
+            }
         }
-        self.recompute(txn, report, reason, now).await
+        for chunk in rows.chunks(500) {
+            fact::Entity::insert_many(chunk.to_vec())
+                .on_conflict(OnConflict::column(fact::Column::EventId).do_nothing().to_owned())
+                .exec_without_returning(txn)
+                .await?;
+        }
+        let mut reports: Vec<Uuid> = facts.iter().map(|(r, _)| *r).collect();
+        reports.sort_unstable();
+        reports.dedup();
+        self.recompute_many(txn, &reports, Reasons::Each(reasons), now)
+            .await
     }
 
     /// A report's history.
@@ -98,7 +126,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Vec<deadline::Model>, DbErr> {
         Ok(self
-            .recompute_many(txn, &[report], reason, now)
+            .recompute_many(txn, &[report], Reasons::All(reason), now)
             .await?
             .remove(&report)
             .unwrap_or_default())
@@ -110,7 +138,7 @@ impl Engine {
         &self,
         txn: &impl ConnectionTrait,
         reports: &[Uuid],
-        reason: &str,
+        reasons: Reasons<'_>,
         now: DateTime<Utc>,
     ) -> Result<HashMap<Uuid, Vec<deadline::Model>>, DbErr> {
         lock_reports(txn, reports).await?;
@@ -169,7 +197,7 @@ impl Engine {
                                 report_id: Set(*report),
                                 from_due: Set(old.due_at),
                                 to_due: Set(row.due_at),
-                                reason: Set(reason.to_owned()),
+                                reason: Set(reasons.of(report).to_owned()),
                                 at: Set(now),
                             });
                         }
@@ -309,7 +337,8 @@ impl Engine {
                 loop {
                     let done = async {
                         let txn = lapor_platform::db::begin_write(db).await?;
-                        self.recompute_many(&txn, &batch, reason, now).await?;
+                        self.recompute_many(&txn, &batch, Reasons::All(reason), now)
+                            .await?;
                         txn.commit().await
                     }
                     .await;
@@ -348,6 +377,24 @@ impl Engine {
             .await?;
         tracing::info!(reports = reports.len(), reason = %reason, "deadlines recomputed for new settings");
         Ok(reports.len())
+    }
+}
+
+/// Why deadlines are recomputed, as recorded with each move of a due time.
+#[derive(Debug, Clone, Copy)]
+pub enum Reasons<'a> {
+    /// One reason for every report (a change of settings).
+    All(&'a str),
+    /// A reason for each report (the events that brought it new facts).
+    Each(&'a HashMap<Uuid, String>),
+}
+
+impl Reasons<'_> {
+    fn of(&self, report: &Uuid) -> &str {
+        match self {
+            Reasons::All(r) => r,
+            Reasons::Each(m) => m.get(report).map_or("recomputed", String::as_str),
+        }
     }
 }
 

@@ -1679,3 +1679,148 @@ async fn a_recompute_batch_that_meets_a_held_lock_is_tried_again() {
     );
     db.close().await.unwrap();
 }
+
+/// Events that arrive together are recorded together (one statement writes a batch's facts)
+/// and give exactly the deadlines the facts give one by one, with one breach per late step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_arrive_together_are_recorded_together_with_the_same_deadlines() {
+    use lapor_domain::deadlines::{Fact, Recorded, compute};
+    use lapor_domain::events::{CaseFollowedUp, Envelope, Event};
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await.unwrap();
+    let cfg = registry_config(&env);
+    let (calendar, policy) = (
+        lapor_domain::Calendar::from_spec(&cfg.calendar).unwrap(),
+        cfg.policy.clone(),
+    );
+    // A first start makes the stream and the consumers; the events come while it is stopped.
+    let (svc, _) = start_cfg(cfg.clone()).await;
+    svc.stop().await;
+    // 30 reports, each submitted, dispatched and followed up; every third follow-up late (the
+    // first follow-up is due five working days after Monday 7 December).
+    let mut histories = std::collections::HashMap::new();
+    let mut late = 0;
+    for i in 0..30 {
+        let s = fixtures::submitted(ReportKind::Pengaduan, "", wita(7, 10));
+        let d = fixtures::dispatched(&s, "dlh", wita(7, 11));
+        let Event::ReportDispatched(dd) = &d.event else {
+            panic!()
+        };
+        let posted = if i % 3 == 0 { wita(16, 10) } else { wita(8, 10) };
+        late += usize::from(i % 3 == 0);
+        let f = Envelope {
+            id: lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7()),
+            occurred_at: posted,
+            event: Event::CaseFollowedUp(CaseFollowedUp {
+                case_id: lapor_domain::CaseId::from_uuid(uuid::Uuid::now_v7()),
+                report_id: dd.report_id,
+                tracking_id: dd.tracking_id.clone(),
+                opd_id: dd.opd_id.clone(),
+                follow_up_id: uuid::Uuid::now_v7(),
+                text: "Sudah ditangani".into(),
+                posted_at: posted,
+                posted_by: "pj-dlh".into(),
+                reporter_ref: dd.reporter_ref,
+            }),
+        };
+        let report = dd.report_id.as_uuid();
+        histories.insert(
+            report,
+            vec![
+                Recorded {
+                    event_id: s.id.as_uuid(),
+                    fact: Fact::Submitted {
+                        at: wita(7, 10),
+                        kind: ReportKind::Pengaduan,
+                    },
+                },
+                Recorded {
+                    event_id: d.id.as_uuid(),
+                    fact: Fact::Dispatched {
+                        opd: dd.opd_id.clone(),
+                        at: wita(7, 11),
+                        submitted_at: wita(7, 10),
+                        kind: ReportKind::Pengaduan,
+                    },
+                },
+                Recorded {
+                    event_id: f.id.as_uuid(),
+                    fact: Fact::FollowedUp {
+                        opd: dd.opd_id.clone(),
+                        at: posted,
+                    },
+                },
+            ],
+        );
+        // All published while the service is stopped: each consumer finds many waiting.
+        for (suffix, e) in [
+            (subjects::REPORT_SUBMITTED, &s),
+            (subjects::REPORT_DISPATCHED, &d),
+            (subjects::CASE_FOLLOWED_UP, &f),
+        ] {
+            env.publish(suffix, &e.id.to_string(), codec::encode(e)).await;
+        }
+    }
+    let (svc, _) = start_cfg(cfg).await;
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let query = |sql: &str| sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned());
+    eventually("every fact recorded", Duration::from_secs(30), || async {
+        let n: i64 = db
+            .query_one_raw(query("SELECT count(*) AS n FROM sla_monitor.facts"))
+            .await
+            .ok()??
+            .try_get("", "n")
+            .ok()?;
+        (n == 90).then_some(())
+    })
+    .await;
+    let breaches = eventually("the late steps' breaches", Duration::from_secs(20), || async {
+        let m = env.messages_on(subjects::SLA_BREACHED).await;
+        (m.len() >= late).then_some(m)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.messages_on(subjects::SLA_BREACHED).await.len(),
+        late,
+        "one breach per late step"
+    );
+    assert_eq!(breaches.len(), late);
+    svc.stop().await;
+    // Batches: facts written by one statement share a transaction and a command id.
+    let shared = db
+        .query_all_raw(query(
+            "SELECT count(*) AS n FROM sla_monitor.facts GROUP BY xmin::text, cmin::text \
+             HAVING count(*) > 1",
+        ))
+        .await
+        .unwrap();
+    assert!(!shared.is_empty(), "no two facts were written by one statement");
+    // The stored deadlines are what the facts give.
+    let mut stored = std::collections::BTreeMap::new();
+    for row in db
+        .query_all_raw(query(
+            "SELECT id, due_at, met_at, ended_at FROM sla_monitor.deadlines",
+        ))
+        .await
+        .unwrap()
+    {
+        type At = Option<chrono::DateTime<Utc>>;
+        let id: String = row.try_get("", "id").unwrap();
+        let times: (chrono::DateTime<Utc>, At, At) = (
+            row.try_get("", "due_at").unwrap(),
+            row.try_get("", "met_at").unwrap(),
+            row.try_get("", "ended_at").unwrap(),
+        );
+        stored.insert(id, times);
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for (report, history) in &histories {
+        for d in compute(history, &calendar, &policy) {
+            expected.insert(format!("{report}:{}", d.key()), (d.due_at, d.met_at, d.ended_at));
+        }
+    }
+    assert_eq!(stored.len(), 90, "three deadlines per report");
+    assert_eq!(stored, expected);
+    db.close().await.unwrap();
+}
