@@ -38,6 +38,36 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, bus: &Bus, env: &Envelope) -> R
     Ok(())
 }
 
+/// Writes several events to the outbox inside the caller's transaction, with one statement per
+/// 500, in the given order; each row carries the trace context given with its event (the span
+/// of what caused it: [`lapor_platform::telemetry::traceparent_of`]).
+pub async fn enqueue_many<C: ConnectionTrait>(
+    db: &C,
+    bus: &Bus,
+    events: &[(Envelope, Option<String>)],
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let rows: Vec<outbox::ActiveModel> = events
+        .iter()
+        .map(|(env, traceparent)| outbox::ActiveModel {
+            event_id: Set(env.id.as_uuid()),
+            event_type: Set(env.event.type_name().to_owned()),
+            subject: Set(bus.subjects.for_event(&env.event)),
+            payload: Set(codec::encode(env)),
+            traceparent: Set(traceparent.clone()),
+            created_at: Set(now),
+            published_at: Set(None),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        outbox::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Counts unsent outbox rows (the relay's backlog).
 pub async fn backlog(db: &DatabaseConnection) -> Result<u64, DbErr> {
     outbox::Entity::find()

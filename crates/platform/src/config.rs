@@ -53,6 +53,10 @@ pub struct DatabaseConfig {
     pub schema: String,
     /// Connection pool size.
     pub max_connections: u32,
+    /// Seconds a pooled connection may sit idle and still be handed out without a check; one
+    /// idle longer is pinged first (and replaced if dead). 0 pings on every checkout, which
+    /// costs a round trip per transaction.
+    pub check_idle_secs: u64,
     /// PostgreSQL only, optional: a URL for the role that owns the schema and runs migrations.
     /// When set, the service migrates over it, then grants `url`'s role what it needs (and no
     /// UPDATE/DELETE on append-only tables such as the SLA ledger) and runs over `url`, so
@@ -66,6 +70,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://.lapor/data/service.db?mode=rwc".into(),
             schema: "public".into(),
             max_connections: 8,
+            check_idle_secs: 30,
             migration_url: String::new(),
         }
     }

@@ -78,6 +78,12 @@ fn options(cfg: &DatabaseConfig) -> ConnectOptions {
         // Spans per query carry db.system and db.operation, never the statement: a statement built
         // with inline values could hold what a reporter wrote.
         .record_stmt_in_spans(false);
+    // sqlx pings every connection it hands out unless told otherwise: one more round trip per
+    // transaction. Only a connection idle long enough to have been dropped (by the server, a
+    // proxy, a firewall) is checked.
+    if cfg.check_idle_secs > 0 {
+        opts.test_before_acquire_if_idle_for(Duration::from_secs(cfg.check_idle_secs));
+    }
     opts
 }
 

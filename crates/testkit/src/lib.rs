@@ -69,6 +69,7 @@ impl TestEnv {
                 schema: schema.into(),
                 max_connections: 4,
                 migration_url: String::new(),
+                ..DatabaseConfig::default()
             },
             nats: NatsConfig {
                 url: self.nats_url.clone(),
@@ -241,6 +242,28 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("publish: {e}"))
             .await
             .unwrap_or_else(|e| panic!("publish ack: {e}"));
+    }
+
+    /// The most rows of `table` (schema-qualified, in this test's database) that one statement
+    /// wrote: rows sharing a transaction id and a command id. Shows a batch written at once.
+    pub async fn most_rows_of_one_statement(&self, table: &str) -> i64 {
+        let db = Database::connect(&self.db_url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT coalesce(max(n), 0) AS n FROM \
+                     (SELECT count(*) AS n FROM {table} GROUP BY xmin::text, cmin::text) t"
+                ),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"))
+            .and_then(|r| r.try_get::<i64>("", "n").ok())
+            .unwrap_or_default();
+        let _ = db.close().await;
+        n
     }
 
     /// Returns the payloads of every message in the stream on `<prefix>.<suffix>`, in order.

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, Set};
+use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, Set};
 
 use crate::entities::message;
 
@@ -39,13 +39,13 @@ pub struct Outgoing {
 pub trait Channel: Send + Sync + 'static {
     /// Adapter name stored with each message.
     fn name(&self) -> &'static str;
-    /// Delivers `msg`, recording it in `txn` (so a redelivered event finds it and skips), and
-    /// returns the message's id.
+    /// Delivers `msgs`, recording them in `txn` (so a redelivered event finds them and skips),
+    /// and returns their ids in the same order.
     fn deliver<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
-        msg: &'a Outgoing,
-    ) -> impl Future<Output = Result<uuid::Uuid, DbErr>> + Send + 'a;
+        msgs: &'a [Outgoing],
+    ) -> impl Future<Output = Result<Vec<uuid::Uuid>, DbErr>> + Send + 'a;
 }
 
 /// The in-app inbox.
@@ -57,25 +57,33 @@ impl Channel for InboxChannel {
         "inbox"
     }
 
-    async fn deliver(&self, txn: &DatabaseTransaction, msg: &Outgoing) -> Result<uuid::Uuid, DbErr> {
-        let id = uuid::Uuid::now_v7();
-        message::ActiveModel {
-            id: Set(id),
-            dedupe_key: Set(msg.dedupe_key.clone()),
-            event_id: Set(msg.event_id),
-            report_id: Set(msg.report_id),
-            recipient_kind: Set(msg.recipient_kind.to_owned()),
-            recipient_ref: Set(msg.recipient_ref.clone()),
-            channel: Set(self.name().to_owned()),
-            template: Set(msg.template.to_owned()),
-            subject: Set(msg.subject.clone()),
-            body: Set(msg.body.clone()),
-            state: Set("delivered".to_owned()),
-            created_at: Set(chrono::Utc::now()),
-            event_at: Set(Some(msg.event_at)),
+    async fn deliver(&self, txn: &DatabaseTransaction, msgs: &[Outgoing]) -> Result<Vec<uuid::Uuid>, DbErr> {
+        let now = chrono::Utc::now();
+        let rows: Vec<message::ActiveModel> = msgs
+            .iter()
+            .map(|msg| message::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                dedupe_key: Set(msg.dedupe_key.clone()),
+                event_id: Set(msg.event_id),
+                report_id: Set(msg.report_id),
+                recipient_kind: Set(msg.recipient_kind.to_owned()),
+                recipient_ref: Set(msg.recipient_ref.clone()),
+                channel: Set(self.name().to_owned()),
+                template: Set(msg.template.to_owned()),
+                subject: Set(msg.subject.clone()),
+                body: Set(msg.body.clone()),
+                state: Set("delivered".to_owned()),
+                created_at: Set(now),
+                event_at: Set(Some(msg.event_at)),
+            })
+            .collect();
+        let ids = rows.iter().map(|r| *r.id.as_ref()).collect();
+        // One statement per 500 messages (13 values each: within SQLite's limit of variables).
+        for chunk in rows.chunks(500) {
+            message::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(txn)
+                .await?;
         }
-        .insert(txn)
-        .await?;
-        Ok(id)
+        Ok(ids)
     }
 }

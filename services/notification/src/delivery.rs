@@ -235,18 +235,48 @@ pub const SMS_CHANNEL: &str = "sms";
 /// The e-mail channel's name.
 pub const EMAIL_CHANNEL: &str = "email";
 
-/// Records, in `txn`, a delivery of `msg` (message `message_id`) on every route that takes its
-/// recipient kind. The payload names the recipient by pseudonymous ref only: addresses are
-/// looked up when sending.
+/// A message to hand to the routes outside the service.
+pub struct ToSend<'a> {
+    /// Its id.
+    pub message_id: uuid::Uuid,
+    /// The message.
+    pub msg: &'a Outgoing,
+    /// The routes its rule allows.
+    pub routes: &'a [Route],
+    /// The trace context of the event that made it (each send continues that trace).
+    pub traceparent: Option<String>,
+}
+
+/// Records, in `txn` and with one statement per 500 rows, a delivery of each message on every
+/// route that takes its recipient kind. The payload names the recipient by pseudonymous ref
+/// only: addresses are looked up when sending.
 pub async fn enqueue(
     txn: &DatabaseTransaction,
-    message_id: uuid::Uuid,
-    msg: &Outgoing,
-    routes: &[Route],
+    messages: &[ToSend<'_>],
     templates: &crate::templates::Templates,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    for r in routes
+    let mut rows = Vec::new();
+    for m in messages {
+        rows.extend(rows_for(m, templates, now));
+    }
+    for chunk in rows.chunks(500) {
+        delivery::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn rows_for(
+    m: &ToSend<'_>,
+    templates: &crate::templates::Templates,
+    now: DateTime<Utc>,
+) -> Vec<delivery::ActiveModel> {
+    let (message_id, msg) = (m.message_id, m.msg);
+    let mut rows = Vec::new();
+    for r in m
+        .routes
         .iter()
         .filter(|r| r.recipient_kinds.iter().any(|k| k == msg.recipient_kind))
     {
@@ -268,7 +298,7 @@ pub async fn enqueue(
             "body": body,
             "created_at": now.to_rfc3339(),
         });
-        delivery::ActiveModel {
+        rows.push(delivery::ActiveModel {
             id: Set(id),
             message_id: Set(message_id),
             report_id: Set(msg.report_id),
@@ -281,12 +311,10 @@ pub async fn enqueue(
             last_error: Set(None),
             delivered_at: Set(None),
             created_at: Set(now),
-            traceparent: Set(lapor_platform::telemetry::current_traceparent()),
-        }
-        .insert(txn)
-        .await?;
+            traceparent: Set(m.traceparent.clone()),
+        });
     }
-    Ok(())
+    rows
 }
 
 /// Delivery states.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 use lapor_domain::events::{Envelope, Event};
-use lapor_events::{Handler, HandlerError};
+use lapor_events::{BatchError, BatchItem, Handler, HandlerError};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 use serde_json::Value;
 
@@ -253,30 +253,34 @@ fn holder(d: &lapor_domain::events::DeadlineRef) -> (&'static str, String) {
     }
 }
 
-impl<C: Channel> Handler for Notifier<C> {
-    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+/// What one event makes: its reporter's credential (a submission) and its rendered messages
+/// with the routes each may take.
+struct Made {
+    credential: Option<crate::entities::credential::ActiveModel>,
+    messages: Vec<(Outgoing, Vec<crate::delivery::Route>)>,
+}
+
+impl<C: Channel> Notifier<C> {
+    /// The credential and messages of `env`, rendered from the templates in force.
+    fn make(&self, env: &Envelope) -> Result<Made, HandlerError> {
+        let mut made = Made {
+            credential: None,
+            messages: Vec::new(),
+        };
         let Some(report) = env.event.report_id() else {
             // City-wide events (a calendar change) tell nobody.
-            return Ok(());
+            return Ok(made);
         };
         if let Event::ReportSubmitted(e) = &env.event
             && !e.access_token_hash.is_empty()
         {
             // The reporter reads their inbox with the tracking id and access token.
-            crate::entities::credential::Entity::insert(crate::entities::credential::ActiveModel {
+            made.credential = Some(crate::entities::credential::ActiveModel {
                 report_id: sea_orm::Set(e.report_id.as_uuid()),
                 tracking_id: sea_orm::Set(e.tracking_id.as_str().to_owned()),
                 token_hash: sea_orm::Set(e.access_token_hash.clone()),
-            })
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(crate::entities::credential::Column::ReportId)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
+            });
         }
-        let now = chrono::Utc::now();
         for n in self.notices(env) {
             let rule = self.rules.decide(n.template, n.recipient_kind);
             if !rule.enabled {
@@ -313,10 +317,85 @@ impl<C: Channel> Handler for Notifier<C> {
                 body,
                 event_at: env.occurred_at,
             };
-            let id = self.channel.deliver(txn, &msg).await?;
-            crate::delivery::enqueue(txn, id, &msg, &routes, &self.templates, now).await?;
-            tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
+            made.messages.push((msg, routes));
         }
+        Ok(made)
+    }
+}
+
+impl<C: Channel> Handler for Notifier<C> {
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        let span = tracing::Span::current();
+        self.handle_batch(txn, &[BatchItem { env, span: &span }])
+            .await
+            .map_err(|e| e.error)
+    }
+
+    /// Every message of the batch's events rendered first (a template that cannot render fails
+    /// its event alone), then written together: one statement for the credentials, one for the
+    /// messages, one for the deliveries outside the service.
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        items: &[BatchItem<'_>],
+    ) -> Result<(), BatchError> {
+        let mut made = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let m = item
+                .span
+                .in_scope(|| self.make(item.env))
+                .map_err(|error| BatchError { at: Some(i), error })?;
+            made.push(m);
+        }
+        let credentials: Vec<_> = made.iter_mut().filter_map(|m| m.credential.take()).collect();
+        if !credentials.is_empty() {
+            crate::entities::credential::Entity::insert_many(credentials)
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(crate::entities::credential::Column::ReportId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await
+                .map_err(BatchError::whole)?;
+        }
+        let outgoing: Vec<Outgoing> = made
+            .iter()
+            .flat_map(|m| m.messages.iter().map(|(msg, _)| msg.clone()))
+            .collect();
+        if outgoing.is_empty() {
+            return Ok(());
+        }
+        let ids = self
+            .channel
+            .deliver(txn, &outgoing)
+            .await
+            .map_err(BatchError::whole)?;
+        let mut ids = ids.into_iter();
+        let mut to_send = Vec::with_capacity(outgoing.len());
+        for (item, m) in items.iter().zip(&made) {
+            let traceparent = lapor_platform::telemetry::traceparent_of(item.span);
+            for (msg, routes) in &m.messages {
+                let Some(message_id) = ids.next() else {
+                    return Err(BatchError::whole(HandlerError::Permanent(
+                        "the channel returned fewer ids than messages".into(),
+                    )));
+                };
+                item.span.in_scope(|| {
+                    tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
+                });
+                to_send.push(crate::delivery::ToSend {
+                    message_id,
+                    msg,
+                    routes,
+                    traceparent: traceparent.clone(),
+                });
+            }
+        }
+        let now = chrono::Utc::now();
+        crate::delivery::enqueue(txn, &to_send, &self.templates, now)
+            .await
+            .map_err(BatchError::whole)?;
         Ok(())
     }
 }

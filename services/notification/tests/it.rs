@@ -71,6 +71,73 @@ async fn each_event_notifies_each_recipient_once_in_indonesian() {
     svc.stop().await;
 }
 
+/// Events that arrive together are written together (one statement for a batch's messages, one
+/// for its deliveries), each recipient told once, and every delivery sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_arrive_together_are_told_together_and_each_once() {
+    let env = TestEnv::new().await.unwrap();
+    let (url, got) = lapor_testkit::http::receiver(0, 200).await;
+    // A first start makes the stream and the consumers; the events come while it is stopped.
+    start_with(&env, vec![webhook("wa-gateway", &url)], 3, 50)
+        .await
+        .stop()
+        .await;
+    let mut reports = Vec::new();
+    for i in 0..15 {
+        let mut s = fixtures::submitted(ReportKind::Pengaduan, "air-minum", Utc::now());
+        if let lapor_domain::events::Event::ReportSubmitted(e) = &mut s.event {
+            e.access_token_hash = format!("token-hash-{i}");
+        }
+        let d = fixtures::dispatched(&s, "perumda-air-minum", Utc::now());
+        let o = fixtures::case_opened(&d, Utc::now());
+        reports.push(s.event.report_id().unwrap().to_string());
+        env.publish(subjects::REPORT_SUBMITTED, &format!("s-{i}"), codec::encode(&s))
+            .await;
+        env.publish(subjects::CASE_OPENED, &format!("o-{i}"), codec::encode(&o))
+            .await;
+        if i == 4 {
+            env.publish(subjects::CASE_OPENED, "o-4-again", codec::encode(&o))
+                .await;
+        }
+    }
+    let svc = start_with(&env, vec![webhook("wa-gateway", &url)], 3, 50).await;
+    let op = env.token("op", Role::Operator, None);
+    let c = NotificationServiceClient::new(svc.channel().await);
+    // Per report: the reporter hears of the submission and of the case; the OPD of the case.
+    for r in &reports {
+        let m = eventually("a report's three messages", Duration::from_secs(20), || async {
+            let m = messages_of(&c, &op, r).await?;
+            (m.len() >= 3).then_some(m)
+        })
+        .await;
+        let mut told: Vec<(String, String)> = m.into_iter().map(|m| (m.recipient_kind, m.template)).collect();
+        told.sort();
+        assert_eq!(
+            told,
+            [
+                ("opd".to_owned(), "case_new".to_owned()),
+                ("reporter".to_owned(), "case_opened".to_owned()),
+                ("reporter".to_owned(), "report_received".to_owned()),
+            ]
+        );
+    }
+    // The webhook takes the reporter's messages: 30 deliveries, each sent once.
+    eventually("30 deliveries sent", Duration::from_secs(30), || async {
+        (got.lock().unwrap().len() >= 30).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    svc.stop().await;
+    assert_eq!(got.lock().unwrap().len(), 30, "one send per delivery");
+    // (Deliveries are rewritten when sent: their rows no longer show the statement that wrote them.)
+    for table in ["notification.messages", "notification.reporter_credentials"] {
+        assert!(
+            env.most_rows_of_one_statement(table).await > 1,
+            "{table}: no two rows written by one statement"
+        );
+    }
+}
+
 /// Events of different kinds come through different consumers, so they can arrive in any order:
 /// the messages are listed in the order of the events they tell of, not of their arrival.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -276,11 +276,16 @@ pub async fn add_entry(
     row: &case::Model,
     e: Entry<'_>,
 ) -> Result<timeline::Model, Error> {
-    Ok(timeline::ActiveModel {
+    Ok(entry(row.id, row.report_id, &row.opd_id, e).insert(txn).await?)
+}
+
+/// The timeline row of entry `e` on case `case_id` (of `report_id`, held by `opd_id`).
+pub fn entry(case_id: Uuid, report_id: Uuid, opd_id: &str, e: Entry<'_>) -> timeline::ActiveModel {
+    timeline::ActiveModel {
         id: Set(Uuid::now_v7()),
-        case_id: Set(row.id),
-        report_id: Set(row.report_id),
-        opd_id: Set(row.opd_id.clone()),
+        case_id: Set(case_id),
+        report_id: Set(report_id),
+        opd_id: Set(opd_id.to_owned()),
         kind: Set(e.kind.to_owned()),
         visibility: Set(e.visibility.code().to_owned()),
         author: Set(e.author.to_owned()),
@@ -288,8 +293,6 @@ pub async fn add_entry(
         at: Set(e.at),
         attachment_id: Set(e.attachment_id),
     }
-    .insert(txn)
-    .await?)
 }
 
 /// The case currently holding a report: its newest case row, if that one has not ended by a

@@ -298,6 +298,82 @@ async fn a_dispatch_opens_one_case_and_announces_it() {
     r.svc.stop().await;
 }
 
+/// Dispatches that arrive together open their cases together (one statement for the batch's
+/// cases), each case once, with its timeline entry and its announcement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatches_that_arrive_together_open_their_cases_together() {
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await.unwrap();
+    // A first start makes the stream and the consumers; the events come while it is stopped.
+    start(&env).await.svc.stop().await;
+    let mut reports = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let mut s = fixtures::submitted(ReportKind::Pengaduan, "kesehatan", Utc::now());
+        if let Event::ReportSubmitted(e) = &mut s.event {
+            e.access_token_hash = format!("token-hash-{i}");
+        }
+        let d = fixtures::dispatched(&s, "dinkes", Utc::now());
+        reports.insert(d.event.report_id().unwrap());
+        env.publish(subjects::REPORT_SUBMITTED, &format!("s-{i}"), codec::encode(&s))
+            .await;
+        env.publish(subjects::REPORT_DISPATCHED, &format!("d-{i}"), codec::encode(&d))
+            .await;
+        if i == 7 {
+            env.publish(subjects::REPORT_DISPATCHED, "d-7-again", codec::encode(&d))
+                .await;
+        }
+    }
+    let r = start(&env).await;
+    let opened = events_of(&env, subjects::CASE_OPENED, 20).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    r.svc.stop().await;
+    assert_eq!(
+        env.messages_on(subjects::CASE_OPENED).await.len(),
+        20,
+        "one case per dispatch"
+    );
+    let announced: std::collections::BTreeSet<_> =
+        opened.iter().map(|e| e.event.report_id().unwrap()).collect();
+    assert_eq!(announced, reports);
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT count(*) AS n FROM opd_case.cases").await, 20);
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM opd_case.timeline t JOIN opd_case.cases c ON c.id = t.case_id \
+             WHERE t.kind = 'OPENED'"
+        )
+        .await,
+        20,
+        "an opening entry on every case"
+    );
+    assert_eq!(
+        count("SELECT count(*) AS n FROM opd_case.reporter_credentials").await,
+        20
+    );
+    db.close().await.unwrap();
+    for table in [
+        "opd_case.cases",
+        "opd_case.timeline",
+        "opd_case.reporter_credentials",
+    ] {
+        assert!(
+            env.most_rows_of_one_statement(table).await > 1,
+            "{table}: no two rows written by one statement"
+        );
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Who {
     Own,

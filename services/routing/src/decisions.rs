@@ -19,6 +19,7 @@ use lapor_events::{Bus, enqueue};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -654,6 +655,17 @@ impl Desk {
 
     /// Stores a newly submitted report and dispatches it when a rule says so.
     pub async fn receive<C: ConnectionTrait>(&self, db: &C, e: &ReportSubmitted) -> Result<(), Error> {
+        let stored = crate::rule_store::load(db).await?;
+        self.receive_under(db, e, &stored).await
+    }
+
+    /// [`Desk::receive`] under the rules in force `stored` (read once for a batch of reports).
+    async fn receive_under<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        e: &ReportSubmitted,
+        stored: &[crate::rule_store::StoredRule],
+    ) -> Result<(), Error> {
         if queue_report::Entity::find_by_id(e.report_id.as_uuid())
             .one(db)
             .await?
@@ -668,7 +680,6 @@ impl Desk {
         let known = |c: &CategoryId| {
             self.config.categories.is_empty() || self.config.categories.iter().any(|k| &k.id == c)
         };
-        let stored = crate::rule_store::load(db).await?;
         let rules: Vec<RuleSpec> = stored.iter().map(|r| r.spec.clone()).collect();
         let subject = Subject {
             kind: e.content.kind,
@@ -785,6 +796,35 @@ impl lapor_events::Handler for SubmittedHandler {
                 other.type_name()
             ))),
         }
+    }
+
+    /// The rules in force are read once for the whole batch (its reports are routed by the rules
+    /// as they were when it began, as one report is by those of its own start); each report is
+    /// then received as on its own.
+    async fn handle_batch(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        items: &[lapor_events::BatchItem<'_>],
+    ) -> Result<(), lapor_events::BatchError> {
+        let stored = crate::rule_store::load(txn)
+            .await
+            .map_err(|e| lapor_events::BatchError::whole(lapor_events::HandlerError::from(e)))?;
+        for (i, item) in items.iter().enumerate() {
+            let done = match &item.env.event {
+                Event::ReportSubmitted(e) => self
+                    .0
+                    .receive_under(txn, e, &stored)
+                    .instrument(item.span.clone())
+                    .await
+                    .map_err(lapor_events::HandlerError::from),
+                other => Err(lapor_events::HandlerError::Permanent(format!(
+                    "routing does not consume {}",
+                    other.type_name()
+                ))),
+            };
+            done.map_err(|error| lapor_events::BatchError { at: Some(i), error })?;
+        }
+        Ok(())
     }
 }
 

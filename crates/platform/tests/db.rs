@@ -1,0 +1,97 @@
+//! lapor-platform's database plumbing against the real PostgreSQL. (Apart from the telemetry
+//! suite, which installs the process-wide subscriber.)
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lapor_platform::config::DatabaseConfig;
+use lapor_testkit::TestEnv;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A TCP proxy in front of PostgreSQL that counts the client's flights: reads of what the
+/// client sent. A client that waits for an answer before sending more (a ping before the
+/// transaction) makes two flights where one would do.
+async fn counting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flights = Arc::new(AtomicUsize::new(0));
+    let counted = flights.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+        }
+    });
+    (addr.to_string(), flights)
+}
+
+/// Flights the client makes for 20 transactions of one statement each, after warming up.
+async fn flights_for_20_transactions(env: &TestEnv, check_idle_secs: u64) -> usize {
+    let host_port = env
+        .db_url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let (proxy, flights) = counting_proxy(host_port.clone()).await;
+    let cfg = DatabaseConfig {
+        url: env.db_url.replacen(&host_port, &proxy, 1),
+        schema: "pool".into(),
+        max_connections: 1,
+        check_idle_secs,
+        ..DatabaseConfig::default()
+    };
+    let db = lapor_platform::db::connect(&cfg).await.unwrap();
+    let one = async || {
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SELECT 1").await.unwrap();
+        txn.commit().await.unwrap();
+    };
+    one().await;
+    let before = flights.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        one().await;
+    }
+    let n = flights.load(Ordering::SeqCst) - before;
+    db.close().await.unwrap();
+    n
+}
+
+/// A pooled connection in steady use goes straight to work: no ping (a round trip) before each
+/// transaction, as sqlx does by default and as `check_idle_secs = 0` asks. (sqlx also pings a
+/// connection when it goes back to the pool; that one stays.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_in_steady_use_is_not_pinged_before_each_transaction() {
+    let env = TestEnv::new().await.unwrap();
+    // BEGIN, the statement, COMMIT and the ping on release: four flights a transaction; a ping on
+    // checkout makes it five.
+    let checked_always = flights_for_20_transactions(&env, 0).await;
+    let default = flights_for_20_transactions(&env, DatabaseConfig::default().check_idle_secs).await;
+    assert!(
+        checked_always >= 100,
+        "a ping per checkout was not seen: {checked_always} flights"
+    );
+    assert!(
+        default <= 85,
+        "{default} flights for 20 transactions ({checked_always} with a ping per checkout)"
+    );
+}
