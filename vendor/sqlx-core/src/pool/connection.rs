@@ -304,6 +304,15 @@ impl<DB: Database> Floating<DB, Live<DB>> {
             }
         }
 
+        // lapor: no ping when the connection has nothing queued to send (see vendor/README.md): a
+        // dropped transaction queues its ROLLBACK in the write buffer, and only then is a flush
+        // time-sensitive; a reply still unread after a cancelled query is read by the next
+        // query's wait for ready, and a connection that broke unseen fails its next statement.
+        if !self.raw.should_flush() {
+            self.release();
+            return true;
+        }
+
         // test the connection on-release to ensure it is still viable,
         // and flush anything time-sensitive like transaction rollbacks
         // if an Executor future/stream is dropped during an `.await` call, the connection
