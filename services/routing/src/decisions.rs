@@ -666,13 +666,6 @@ impl Desk {
         e: &ReportSubmitted,
         stored: &[crate::rule_store::StoredRule],
     ) -> Result<(), Error> {
-        if queue_report::Entity::find_by_id(e.report_id.as_uuid())
-            .one(db)
-            .await?
-            .is_some()
-        {
-            return Ok(());
-        }
         let due = self
             .calendar
             .get()
@@ -736,9 +729,20 @@ impl Desk {
             duplicate_of: Set(None),
             latitude: Set(e.content.location.as_ref().and_then(|l| l.point).map(|p| p.0)),
             longitude: Set(e.content.location.as_ref().and_then(|l| l.point).map(|p| p.1)),
-        }
-        .insert(db)
-        .await?;
+        };
+        // Stored once: a report already here (submitted again under another event id) changes
+        // nothing. One statement both checks and inserts.
+        let row = match queue_report::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec_with_returning(db)
+            .await
+        {
+            Ok(sea_orm::TryInsertResult::Inserted(row)) => row,
+            Ok(sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted) => return Ok(()),
+            // sea-orm 2.0.4 reports the empty RETURNING of a conflict as "not found".
+            Err(sea_orm::DbErr::RecordNotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         let intake = Actor {
             subject: "intake".into(),
             role: "service".into(),

@@ -57,6 +57,11 @@ async fn a_rule_dispatches_once_however_often_the_event_is_delivered() {
         )
         .await;
     }
+    // The same report under another event id (a producer that submitted it twice): stored once.
+    let mut again = e.clone();
+    again.id = lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7());
+    env.publish(subjects::REPORT_SUBMITTED, "resubmitted", codec::encode(&again))
+        .await;
     let d = dispatched(&env, 1).await;
     // The most specific rule wins: street lighting goes to Dishub, not to Dinas PUPR.
     assert_eq!(d[0].opd_id.as_str(), "dishub");
@@ -64,6 +69,31 @@ async fn a_rule_dispatches_once_however_often_the_event_is_delivered() {
     assert_eq!(d[0].report_id, e.event.report_id().unwrap());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(dispatched(&env, 1).await.len(), 1, "dispatched exactly once");
+    // ... and the second submission was taken as already done, not failed (and retried).
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let applied = format!(
+        "SELECT count(*) AS n FROM routing.processed_events WHERE event_id = '{}'",
+        again.id
+    );
+    eventually(
+        "the second submission applied",
+        Duration::from_secs(10),
+        || async {
+            let n: i64 = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    applied.clone(),
+                ))
+                .await
+                .ok()??
+                .try_get("", "n")
+                .ok()?;
+            (n == 1).then_some(())
+        },
+    )
+    .await;
+    db.close().await.unwrap();
     svc.stop().await;
 }
 
