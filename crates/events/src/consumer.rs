@@ -77,6 +77,20 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// [`Handler::handle`] of a handler that does its work in [`Handler::handle_batch`]: `env` as a
+/// batch of one, in the current (consumer) span.
+pub async fn as_batch_of_one<H: Handler>(
+    handler: &H,
+    txn: &DatabaseTransaction,
+    env: &Envelope,
+) -> Result<(), HandlerError> {
+    let span = tracing::Span::current();
+    handler
+        .handle_batch(txn, &[BatchItem { env, span: &span }])
+        .await
+        .map_err(|e| e.error)
+}
+
 /// One new event of a delivery batch, with the consumer span opened for it (work done for that
 /// event alone, such as writing an outbox row, belongs inside it: the row carries its trace).
 #[derive(Debug, Clone, Copy)]

@@ -325,10 +325,7 @@ impl<C: Channel> Notifier<C> {
 
 impl<C: Channel> Handler for Notifier<C> {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        let span = tracing::Span::current();
-        self.handle_batch(txn, &[BatchItem { env, span: &span }])
-            .await
-            .map_err(|e| e.error)
+        lapor_events::consumer::as_batch_of_one(self, txn, env).await
     }
 
     /// Every message of the batch's events rendered first (a template that cannot render fails

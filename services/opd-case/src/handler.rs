@@ -20,10 +20,7 @@ pub struct DispatchedHandler {
 
 impl Handler for DispatchedHandler {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        let span = tracing::Span::current();
-        self.handle_batch(txn, &[BatchItem { env, span: &span }])
-            .await
-            .map_err(|e| e.error)
+        lapor_events::consumer::as_batch_of_one(self, txn, env).await
     }
 
     /// Opens a case for each dispatch of the batch: one statement for the cases, one for their
@@ -111,9 +108,6 @@ impl Handler for DispatchedHandler {
                 }),
             };
             events.push((opened, lapor_platform::telemetry::traceparent_of(item.span)));
-            item.span.in_scope(|| {
-                tracing::info!(report_id = %e.report_id, opd_id = %e.opd_id, case_id = %case_id, "case opened");
-            });
         }
         case::Entity::insert_many(cases)
             .exec_without_returning(txn)
@@ -126,6 +120,13 @@ impl Handler for DispatchedHandler {
         enqueue_many(txn, &self.core.bus, &events)
             .await
             .map_err(BatchError::whole)?;
+        for (item, (opened, _)) in items.iter().zip(&events) {
+            if let Event::CaseOpened(c) = &opened.event {
+                item.span.in_scope(|| {
+                    tracing::info!(report_id = %c.report_id, opd_id = %c.opd_id, case_id = %c.case_id, "case opened");
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -135,10 +136,7 @@ pub struct CredentialHandler;
 
 impl Handler for CredentialHandler {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        let span = tracing::Span::current();
-        self.handle_batch(txn, &[BatchItem { env, span: &span }])
-            .await
-            .map_err(|e| e.error)
+        lapor_events::consumer::as_batch_of_one(self, txn, env).await
     }
 
     /// The batch's credentials in one statement.

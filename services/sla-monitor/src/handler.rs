@@ -24,10 +24,7 @@ pub struct DeadlineRecorder {
 
 impl Handler for DeadlineRecorder {
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        let span = tracing::Span::current();
-        self.handle_batch(txn, &[BatchItem { env, span: &span }])
-            .await
-            .map_err(|e| e.error)
+        lapor_events::consumer::as_batch_of_one(self, txn, env).await
     }
 
     /// The facts of the whole batch in one statement, their reports recomputed together (one
