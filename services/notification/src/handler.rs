@@ -336,15 +336,21 @@ impl<C: Channel> Handler for Notifier<C> {
         txn: &DatabaseTransaction,
         items: &[BatchItem<'_>],
     ) -> Result<(), BatchError> {
-        let mut made = Vec::with_capacity(items.len());
+        // The batch's messages side by side (no copies): `owner[k]` is the item message k tells of.
+        let (mut credentials, mut outgoing, mut routes, mut owner) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, item) in items.iter().enumerate() {
-            let m = item
+            let made = item
                 .span
                 .in_scope(|| self.make(item.env))
                 .map_err(|error| BatchError { at: Some(i), error })?;
-            made.push(m);
+            credentials.extend(made.credential);
+            for (msg, r) in made.messages {
+                outgoing.push(msg);
+                routes.push(r);
+                owner.push(i);
+            }
         }
-        let credentials: Vec<_> = made.iter_mut().filter_map(|m| m.credential.take()).collect();
         if !credentials.is_empty() {
             crate::entities::credential::Entity::insert_many(credentials)
                 .on_conflict(
@@ -356,10 +362,6 @@ impl<C: Channel> Handler for Notifier<C> {
                 .await
                 .map_err(BatchError::whole)?;
         }
-        let outgoing: Vec<Outgoing> = made
-            .iter()
-            .flat_map(|m| m.messages.iter().map(|(msg, _)| msg.clone()))
-            .collect();
         if outgoing.is_empty() {
             return Ok(());
         }
@@ -368,26 +370,29 @@ impl<C: Channel> Handler for Notifier<C> {
             .deliver(txn, &outgoing)
             .await
             .map_err(BatchError::whole)?;
-        let mut ids = ids.into_iter();
+        if ids.len() != outgoing.len() {
+            return Err(BatchError::whole(HandlerError::Permanent(format!(
+                "the channel returned {} ids for {} messages",
+                ids.len(),
+                outgoing.len()
+            ))));
+        }
+        let traceparents: Vec<Option<String>> = items
+            .iter()
+            .map(|item| lapor_platform::telemetry::traceparent_of(item.span))
+            .collect();
         let mut to_send = Vec::with_capacity(outgoing.len());
-        for (item, m) in items.iter().zip(&made) {
-            let traceparent = lapor_platform::telemetry::traceparent_of(item.span);
-            for (msg, routes) in &m.messages {
-                let Some(message_id) = ids.next() else {
-                    return Err(BatchError::whole(HandlerError::Permanent(
-                        "the channel returned fewer ids than messages".into(),
-                    )));
-                };
-                item.span.in_scope(|| {
-                    tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
-                });
-                to_send.push(crate::delivery::ToSend {
-                    message_id,
-                    msg,
-                    routes,
-                    traceparent: traceparent.clone(),
-                });
-            }
+        for (k, msg) in outgoing.iter().enumerate() {
+            let item = &items[owner[k]];
+            item.span.in_scope(|| {
+                tracing::info!(report_id = %msg.report_id, recipient_kind = msg.recipient_kind, template = msg.template, channel = self.channel.name(), "notification recorded");
+            });
+            to_send.push(crate::delivery::ToSend {
+                message_id: ids[k],
+                msg,
+                routes: &routes[k],
+                traceparent: traceparents[owner[k]].clone(),
+            });
         }
         let now = chrono::Utc::now();
         crate::delivery::enqueue(txn, &to_send, &self.templates, now)
