@@ -46,23 +46,6 @@ impl Engine {
         })
     }
 
-    /// Records `facts` (a redelivered event adds nothing) and recomputes their report.
-    pub async fn record(
-        &self,
-        txn: &impl ConnectionTrait,
-        report: Uuid,
-        facts: &[Recorded],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<deadline::Model>, DbErr> {
-        let reasons = HashMap::from([(report, reason.to_owned())]);
-        Ok(self
-            .record_many(txn, &[(report, facts.to_vec())], &reasons, now)
-            .await?
-            .remove(&report)
-            .unwrap_or_default())
-    }
-
     /// Records the facts of several reports with one statement per 500 facts (a redelivered
     /// event adds nothing) and recomputes those reports together; each report's moves of a due
     /// time carry its reason in `reasons`. Returns each report's deadlines as stored.

@@ -1632,8 +1632,9 @@ async fn a_recompute_batch_that_meets_a_held_lock_is_tried_again() {
             kind: ReportKind::Pengaduan,
         },
     };
+    let reasons = std::collections::HashMap::from([(report, "test".to_owned())]);
     first
-        .record(&txn, report, &[submitted], "test", Utc::now())
+        .record_many(&txn, &[(report, vec![submitted])], &reasons, Utc::now())
         .await
         .unwrap();
     txn.commit().await.unwrap();
