@@ -1451,7 +1451,10 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
     // Both the custom plan (values known) and the generic plan PostgreSQL switches a prepared
     // statement to after five runs (no values known; what routing runs under load).
     let mut read = Vec::new();
-    for mode in ["force_custom_plan", "force_generic_plan"] {
+    for (m, mode) in ["force_custom_plan", "force_generic_plan"]
+        .into_iter()
+        .enumerate()
+    {
         let txn = db.begin().await.unwrap();
         txn.execute_unprepared(&format!("SET LOCAL plan_cache_mode = {mode}"))
             .await
@@ -1459,10 +1462,11 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
         let mut total = 0;
         for (n, q) in lapor_routing::duplicate_scan(&spec, &me).into_iter().enumerate() {
             // Prepared as routing's driver prepares it (EXPLAIN of a statement with parameters
-            // would plan with the values, never generically).
+            // would plan with the values, never generically). Named per mode: a prepared
+            // statement outlives the transaction, and the pool may hand out the same connection.
             use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
             let stmt = q.build(sea_orm::DbBackend::Postgres);
-            txn.execute_unprepared(&format!("PREPARE scan{n} AS {}", stmt.sql))
+            txn.execute_unprepared(&format!("PREPARE scan{m}_{n} AS {}", stmt.sql))
                 .await
                 .unwrap();
             let args: Vec<String> = stmt
@@ -1472,7 +1476,8 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
                 .map(|v| PostgresQueryBuilder.value_to_string(v))
                 .collect();
             let plan =
-                lapor_testkit::explain_analyze(&txn, &format!("EXECUTE scan{n}({})", args.join(", "))).await;
+                lapor_testkit::explain_analyze(&txn, &format!("EXECUTE scan{m}_{n}({})", args.join(", ")))
+                    .await;
             let text = plan.to_string();
             assert!(text.contains("idx_queue_reports_duplicate_box"), "{mode}: {text}");
             total += rows_read(&plan[0]["Plan"]);
