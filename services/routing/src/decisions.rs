@@ -19,7 +19,6 @@ use lapor_events::{Bus, enqueue};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -331,6 +330,43 @@ fn merge_scans(mut rows: Vec<DuplicateScanRow>, max_scan: u64) -> Vec<DuplicateS
     rows
 }
 
+/// A decision worked out by [`Desk::plan`], not yet written.
+struct Planned {
+    /// The row after it.
+    next: queue_report::Model,
+    /// Its `report_history` entry.
+    history: report_history::ActiveModel,
+    /// What it announces, if anything.
+    event: Option<Envelope>,
+}
+
+/// The `report_history` entry of a change of a report to `next` (from status `from`).
+#[allow(clippy::too_many_arguments)]
+fn history_entry(
+    from: &str,
+    next: &queue_report::Model,
+    opd: Option<String>,
+    action: &str,
+    actor: &Actor,
+    reason: Option<String>,
+    changes: serde_json::Value,
+    now: DateTime<Utc>,
+) -> report_history::ActiveModel {
+    report_history::ActiveModel {
+        report_id: Set(next.report_id),
+        at: Set(now),
+        actor: Set(actor.subject.clone()),
+        role: Set(actor.role.clone()),
+        action: Set(action.to_owned()),
+        from_status: Set(from.to_owned()),
+        to_status: Set(next.status.clone()),
+        opd_id: Set(opd),
+        reason: Set(reason),
+        changes: Set(changes),
+        ..Default::default()
+    }
+}
+
 impl Desk {
     /// Applies `decision` to `row` as `actor` at `now`; returns the updated row.
     pub async fn decide<C: ConnectionTrait>(
@@ -341,7 +377,36 @@ impl Desk {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<queue_report::Model, Error> {
-        let state = lifecycle_of(&row);
+        let Planned { next, history, event } = self.plan(&row, &decision, actor, now)?;
+        let res = queue_report::Entity::update_many()
+            .set(next.clone().into_active_model().reset_all())
+            .filter(queue_report::Column::ReportId.eq(row.report_id))
+            .filter(queue_report::Column::Version.eq(row.version))
+            .exec(db)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::FailedPrecondition(
+                "the report was changed by someone else meanwhile; reload it and decide again".into(),
+            ));
+        }
+        history.insert(db).await?;
+        if let Some(env) = &event {
+            enqueue(db, &self.bus, env).await?;
+        }
+        tracing::info!(report_id = %row.report_id, action = decision.action(), status = %next.status, opd_id = next.opd_id.as_deref().unwrap_or(""), "report decided");
+        Ok(next)
+    }
+
+    /// [`Desk::decide`] without the writes: the row after `decision` (its version one up), the
+    /// history entry and the event to announce, if any.
+    fn plan(
+        &self,
+        row: &queue_report::Model,
+        decision: &Decision,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Planned, Error> {
+        let state = lifecycle_of(row);
         let calendar = self.calendar.get();
         let ctx = Context {
             now,
@@ -361,7 +426,7 @@ impl Desk {
         let report_id = ReportId::from_uuid(row.report_id);
         let mut reason: Option<String> = None;
         let mut span_opd: Option<String> = None;
-        let bus_event = match &decision {
+        let bus_event = match decision {
             Decision::Verify {
                 kind,
                 needs_examination,
@@ -484,44 +549,23 @@ impl Desk {
                 }))
             }
         };
-        let res = queue_report::Entity::update_many()
-            .set(next.clone().into_active_model().reset_all())
-            .filter(queue_report::Column::ReportId.eq(row.report_id))
-            .filter(queue_report::Column::Version.eq(row.version))
-            .exec(db)
-            .await?;
-        if res.rows_affected != 1 {
-            return Err(Error::FailedPrecondition(
-                "the report was changed by someone else meanwhile; reload it and decide again".into(),
-            ));
-        }
         let opd = span_opd.or_else(|| next.opd_id.clone());
-        self.record(
-            db,
+        let history = history_entry(
             &row.status,
             &next,
             opd,
             decision.action(),
             actor,
             reason,
-            changes(&row, &next),
+            changes(row, &next),
             now,
-        )
-        .await?;
-        if let Some(event) = bus_event {
-            enqueue(
-                db,
-                &self.bus,
-                &Envelope {
-                    id: EventId::from_uuid(Uuid::now_v7()),
-                    occurred_at: now,
-                    event,
-                },
-            )
-            .await?;
-        }
-        tracing::info!(report_id = %row.report_id, action = decision.action(), status = %next.status, opd_id = next.opd_id.as_deref().unwrap_or(""), "report decided");
-        Ok(next)
+        );
+        let event = bus_event.map(|event| Envelope {
+            id: EventId::from_uuid(Uuid::now_v7()),
+            occurred_at: now,
+            event,
+        });
+        Ok(Planned { next, history, event })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -537,80 +581,78 @@ impl Desk {
         changes: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        report_history::ActiveModel {
-            report_id: Set(next.report_id),
-            at: Set(now),
-            actor: Set(actor.subject.clone()),
-            role: Set(actor.role.clone()),
-            action: Set(action.to_owned()),
-            from_status: Set(from.to_owned()),
-            to_status: Set(next.status.clone()),
-            opd_id: Set(opd),
-            reason: Set(reason),
-            changes: Set(changes),
-            ..Default::default()
-        }
-        .insert(db)
-        .await?;
+        history_entry(from, next, opd, action, actor, reason, changes, now)
+            .insert(db)
+            .await?;
         Ok(())
     }
 
-    /// Stores the possible duplicates of a newly received report, in both directions.
-    /// Only the columns the comparison needs are read, and far-away reports not at all.
+    /// Stores the possible duplicates of newly received reports (already stored), in both
+    /// directions. Only the columns the comparison needs are read, and far-away reports not at
+    /// all. Reports received together find each other (a pair is stored once).
     async fn find_duplicates<C: ConnectionTrait>(
         &self,
         db: &C,
-        row: &queue_report::Model,
+        received: &[&queue_report::Model],
     ) -> Result<(), Error> {
         use crate::duplicates::{Item, compare, trigrams};
         use crate::entities::duplicate_candidate;
         let spec = self.config.duplicates;
-        let my_point = row.latitude.zip(row.longitude);
-        let mut others = Vec::new();
-        for q in duplicate_scan(&spec, row) {
-            others.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
-        }
-        let others = merge_scans(others, spec.max_scan);
         let text = |title: &str, original: Option<&str>, body: &str| {
             format!("{} {}", original.unwrap_or(title), body)
         };
-        let mine = text(&row.title, row.original_title.as_deref(), &row.body);
-        let me = Item {
-            text: &mine,
-            point: my_point,
-        };
-        let my_trigrams = trigrams(&mine);
         let now = Utc::now();
         // Both directions of every pair, written together: one statement per 500 rows, not two
         // per candidate (a dense place has dozens of candidates per new report).
         let mut rows = Vec::new();
-        for other in &others {
-            let their = text(&other.title, other.original_title.as_deref(), &other.body);
-            let Some(m) = compare(
-                &spec,
-                &me,
-                &Item {
-                    text: &their,
-                    point: other.latitude.zip(other.longitude),
-                },
-                &my_trigrams,
-            ) else {
-                continue;
+        let mut pairs_seen = std::collections::HashSet::new();
+        for row in received {
+            let my_point = row.latitude.zip(row.longitude);
+            let mut others = Vec::new();
+            for q in duplicate_scan(&spec, row) {
+                others.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
+            }
+            let others = merge_scans(others, spec.max_scan);
+            let mine = text(&row.title, row.original_title.as_deref(), &row.body);
+            let me = Item {
+                text: &mine,
+                point: my_point,
             };
-            let pairs = [
-                (row.report_id, other.report_id, other.tracking_id.clone()),
-                (other.report_id, row.report_id, row.tracking_id.clone()),
-            ];
-            for (a, b, b_tracking) in pairs {
-                rows.push(duplicate_candidate::ActiveModel {
-                    pair: Set(format!("{a}:{b}")),
-                    report_id: Set(a),
-                    candidate_id: Set(b),
-                    candidate_tracking_id: Set(b_tracking),
-                    score: Set(m.score),
-                    reason: Set(m.reason.clone()),
-                    found_at: Set(now),
-                });
+            let my_trigrams = trigrams(&mine);
+            for other in &others {
+                let their = text(&other.title, other.original_title.as_deref(), &other.body);
+                let Some(m) = compare(
+                    &spec,
+                    &me,
+                    &Item {
+                        text: &their,
+                        point: other.latitude.zip(other.longitude),
+                    },
+                    &my_trigrams,
+                ) else {
+                    continue;
+                };
+                if !pairs_seen.insert((
+                    row.report_id.min(other.report_id),
+                    row.report_id.max(other.report_id),
+                )) {
+                    continue;
+                }
+                let pairs = [
+                    (row.report_id, other.report_id, other.tracking_id.clone()),
+                    (other.report_id, row.report_id, row.tracking_id.clone()),
+                ];
+                for (a, b, b_tracking) in pairs {
+                    rows.push(duplicate_candidate::ActiveModel {
+                        pair: Set(format!("{a}:{b}")),
+                        report_id: Set(a),
+                        candidate_id: Set(b),
+                        candidate_tracking_id: Set(b_tracking),
+                        score: Set(m.score),
+                        reason: Set(m.reason.clone()),
+                        found_at: Set(now),
+                    });
+                }
             }
         }
         for chunk in rows.chunks(500) {
@@ -656,24 +698,157 @@ impl Desk {
     /// Stores a newly submitted report and dispatches it when a rule says so.
     pub async fn receive<C: ConnectionTrait>(&self, db: &C, e: &ReportSubmitted) -> Result<(), Error> {
         let stored = crate::rule_store::load(db).await?;
-        self.receive_under(db, e, &stored).await
+        let span = tracing::Span::current();
+        self.receive_many(db, &[(e, &span)], &stored).await
     }
 
-    /// [`Desk::receive`] under the rules in force `stored` (read once for a batch of reports).
-    async fn receive_under<C: ConnectionTrait>(
+    /// Stores newly submitted reports (each with its consumer span) under the rules in force
+    /// `stored`, read once for a batch (its reports are routed by the rules as they were when it
+    /// began, as one report is by those of its own start), and dispatches those a rule routes.
+    /// A report a rule dispatches is stored as the dispatch leaves it: what storing it and then
+    /// dispatching it wrote before (version 1, a `submit` and a `dispatch` history entry, its
+    /// `ReportDispatched`), with one statement each for the reports, the history and the outbox
+    /// of up to [`RECEIVE_CHUNK`] reports; the duplicate scan is per report. A report already
+    /// stored (submitted again under another event id) changes nothing.
+    pub async fn receive_many<C: ConnectionTrait>(
         &self,
         db: &C,
-        e: &ReportSubmitted,
+        events: &[(&ReportSubmitted, &tracing::Span)],
         stored: &[crate::rule_store::StoredRule],
     ) -> Result<(), Error> {
-        let due = self
-            .calendar
-            .get()
-            .add_working_days(e.submitted_at, self.config.policy.verification_days);
+        let rules: Vec<RuleSpec> = stored.iter().map(|r| r.spec.clone()).collect();
+        for part in events.chunks(RECEIVE_CHUNK) {
+            self.receive_chunk(db, part, stored, &rules).await?;
+        }
+        Ok(())
+    }
+
+    async fn receive_chunk<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        events: &[(&ReportSubmitted, &tracing::Span)],
+        stored: &[crate::rule_store::StoredRule],
+        rules: &[RuleSpec],
+    ) -> Result<(), Error> {
+        let intake = Actor {
+            subject: "intake".into(),
+            role: "service".into(),
+        };
+        let now = Utc::now();
+        let mut received: Vec<Received<'_>> = Vec::with_capacity(events.len());
+        for &(e, span) in events {
+            if received.iter().any(|r| r.row.report_id == e.report_id.as_uuid()) {
+                continue;
+            }
+            let (row, routing) = self.submitted_row(e, rules);
+            let submit = history_entry(
+                "",
+                &row,
+                None,
+                "submit",
+                &intake,
+                None,
+                serde_json::json!({}),
+                e.submitted_at,
+            );
+            let dispatch = match routing {
+                Routing::Dispatch(rule) => {
+                    let version = stored
+                        .iter()
+                        .find(|s| s.spec.id == rule.id)
+                        .map_or(0, |s| s.version);
+                    let actor = Actor {
+                        subject: format!("rule:{}", rule.id),
+                        role: "system".into(),
+                    };
+                    let decision = Decision::Dispatch {
+                        opd: rule.opd.clone(),
+                        rule: Some((rule.id.clone(), version)),
+                    };
+                    Some(self.plan(&row, &decision, &actor, now)?)
+                }
+                Routing::Queue(_) => None,
+            };
+            received.push(Received {
+                row,
+                submit,
+                dispatch,
+                span,
+            });
+        }
+        // Stored once: one statement both checks and inserts; the keys it returns are the
+        // reports new here.
+        let rows: Vec<queue_report::ActiveModel> = received
+            .iter()
+            .map(|r| {
+                let row = r.dispatch.as_ref().map_or(&r.row, |d| &d.next);
+                row.clone().into_active_model().reset_all()
+            })
+            .collect();
+        let inserted: std::collections::HashSet<Uuid> = match queue_report::Entity::insert_many(rows)
+            .on_conflict_do_nothing()
+            .exec_with_returning_keys(db)
+            .await?
+        {
+            sea_orm::TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
+            sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted => return Ok(()),
+        };
+        received.retain(|r| inserted.contains(&r.row.report_id));
+        if received.is_empty() {
+            return Ok(());
+        }
+        let mut history = Vec::with_capacity(received.len() * 2);
+        let mut announced = Vec::new();
+        let mut stored_rows = Vec::with_capacity(received.len());
+        for r in received {
+            history.push(r.submit);
+            let dispatched = r.dispatch.is_some();
+            let row = match r.dispatch {
+                Some(Planned {
+                    next,
+                    history: entry,
+                    event,
+                }) => {
+                    history.push(entry);
+                    if let Some(env) = event {
+                        announced.push((env, lapor_platform::telemetry::traceparent_of(r.span)));
+                    }
+                    next
+                }
+                None => r.row,
+            };
+            stored_rows.push((row, dispatched, r.span));
+        }
+        report_history::Entity::insert_many(history)
+            .exec_without_returning(db)
+            .await?;
+        let rows: Vec<&queue_report::Model> = stored_rows.iter().map(|(row, _, _)| row).collect();
+        self.find_duplicates(db, &rows).await?;
+        lapor_events::enqueue_many(db, &self.bus, &announced).await?;
+        for (row, dispatched, span) in &stored_rows {
+            span.in_scope(|| {
+                if *dispatched {
+                    tracing::info!(report_id = %row.report_id, action = "dispatch", status = %row.status, opd_id = row.opd_id.as_deref().unwrap_or(""), "report decided");
+                } else {
+                    tracing::info!(report_id = %row.report_id, note = %row.routing_note, "report queued for the operator");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// A newly submitted report's row as it is stored before any decision (status submitted,
+    /// version 0), and where the rules route it.
+    fn submitted_row<'r>(
+        &self,
+        e: &ReportSubmitted,
+        rules: &'r [RuleSpec],
+    ) -> (queue_report::Model, Routing<'r>) {
+        let calendar = self.calendar.get();
+        let due = calendar.add_working_days(e.submitted_at, self.config.policy.verification_days);
         let known = |c: &CategoryId| {
             self.config.categories.is_empty() || self.config.categories.iter().any(|k| &k.id == c)
         };
-        let rules: Vec<RuleSpec> = stored.iter().map(|r| r.spec.clone()).collect();
         let subject = Subject {
             kind: e.content.kind,
             category: e.content.category.as_ref(),
@@ -685,103 +860,66 @@ impl Desk {
             Some(c) if !known(c) => Routing::Queue(format!(
                 "category {c} is not in the category tree: the operator classifies it"
             )),
-            _ => route(&rules, &subject),
+            _ => route(rules, &subject),
         };
         let note = match &routing {
             Routing::Queue(n) => n.clone(),
             Routing::Dispatch(_) => String::new(),
         };
-        let row = queue_report::ActiveModel {
-            report_id: Set(e.report_id.as_uuid()),
-            tracking_id: Set(e.tracking_id.to_string()),
-            kind: Set(e.content.kind.code().to_owned()),
-            title: Set(e.content.title.clone()),
-            body: Set(e.content.body.clone()),
-            category_id: Set(e.content.category.as_ref().map(ToString::to_string)),
-            incident_date: Set(e.content.incident_date),
-            location: Set(e
+        let row = queue_report::Model {
+            report_id: e.report_id.as_uuid(),
+            tracking_id: e.tracking_id.to_string(),
+            kind: e.content.kind.code().to_owned(),
+            title: e.content.title.clone(),
+            body: e.content.body.clone(),
+            category_id: e.content.category.as_ref().map(ToString::to_string),
+            incident_date: e.content.incident_date,
+            location: e
                 .content
                 .location
                 .as_ref()
-                .and_then(|l| serde_json::to_value(l).ok())),
-            anonim: Set(e.content.privacy.anonim),
-            rahasia: Set(e.content.privacy.rahasia),
-            reporter_ref: Set(e.reporter_ref.as_uuid()),
-            submitted_at: Set(e.submitted_at),
-            status: Set(Status::Submitted.code().to_owned()),
-            verification_due_at: Set(due),
-            routing_note: Set(note.clone()),
-            opd_id: Set(None),
-            dispatched_at: Set(None),
-            rule_id: Set(None),
-            dispatched_by: Set(None),
-            needs_examination: Set(false),
-            verified_at: Set(None),
-            verified_by: Set(None),
-            original_title: Set(None),
-            hold_reason: Set(None),
-            hold_since: Set(None),
-            close_reason: Set(None),
-            returned_from_opd: Set(None),
-            return_reason: Set(None),
-            version: Set(0),
-            rule_version: Set(None),
-            duplicate_of: Set(None),
-            latitude: Set(e.content.location.as_ref().and_then(|l| l.point).map(|p| p.0)),
-            longitude: Set(e.content.location.as_ref().and_then(|l| l.point).map(|p| p.1)),
+                .and_then(|l| serde_json::to_value(l).ok()),
+            anonim: e.content.privacy.anonim,
+            rahasia: e.content.privacy.rahasia,
+            reporter_ref: e.reporter_ref.as_uuid(),
+            submitted_at: e.submitted_at,
+            status: Status::Submitted.code().to_owned(),
+            verification_due_at: due,
+            routing_note: note.clone(),
+            opd_id: None,
+            dispatched_at: None,
+            rule_id: None,
+            dispatched_by: None,
+            needs_examination: false,
+            verified_at: None,
+            verified_by: None,
+            original_title: None,
+            hold_reason: None,
+            hold_since: None,
+            close_reason: None,
+            returned_from_opd: None,
+            return_reason: None,
+            version: 0,
+            rule_version: None,
+            duplicate_of: None,
+            latitude: e.content.location.as_ref().and_then(|l| l.point).map(|p| p.0),
+            longitude: e.content.location.as_ref().and_then(|l| l.point).map(|p| p.1),
         };
-        // Stored once: a report already here (submitted again under another event id) changes
-        // nothing. One statement both checks and inserts.
-        let row = match queue_report::Entity::insert(row)
-            .on_conflict_do_nothing()
-            .exec_with_returning(db)
-            .await
-        {
-            Ok(sea_orm::TryInsertResult::Inserted(row)) => row,
-            Ok(sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted) => return Ok(()),
-            // sea-orm 2.0.4 reports the empty RETURNING of a conflict as "not found".
-            Err(sea_orm::DbErr::RecordNotFound(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let intake = Actor {
-            subject: "intake".into(),
-            role: "service".into(),
-        };
-        self.record(
-            db,
-            "",
-            &row,
-            None,
-            "submit",
-            &intake,
-            None,
-            serde_json::json!({}),
-            e.submitted_at,
-        )
-        .await?;
-        self.find_duplicates(db, &row).await?;
-        match routing {
-            Routing::Dispatch(rule) => {
-                let version = stored
-                    .iter()
-                    .find(|s| s.spec.id == rule.id)
-                    .map_or(0, |s| s.version);
-                let actor = Actor {
-                    subject: format!("rule:{}", rule.id),
-                    role: "system".into(),
-                };
-                let decision = Decision::Dispatch {
-                    opd: rule.opd.clone(),
-                    rule: Some((rule.id.clone(), version)),
-                };
-                self.decide(db, row, decision, &actor, Utc::now()).await?;
-            }
-            Routing::Queue(_) => {
-                tracing::info!(report_id = %e.report_id, %note, "report queued for the operator");
-            }
-        }
-        Ok(())
+        (row, routing)
     }
+}
+
+/// At most this many reports go into one statement of [`Desk::receive_many`] (a consumer's
+/// delivery batch is at most 64).
+const RECEIVE_CHUNK: usize = 200;
+
+/// A report of [`Desk::receive_chunk`]: its row as submitted, its `submit` history entry, the
+/// rule's dispatch when one routes it, and its consumer span.
+struct Received<'a> {
+    row: queue_report::Model,
+    submit: report_history::ActiveModel,
+    dispatch: Option<Planned>,
+    span: &'a tracing::Span,
 }
 
 /// The consumer of `ReportSubmitted`.
@@ -802,9 +940,8 @@ impl lapor_events::Handler for SubmittedHandler {
         }
     }
 
-    /// The rules in force are read once for the whole batch (its reports are routed by the rules
-    /// as they were when it began, as one report is by those of its own start); each report is
-    /// then received as on its own.
+    /// The batch's reports are received together ([`Desk::receive_many`]): the rules in force
+    /// read once, one statement each for the reports, their history and their announcements.
     async fn handle_batch(
         &self,
         txn: &sea_orm::DatabaseTransaction,
@@ -813,22 +950,25 @@ impl lapor_events::Handler for SubmittedHandler {
         let stored = crate::rule_store::load(txn)
             .await
             .map_err(|e| lapor_events::BatchError::whole(lapor_events::HandlerError::from(e)))?;
+        let mut events = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let done = match &item.env.event {
-                Event::ReportSubmitted(e) => self
-                    .0
-                    .receive_under(txn, e, &stored)
-                    .instrument(item.span.clone())
-                    .await
-                    .map_err(lapor_events::HandlerError::from),
-                other => Err(lapor_events::HandlerError::Permanent(format!(
-                    "routing does not consume {}",
-                    other.type_name()
-                ))),
-            };
-            done.map_err(|error| lapor_events::BatchError { at: Some(i), error })?;
+            match &item.env.event {
+                Event::ReportSubmitted(e) => events.push((e, item.span)),
+                other => {
+                    return Err(lapor_events::BatchError {
+                        at: Some(i),
+                        error: lapor_events::HandlerError::Permanent(format!(
+                            "routing does not consume {}",
+                            other.type_name()
+                        )),
+                    });
+                }
+            }
         }
-        Ok(())
+        self.0
+            .receive_many(txn, &events, &stored)
+            .await
+            .map_err(|e| lapor_events::BatchError::whole(lapor_events::HandlerError::from(e)))
     }
 }
 

@@ -1546,3 +1546,128 @@ fn fixtures_row(id: uuid::Uuid) -> lapor_routing::entities::queue_report::Model 
         longitude: None,
     }
 }
+
+/// Reports that arrive together are stored together (one statement for the batch's reports,
+/// one for their history), and give what they gave one by one: a rule's report stored
+/// dispatched at version 1 after a `submit` and a `dispatch` entry, announced once; a report
+/// for the operator stored submitted; a report delivered under two event ids stored once; and
+/// reports alike in the same category found as duplicates of one another, each pair once in
+/// each direction (the fixture's reports share their text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_that_arrive_together_are_stored_together() {
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await.unwrap();
+    // A first start makes the stream and the consumers; the events come while it is stopped.
+    start(&env).await.stop().await;
+    let mut ruled = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let category = if i % 2 == 0 {
+            "infrastruktur.penerangan"
+        } else {
+            "tidak.dikenal"
+        };
+        let e = fixtures::submitted(ReportKind::Pengaduan, category, Utc::now());
+        if i % 2 == 0 {
+            ruled.insert(e.event.report_id().unwrap());
+        }
+        env.publish(subjects::REPORT_SUBMITTED, &format!("s-{i}"), codec::encode(&e))
+            .await;
+        if i == 6 {
+            let mut again = e.clone();
+            again.id = lapor_domain::EventId::from_uuid(uuid::Uuid::now_v7());
+            env.publish(subjects::REPORT_SUBMITTED, "s-6-again", codec::encode(&again))
+                .await;
+        }
+    }
+    let svc = start(&env).await;
+    let d = dispatched(&env, 10).await;
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        }
+    };
+    eventually("all 21 events applied", Duration::from_secs(20), || async {
+        (count("SELECT count(*) AS n FROM routing.processed_events").await == 21).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    svc.stop().await;
+    let announced: std::collections::BTreeSet<_> = d.iter().map(|d| d.report_id).collect();
+    assert_eq!(announced, ruled, "each rule-routed report announced");
+    assert_eq!(
+        env.messages_on(subjects::REPORT_DISPATCHED).await.len(),
+        10,
+        "each announced once"
+    );
+    assert_eq!(count("SELECT count(*) AS n FROM routing.queue_reports").await, 20);
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM routing.queue_reports \
+             WHERE status = 'DISPATCHED' AND version = 1 AND opd_id = 'dishub' \
+             AND rule_id = 'r-penerangan' AND dispatched_at IS NOT NULL"
+        )
+        .await,
+        10
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM routing.queue_reports WHERE status = 'SUBMITTED' AND version = 0 \
+             AND opd_id IS NULL AND routing_note LIKE '%not in the category tree%'"
+        )
+        .await,
+        10
+    );
+    // Every report's history: `submit` first, then (for a rule's report) `dispatch`.
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM routing.report_history \
+             WHERE action = 'submit' AND from_status = '' AND to_status = 'SUBMITTED' AND actor = 'intake'"
+        )
+        .await,
+        20
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM routing.report_history h WHERE action = 'dispatch' \
+             AND from_status = 'SUBMITTED' AND to_status = 'DISPATCHED' AND actor = 'rule:r-penerangan' \
+             AND h.id > (SELECT s.id FROM routing.report_history s \
+                         WHERE s.report_id = h.report_id AND s.action = 'submit')"
+        )
+        .await,
+        10
+    );
+    assert_eq!(
+        count("SELECT count(*) AS n FROM routing.report_history").await,
+        30
+    );
+    // Ten alike in each of two categories: 45 pairs each, both directions.
+    assert_eq!(
+        count("SELECT count(*) AS n FROM routing.duplicate_candidates").await,
+        2 * 2 * 45
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM routing.duplicate_candidates d \
+             JOIN routing.queue_reports a ON a.report_id = d.report_id \
+             JOIN routing.queue_reports b ON b.report_id = d.candidate_id \
+             WHERE a.category_id IS DISTINCT FROM b.category_id"
+        )
+        .await,
+        0,
+        "no pair across categories"
+    );
+    db.close().await.unwrap();
+    for table in ["routing.queue_reports", "routing.report_history"] {
+        assert!(
+            env.most_rows_of_one_statement(table).await > 1,
+            "{table}: no two rows written by one statement"
+        );
+    }
+}
