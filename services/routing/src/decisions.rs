@@ -568,25 +568,6 @@ impl Desk {
         Ok(Planned { next, history, event })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn record<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        from: &str,
-        next: &queue_report::Model,
-        opd: Option<String>,
-        action: &str,
-        actor: &Actor,
-        reason: Option<String>,
-        changes: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        history_entry(from, next, opd, action, actor, reason, changes, now)
-            .insert(db)
-            .await?;
-        Ok(())
-    }
-
     /// Stores the possible duplicates of newly received reports (already stored), in both
     /// directions. Only the columns the comparison needs are read, and far-away reports not at
     /// all. Reports received together find each other (a pair is stored once).
@@ -681,8 +662,7 @@ impl Desk {
             subject: caller.subject.clone(),
             role: caller.role.as_str().to_owned(),
         };
-        self.record(
-            db,
+        history_entry(
             &row.status,
             row,
             row.opd_id.clone(),
@@ -692,7 +672,9 @@ impl Desk {
             serde_json::json!({}),
             Utc::now(),
         )
-        .await
+        .insert(db)
+        .await?;
+        Ok(())
     }
 
     /// Stores a newly submitted report and dispatches it when a rule says so.
