@@ -12,9 +12,7 @@ use lapor_events::{Bus, enqueue};
 use lapor_platform::{Caller, Role};
 use lapor_proto::intake::v1::{self as pb, intake_service_server::IntakeService};
 use prost::Message;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
@@ -25,6 +23,7 @@ use crate::entities::{identity, identity_access, report};
 use crate::error::Error;
 use crate::identity::{Identity, IdentityCipher};
 use crate::token;
+use crate::writer::{Rows, Writer, Written};
 
 /// The API state.
 pub struct Api {
@@ -33,6 +32,7 @@ pub struct Api {
     db: DatabaseConnection,
     bus: Bus,
     relay_wake: Arc<Notify>,
+    writer: Writer,
     cipher: IdentityCipher,
     token_key: String,
     limits: ContentLimits,
@@ -56,6 +56,7 @@ impl Api {
         Ok(Self {
             identity_readers: cfg.identity_readers.clone(),
             contact_readers: cfg.contact_readers.clone(),
+            writer: Writer::start(db.clone(), bus.clone(), cfg.submit_writers, cfg.submit_batch_max),
             db,
             bus,
             relay_wake,
@@ -168,8 +169,9 @@ impl Api {
         }))
     }
 
+    /// The rows of a new submission, with a fresh report id, reporter pseudonym and tracking id.
     #[allow(clippy::too_many_arguments)]
-    async fn insert(
+    fn prepare(
         &self,
         caller: &Caller,
         idem: &str,
@@ -178,29 +180,29 @@ impl Api {
         channel: Channel,
         identity: Option<&Identity>,
         now: DateTime<Utc>,
-    ) -> Result<Accepted, DbErr> {
+    ) -> Result<(Rows, Accepted), Error> {
         let report_id = Uuid::now_v7();
         let reporter_ref = Uuid::new_v4();
         let mut bits = [0u8; 8];
-        getrandom::fill(&mut bits).map_err(|e| DbErr::Custom(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut bits).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
         let tracking = TrackingId::from_random(u64::from_be_bytes(bits));
-        let txn = lapor_platform::db::begin_write(&self.db).await?;
-        if let Some(id) = identity {
-            let (nonce, ciphertext) = self
-                .cipher
-                .seal(reporter_ref, id)
-                .map_err(|e| DbErr::Custom(e.to_string()))?;
-            identity::ActiveModel {
-                reporter_ref: Set(reporter_ref),
-                key_id: Set(self.cipher.key_id().to_owned()),
-                nonce: Set(nonce),
-                ciphertext: Set(ciphertext),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-        }
-        report::ActiveModel {
+        let identity = identity
+            .map(|id| {
+                let (nonce, ciphertext) = self
+                    .cipher
+                    .seal(reporter_ref, id)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok::<_, Error>(identity::ActiveModel {
+                    reporter_ref: Set(reporter_ref),
+                    key_id: Set(self.cipher.key_id().to_owned()),
+                    nonce: Set(nonce),
+                    ciphertext: Set(ciphertext),
+                    created_at: Set(now),
+                })
+            })
+            .transpose()?;
+        let traceparent = lapor_platform::telemetry::current_traceparent();
+        let report = report::ActiveModel {
             id: Set(report_id),
             tracking_id: Set(tracking.to_string()),
             idempotency: Set(idem.to_owned()),
@@ -225,11 +227,10 @@ impl Api {
             duplicate_of_tracking_id: Set(None),
             status: Set(lapor_domain::Status::Submitted.code().to_owned()),
             status_at: Set(now),
-            trace_id: Set(lapor_platform::telemetry::current_traceparent()
+            trace_id: Set(traceparent
+                .as_deref()
                 .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))),
-        }
-        .insert(&txn)
-        .await?;
+        };
         let env = Envelope {
             id: EventId::from_uuid(Uuid::now_v7()),
             occurred_at: now,
@@ -246,14 +247,21 @@ impl Api {
                 )),
             }),
         };
-        enqueue(&txn, &self.bus, &env).await?;
-        txn.commit().await?;
-        Ok(Accepted {
+        let rows = Rows {
             report_id,
-            tracking_id: tracking.to_string(),
-            submitted_at: now,
-            replayed: false,
-        })
+            identity,
+            report,
+            event: (env, traceparent),
+        };
+        Ok((
+            rows,
+            Accepted {
+                report_id,
+                tracking_id: tracking.to_string(),
+                submitted_at: now,
+                replayed: false,
+            },
+        ))
     }
 
     async fn submit(
@@ -309,32 +317,31 @@ impl Api {
             sha256_hex(&[&canonical.encode_to_vec()])
         };
         // Insert first: a repeated key is rare and shows as a unique violation, so a new report
-        // costs no look-up round trip.
+        // costs no look-up round trip. Concurrent submissions are committed together.
         for _ in 0..3 {
-            match self
-                .insert(
-                    &caller,
-                    &idem,
-                    &fingerprint,
-                    &content,
-                    channel,
-                    identity.as_ref(),
-                    now,
-                )
-                .await
-            {
-                Ok(a) => {
+            let (rows, accepted) = self.prepare(
+                &caller,
+                &idem,
+                &fingerprint,
+                &content,
+                channel,
+                identity.as_ref(),
+                now,
+            )?;
+            match self.writer.write(rows).await? {
+                Written::Stored => {
+                    let a = accepted;
                     self.relay_wake.notify_one();
                     tracing::info!(report_id = %a.report_id, tracking_id = %a.tracking_id, kind = content.kind.code(), "report accepted");
                     return Ok(self.response(a));
                 }
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    // A concurrent retry with the same key won the race, or the tracking id collided.
+                Written::Taken => {
+                    // A retry with the same key came first (or at the same time), or the
+                    // tracking id collided (then try again with another).
                     if let Some(a) = self.replay(&idem, &fingerprint).await? {
                         return Ok(self.response(a));
                     }
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Internal("could not allocate a unique tracking id".into()))

@@ -35,6 +35,11 @@ pub struct Config {
     /// Subjects of the services that may call ResolveContact (e-mail and phone only, to send a
     /// reporter their own notifications).
     pub contact_readers: Vec<String>,
+    /// Submissions written in one transaction at most (group commit: those waiting together
+    /// are committed together).
+    pub submit_batch_max: usize,
+    /// Submission transactions in flight at once (each on its own pooled connection).
+    pub submit_writers: usize,
 }
 
 impl Default for Config {
@@ -52,6 +57,8 @@ impl Default for Config {
             time_zone: "Asia/Makassar".into(),
             identity_readers: vec!["routing".into()],
             contact_readers: vec!["notification".into()],
+            submit_batch_max: 64,
+            submit_writers: 2,
         }
     }
 }

@@ -9,6 +9,7 @@ mod holds;
 mod identity;
 mod migration;
 mod token;
+mod writer;
 
 use std::future::Future;
 

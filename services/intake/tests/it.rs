@@ -419,3 +419,195 @@ async fn only_notification_gets_a_reporters_contact_and_every_request_is_logged(
     db.close().await.unwrap();
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_arriving_together_are_committed_together_each_with_its_own_answer() {
+    lapor_testkit::install_trace_context();
+    let env = TestEnv::new().await.unwrap();
+    let cfg = Config {
+        common: env.common("intake"),
+        // One writer, so submissions arriving while it commits wait and go in together.
+        submit_writers: 1,
+        ..Config::default()
+    };
+    let cipher = IdentityCipher::new(&cfg.identity_key, &cfg.identity_key_id).unwrap();
+    let svc = start(cfg).await;
+    let token = env.token("front", Role::Service, None);
+    let client = IntakeServiceClient::new(channel(&svc.addr).await);
+
+    // 40 distinct submissions (every third anonymous without contact), a key sent twice with the
+    // same content (one report, the second answer a replay) and a key sent twice with different
+    // content (one report, the other refused). Each request carries its own trace.
+    let mut reqs: Vec<(String, pi::SubmitReportRequest)> = Vec::new();
+    for i in 0..40u32 {
+        let mut r = request(&format!("together-{i}"));
+        r.title = format!("Permohonan data nomor {i}");
+        if i.is_multiple_of(3) {
+            r.anonim = true;
+            r.reporter = None;
+        }
+        reqs.push((format!("{:032x}", 0xa000 + i), r));
+    }
+    let same = request("twice-same");
+    reqs.push((format!("{:032x}", 0xb001), same.clone()));
+    reqs.push((format!("{:032x}", 0xb002), same));
+    let first = request("twice-other");
+    let mut second = first.clone();
+    second.title = "Judul lain untuk kunci yang sama".into();
+    reqs.push((format!("{:032x}", 0xc001), first));
+    reqs.push((format!("{:032x}", 0xc002), second));
+
+    let tasks: Vec<_> = reqs
+        .into_iter()
+        .map(|(trace, r)| {
+            let mut c = client.clone();
+            let token = token.clone();
+            tokio::spawn(async move {
+                let key = r.idempotency_key.clone();
+                let mut req = authed(r, &token);
+                req.metadata_mut().insert(
+                    "traceparent",
+                    format!("00-{trace}-00f067aa0ba902b7-01").parse().unwrap(),
+                );
+                (
+                    key,
+                    trace,
+                    c.submit_report(req).await.map(tonic::Response::into_inner),
+                )
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+
+    let db = Database::connect(env.db_url.clone()).await.unwrap();
+    let q = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
+    let mut accepted = std::collections::HashMap::new();
+    for (key, trace, answer) in &answers {
+        if key.starts_with("twice-") {
+            continue;
+        }
+        let a = answer.as_ref().unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        assert!(!a.replayed, "{key}");
+        // Each answer names its own stored report, written under its own request's trace, with
+        // its own event.
+        let row = db
+            .query_one_raw(q(format!(
+                "SELECT tracking_id, trace_id, title, reporter_ref::text FROM intake.reports \
+                 WHERE id = '{}'",
+                a.report_id
+            )))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key}: no report row"));
+        assert_eq!(row.try_get_by_index::<String>(0).unwrap(), a.tracking_id);
+        assert_eq!(
+            row.try_get_by_index::<Option<String>>(1).unwrap().as_deref(),
+            Some(trace.as_str())
+        );
+        let i: u32 = key.trim_start_matches("together-").parse().unwrap();
+        assert_eq!(
+            row.try_get_by_index::<String>(2).unwrap(),
+            format!("Permohonan data nomor {i}")
+        );
+        let reporter_ref: String = row.try_get_by_index(3).unwrap();
+        let event = db
+            .query_one_raw(q(format!(
+                "SELECT traceparent FROM intake.outbox WHERE position('{}' in encode(payload, 'escape')) > 0",
+                a.report_id
+            )))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key}: no event"));
+        let traceparent: Option<String> = event.try_get_by_index(0).unwrap();
+        assert!(
+            traceparent.as_deref().is_some_and(|t| t.contains(trace.as_str())),
+            "{key}: event's trace {traceparent:?}"
+        );
+        // The identity went in with its own report, sealed to its own pseudonym.
+        let identity = db
+            .query_one_raw(q(format!(
+                "SELECT nonce, ciphertext FROM intake.identities WHERE reporter_ref = '{reporter_ref}'"
+            )))
+            .await
+            .unwrap();
+        if i.is_multiple_of(3) {
+            assert!(
+                identity.is_none(),
+                "{key}: anonymous without contact has no identity row"
+            );
+        } else {
+            let identity = identity.unwrap_or_else(|| panic!("{key}: no identity"));
+            let opened = cipher
+                .open(
+                    reporter_ref.parse().unwrap(),
+                    &identity.try_get_by_index::<Vec<u8>>(0).unwrap(),
+                    &identity.try_get_by_index::<Vec<u8>>(1).unwrap(),
+                )
+                .unwrap();
+            assert_eq!(opened.name, "Rahmawati Intake");
+        }
+        accepted.insert(a.report_id.clone(), key.clone());
+    }
+    assert_eq!(accepted.len(), 40);
+
+    let twice = |k: &str| {
+        answers
+            .iter()
+            .filter(|(key, ..)| key == k)
+            .map(|(_, _, a)| a)
+            .collect::<Vec<_>>()
+    };
+    let same: Vec<_> = twice("twice-same")
+        .into_iter()
+        .map(|a| a.as_ref().unwrap())
+        .collect();
+    assert_eq!(same[0].report_id, same[1].report_id);
+    assert_eq!(same[0].tracking_id, same[1].tracking_id);
+    assert_eq!(
+        same.iter().filter(|a| a.replayed).count(),
+        1,
+        "exactly one replay"
+    );
+    let other = twice("twice-other");
+    assert_eq!(other.iter().filter(|a| a.is_ok()).count(), 1);
+    let refused = other.iter().find_map(|a| a.as_ref().err()).unwrap();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        lapor_platform::status::violated_fields(refused),
+        ["idempotency_key"]
+    );
+
+    // Nothing more and nothing less was written: 42 reports, one event each, an identity for
+    // each one with contact.
+    let count = |sql: &str| {
+        let db = &db;
+        let sql = sql.to_owned();
+        async move {
+            db.query_one_raw(q(sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT count(*) FROM intake.reports").await, 42);
+    assert_eq!(count("SELECT count(*) FROM intake.outbox").await, 42);
+    assert_eq!(
+        count("SELECT count(DISTINCT event_id) FROM intake.outbox").await,
+        42
+    );
+    assert_eq!(count("SELECT count(*) FROM intake.identities").await, 42 - 14);
+    db.close().await.unwrap();
+    // Submissions that waited together were written by one statement per table.
+    for table in ["intake.reports", "intake.outbox", "intake.identities"] {
+        assert!(
+            env.most_rows_of_one_statement(table).await > 1,
+            "{table}: every row written on its own"
+        );
+    }
+    svc.stop().await;
+}
