@@ -195,37 +195,31 @@ pub async fn run<H: Handler>(
             }
         };
         backoff = Duration::from_millis(200);
+        let linger = Duration::from_millis(bus.config.consumer_linger_ms);
+        // The previous batch found more than one event waiting: events are arriving faster than
+        // they are applied one by one, so waiting a moment for more costs little latency.
+        let mut busy = false;
         loop {
             let next = tokio::select! {
                 () = cancel.cancelled() => return,
                 n = messages.next() => n,
             };
-            let mut batch = match next {
-                Some(Ok(msg)) => vec![msg],
+            let first = match next {
+                Some(Ok(msg)) => msg,
                 Some(Err(e)) => {
                     tracing::warn!(consumer = %spec.durable, error = %e, "message stream error");
                     break;
                 }
                 None => break,
             };
-            // Whatever has already arrived joins the batch (never waiting for more): one commit
-            // for many events under load, the same latency when events come one by one.
-            let mut broken = false;
-            while batch.len() < MAX_BATCH {
-                match futures::FutureExt::now_or_never(messages.next()) {
-                    Some(Some(Ok(msg))) => batch.push(msg),
-                    Some(Some(Err(e))) => {
-                        tracing::warn!(consumer = %spec.durable, error = %e, "message stream error");
-                        broken = true;
-                        break;
-                    }
-                    Some(None) => {
-                        broken = true;
-                        break;
-                    }
-                    None => break,
-                }
-            }
+            let (batch, broken) = gather(
+                &mut messages,
+                first,
+                (busy && !linger.is_zero()).then_some(linger),
+                &spec.durable,
+            )
+            .await;
+            busy = batch.len() > 1;
             process_batch(&bus, &db, &spec, handler.as_ref(), &relay_wake, batch).await;
             if broken {
                 break;
@@ -236,6 +230,41 @@ pub async fn run<H: Handler>(
 
 /// Events applied in one transaction at most.
 const MAX_BATCH: usize = 64;
+
+/// Completes the batch `first` begins (up to [`MAX_BATCH`]): whatever has already arrived joins
+/// it, so events coming one by one are handed over at once and alone, and under load many share
+/// one commit. With `linger` (given only when the previous batch found several events waiting)
+/// it also waits that long after `first` for more. True with the batch when the stream broke.
+async fn gather<T, E: std::fmt::Display>(
+    messages: &mut (impl futures::Stream<Item = Result<T, E>> + Unpin),
+    first: T,
+    linger: Option<Duration>,
+    durable: &str,
+) -> (Vec<T>, bool) {
+    let until = linger.map(|l| tokio::time::Instant::now() + l);
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        let next = match until {
+            None => match futures::FutureExt::now_or_never(messages.next()) {
+                Some(n) => n,
+                None => break,
+            },
+            Some(t) => match tokio::time::timeout_at(t, messages.next()).await {
+                Ok(n) => n,
+                Err(_) => break,
+            },
+        };
+        match next {
+            Some(Ok(msg)) => batch.push(msg),
+            Some(Err(e)) => {
+                tracing::warn!(consumer = %durable, error = %e, "message stream error");
+                return (batch, true);
+            }
+            None => return (batch, true),
+        }
+    }
+    (batch, false)
+}
 
 /// A message as JetStream delivered it: what acknowledging or dead-lettering it needs.
 struct Received {
@@ -608,5 +637,77 @@ async fn dead_letter(db: &DatabaseConnection, spec: &ConsumerSpec, received: &Re
 async fn ack(msg: &Message, kind: AckKind) {
     if let Err(e) = msg.ack_with(kind).await {
         tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped as a duplicate");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    type Feed = tokio::sync::mpsc::UnboundedSender<Result<usize, String>>;
+
+    /// A stream fed by hand, standing in for JetStream's message stream.
+    fn feed() -> (Feed, impl futures::Stream<Item = Result<usize, String>> + Unpin) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+        (tx, Box::pin(stream))
+    }
+
+    /// Sends `items` one by one, `gap` apart, starting `gap` from now.
+    fn trickle(tx: &Feed, items: std::ops::Range<usize>, gap: Duration) {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            for i in items {
+                tokio::time::sleep(gap).await;
+                let _ = tx.send(Ok(i));
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn without_linger_only_what_has_already_arrived_joins() {
+        let (tx, mut s) = feed();
+        for i in 1..4 {
+            tx.send(Ok(i)).unwrap();
+        }
+        trickle(&tx, 4..6, Duration::from_millis(200));
+        assert_eq!(gather(&mut s, 0, None, "t").await, (vec![0, 1, 2, 3], false));
+        // The next lone event is handed over alone, at once.
+        let next = s.next().await.unwrap().unwrap();
+        assert_eq!(gather(&mut s, next, None, "t").await, (vec![4], false));
+    }
+
+    #[tokio::test]
+    async fn with_linger_a_trickle_joins_until_the_linger_is_over() {
+        let (tx, mut s) = feed();
+        // Four events 20 ms apart join; one sent after the 400 ms linger does not.
+        trickle(&tx, 1..5, Duration::from_millis(20));
+        trickle(&tx, 9..10, Duration::from_millis(900));
+        let (batch, broken) = gather(&mut s, 0, Some(Duration::from_millis(400)), "t").await;
+        assert_eq!((batch, broken), (vec![0, 1, 2, 3, 4], false));
+        assert_eq!(s.next().await.unwrap().unwrap(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_at_its_limit_and_on_a_broken_stream() {
+        let (tx, mut s) = feed();
+        for i in 1..(MAX_BATCH + 6) {
+            tx.send(Ok(i)).unwrap();
+        }
+        let (batch, broken) = gather(&mut s, 0, Some(Duration::from_secs(5)), "t").await;
+        assert_eq!(batch, (0..MAX_BATCH).collect::<Vec<_>>());
+        assert!(!broken);
+        // What is left waits for the next batch; an error ends this one (without the error).
+        tx.send(Err("connection reset".into())).unwrap();
+        let first = s.next().await.unwrap().unwrap();
+        let (batch, broken) = gather(&mut s, first, None, "t").await;
+        assert_eq!(batch, (MAX_BATCH..MAX_BATCH + 6).collect::<Vec<_>>());
+        assert!(broken);
+        // A stream that ends while lingering hands over what it has.
+        tx.send(Ok(100)).unwrap();
+        drop(tx);
+        let (batch, broken) = gather(&mut s, 99, Some(Duration::from_secs(5)), "t").await;
+        assert_eq!((batch, broken), (vec![99, 100], true));
     }
 }

@@ -92,6 +92,10 @@ pub struct NatsConfig {
     pub ack_wait_secs: u64,
     /// Milliseconds between outbox relay polls when nothing wakes it.
     pub relay_poll_ms: u64,
+    /// Milliseconds a consumer under load waits for more events to join a batch (one
+    /// transaction and commit for them all). It waits only after a batch found more than one event
+    /// already waiting, so events arriving one by one are never delayed. 0 never waits.
+    pub consumer_linger_ms: u64,
     /// Replicas of the event stream when a service creates it (3 on a three-server cluster; an
     /// existing stream keeps its own, change it with `nats stream edit`).
     pub stream_replicas: usize,
@@ -106,6 +110,7 @@ impl Default for NatsConfig {
             max_deliver: 5,
             ack_wait_secs: 30,
             relay_poll_ms: 500,
+            consumer_linger_ms: 5,
             stream_replicas: 1,
         }
     }

@@ -79,6 +79,7 @@ impl TestEnv {
                 ack_wait_secs: 5,
                 relay_poll_ms: 200,
                 stream_replicas: 1,
+                ..NatsConfig::default()
             },
             drain_ms: 0,
             shutdown_grace_secs: 5,
