@@ -316,8 +316,8 @@ impl Api {
             canonical.idempotency_key.clear();
             sha256_hex(&[&canonical.encode_to_vec()])
         };
-        // Insert first: a repeated key is rare and shows as a unique violation, so a new report
-        // costs no look-up round trip. Concurrent submissions are committed together.
+        // Insert first: a repeated key is rare and shows as a skipped row (`Written::Taken`), so
+        // a new report costs no look-up round trip. Concurrent submissions are committed together.
         for _ in 0..3 {
             let (rows, accepted) = self.prepare(
                 &caller,

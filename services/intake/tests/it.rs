@@ -611,3 +611,139 @@ async fn submissions_arriving_together_are_committed_together_each_with_its_own_
     }
     svc.stop().await;
 }
+
+/// Status events arriving together: one statement sets every report's status, each report takes
+/// its newest event's, and an event about a report intake does not know is set aside without
+/// holding up the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_events_arriving_together_are_applied_at_once_and_the_newest_wins() {
+    use lapor_domain::events::Event;
+    use lapor_events::{codec, subjects};
+    let env = TestEnv::new().await.unwrap();
+    let cfg = || Config {
+        common: env.common("intake"),
+        ..Config::default()
+    };
+    let svc = start(cfg()).await;
+    let token = env.token("front", Role::Service, None);
+    let mut c = IntakeServiceClient::connect(svc.addr.clone()).await.unwrap();
+    // One at a time: each report row written by its own transaction.
+    let mut reports = Vec::new();
+    for i in 0..6 {
+        let r = c
+            .submit_report(authed(request(&format!("status-{i}")), &token))
+            .await
+            .unwrap()
+            .into_inner();
+        reports.push(r);
+    }
+    svc.stop().await;
+
+    let dispatched_at = |r: &pi::SubmitReportResponse, minutes: i64| {
+        let submitted = codec::from_ts(r.submitted_at.as_ref()).unwrap();
+        let at = submitted + chrono::Duration::minutes(minutes);
+        let mut e = lapor_domain::fixtures::dispatched(
+            &lapor_domain::fixtures::submitted(lapor_domain::ReportKind::Pengaduan, "", submitted),
+            "dinas-pupr",
+            at,
+        );
+        if let Event::ReportDispatched(d) = &mut e.event {
+            d.report_id = r.report_id.parse().unwrap();
+        }
+        e.occurred_at = at;
+        e
+    };
+    // While intake is down: each report dispatched 10 minutes after submission, then an older
+    // dispatch of the first one (5 minutes) that must not win.
+    for (i, r) in reports.iter().enumerate() {
+        env.publish(
+            subjects::REPORT_DISPATCHED,
+            &format!("d{i}"),
+            codec::encode(&dispatched_at(r, 10)),
+        )
+        .await;
+    }
+    env.publish(
+        subjects::REPORT_DISPATCHED,
+        "d-old",
+        codec::encode(&dispatched_at(&reports[0], 5)),
+    )
+    .await;
+    let svc = start(cfg()).await;
+
+    let db = Database::connect(env.db_url.clone()).await.unwrap();
+    let q = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
+    let rows = lapor_testkit::eventually(
+        "all six dispatched",
+        std::time::Duration::from_secs(20),
+        || async {
+            let rows = db
+                .query_all_raw(q("SELECT id::text, status, status_at FROM intake.reports".into()))
+                .await
+                .ok()?;
+            rows.iter()
+                .all(|r| r.try_get_by_index::<String>(1).ok().as_deref() == Some("DISPATCHED"))
+                .then_some(rows)
+        },
+    )
+    .await;
+    for row in &rows {
+        let id: String = row.try_get_by_index(0).unwrap();
+        let r = reports.iter().find(|r| r.report_id == id).unwrap();
+        let at: chrono::DateTime<chrono::Utc> = row.try_get_by_index(2).unwrap();
+        assert_eq!(
+            at.timestamp_micros(),
+            dispatched_at(r, 10).occurred_at.timestamp_micros(),
+            "{id}: the newest dispatch's time"
+        );
+    }
+    assert!(
+        env.most_rows_of_one_statement("intake.reports").await > 1,
+        "each report's status set by a statement of its own"
+    );
+
+    // A dispatch of a report intake never saw is dead-lettered; the next event still applies.
+    let mut unknown = dispatched_at(&reports[1], 20);
+    if let Event::ReportDispatched(d) = &mut unknown.event {
+        d.report_id = lapor_domain::ReportId::from_uuid(uuid::Uuid::now_v7());
+    }
+    env.publish(subjects::REPORT_DISPATCHED, "d-unknown", codec::encode(&unknown))
+        .await;
+    env.publish(
+        subjects::REPORT_DISPATCHED,
+        "d-late",
+        codec::encode(&dispatched_at(&reports[2], 30)),
+    )
+    .await;
+    let reason = lapor_testkit::eventually("dead-lettered", std::time::Duration::from_secs(20), || async {
+        let row = db
+            .query_one_raw(q("SELECT msg_id || ' ' || reason FROM intake.dead_letters".into()))
+            .await
+            .ok()??;
+        row.try_get_by_index::<String>(0).ok()
+    })
+    .await;
+    assert!(
+        reason.starts_with("d-unknown ") && reason.contains("no report"),
+        "{reason}"
+    );
+    lapor_testkit::eventually(
+        "the later dispatch applied",
+        std::time::Duration::from_secs(20),
+        || async {
+            let row = db
+                .query_one_raw(q(format!(
+                    "SELECT status_at FROM intake.reports WHERE id = '{}'",
+                    reports[2].report_id
+                )))
+                .await
+                .ok()??;
+            let at: chrono::DateTime<chrono::Utc> = row.try_get_by_index(0).ok()?;
+            (at.timestamp_micros() == dispatched_at(&reports[2], 30).occurred_at.timestamp_micros())
+                .then_some(())
+        },
+    )
+    .await;
+    db.close().await.unwrap();
+    svc.stop().await;
+}
