@@ -8,7 +8,9 @@
 # BENCH_RATE (open loop arrivals/s, 100), BENCH_RATE_SECS (30), BENCH_SUSTAIN_SECS (open loop at
 # BENCH_SUSTAIN_RATE for that long; 0 = skip, the target asks for 600), BENCH_SUSTAIN_RATE (300),
 # BENCH_BURST_RATE (1500) and BENCH_BURST_SECS (0 = skip; the target asks for 60),
-# BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core).
+# BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core),
+# BENCH_SKIP_BUILD=1 (run the release binaries already built, e.g. to compare two builds of one
+# service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -28,8 +30,8 @@ NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
 SHARED=${LAPOR_SHARED:-../shared}
 [ -f "$SHARED/bench/anchor.sh" ] || SHARED=/work/shared
 
-cargo build -q --release -p lapor-intake -p lapor-routing -p lapor-opd-case -p lapor-notification \
-  -p lapor-sla-monitor -p lapor-loadgen
+[ "${BENCH_SKIP_BUILD:-0}" = 1 ] || cargo build -q --release -p lapor-intake -p lapor-routing \
+  -p lapor-opd-case -p lapor-notification -p lapor-sla-monitor -p lapor-loadgen
 B=$T/release
 DB=lapor_bench_$$
 PREFIX=bench$$
