@@ -19,23 +19,16 @@ use crate::entities::report;
 /// The consumer of the events that change what a reporter sees.
 pub struct ReporterView;
 
+/// Sets one report's status if `at` is not older than what it shows ([`set_statuses`] of one).
 async fn set_status(
     txn: &DatabaseTransaction,
     id: ReportId,
     status: Status,
     at: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    let res = report::Entity::update_many()
-        .col_expr(report::Column::Status, Expr::value(status.code()))
-        .col_expr(report::Column::StatusAt, Expr::value(at))
-        .filter(report::Column::Id.eq(id.as_uuid()))
-        .filter(report::Column::StatusAt.lte(at))
-        .exec(txn)
-        .await?;
-    if res.rows_affected == 0 && report::Entity::find_by_id(id.as_uuid()).one(txn).await?.is_none() {
-        return Err(HandlerError::Permanent(format!("no report {id} in intake")));
-    }
-    Ok(())
+    set_statuses(txn, &[(0, id, status, at)])
+        .await
+        .map_err(|e| e.error)
 }
 
 /// The report and status of an event that changes nothing but the status.
@@ -54,7 +47,7 @@ fn plain_status(event: &Event) -> Option<(ReportId, Status)> {
 /// Sets the status of several reports with one statement: `run` holds consecutive batch items
 /// (index, report, status, time) of events that change nothing else. Each report takes the status
 /// of its newest event (the later one on a tie), and only if that is not older than what it
-/// shows: the effect of [`set_status`] on each in turn. An event whose report intake does not
+/// shows: the effect of setting each in turn. An event whose report intake does not
 /// know fails permanently.
 async fn set_statuses(
     txn: &DatabaseTransaction,

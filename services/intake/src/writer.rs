@@ -157,8 +157,9 @@ async fn write(db: &DatabaseConnection, bus: &Bus, rows: &[&Rows]) -> Result<Vec
         .collect();
     let kept: Vec<&Rows> = rows
         .iter()
-        .copied()
-        .filter(|r| stored.contains(&r.report_id))
+        .zip(&written)
+        .filter(|(_, w)| **w == Written::Stored)
+        .map(|(r, _)| *r)
         .collect();
     let identities: Vec<identity::ActiveModel> = kept.iter().filter_map(|r| r.identity.clone()).collect();
     if !identities.is_empty() {
