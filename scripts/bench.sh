@@ -37,7 +37,7 @@ DB=lapor_bench_$$
 PREFIX=bench$$
 WORK=$(mktemp -d)
 createdb -h "$PGHOST" -U "$PGUSER" "$DB"
-declare -A PID PORT READY IDLE PEAK CPU
+declare -A PID PORT READY IDLE PEAK CPU PGCPU
 cleanup() {
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
   [ -n "${ALONE_PID:-}" ] && { kill -TERM "$ALONE_PID" 2>/dev/null || true; }
@@ -78,10 +78,25 @@ start() {
   "$B/lapor-loadgen" ready --endpoint "http://127.0.0.1:${PORT[$s]}" >/dev/null
   READY[$s]=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
+# pg_cpu PID: CPU seconds of the PostgreSQL backends serving process PID now (its pool's open
+# connections, matched by client port; a connection the pool closed earlier is not counted).
+pg_cpu() {
+  local ports
+  ports=$(ss -tnpH state established '( dport = :5432 )' | grep "pid=$1," | awk '{print $3}' \
+    | sed 's/.*://' | paste -sd, -)
+  [ -n "$ports" ] || { echo 0; return; }
+  psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -Atc "select pid from pg_stat_activity where client_port in ($ports)" \
+    | while read -r b; do cpu_seconds "$b"; echo; done | awk '{s += $1} END {printf "%.2f", s}'
+}
 cpu_seconds() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 for s in intake routing opd-case notification sla-monitor; do start "$s"; done
 sleep 3
+# CPU of the database and broker processes from here on: PostgreSQL's (every process alive at the
+# end, less what it had used now; pgbench's and the load generator's backends have ended by then
+# and are not counted) and nats-server's.
+infra_cpu() { for p in $(pgrep -x postgres) $(pgrep -x nats-server); do echo "$p $(cpu_seconds "$p")"; done; }
+INFRA_START=$(infra_cpu)
 for s in "${!PID[@]}"; do IDLE[$s]=$(rss "${PID[$s]}" VmRSS); done
 
 echo "baselines..." >&2
@@ -126,15 +141,38 @@ for s in "${!PID[@]}"; do
   PEAK[$s]=$(rss "${PID[$s]}" VmHWM)
   # user + system CPU seconds over the whole run (fields 14 and 15 of /proc/<pid>/stat)
   CPU[$s]=$(cpu_seconds "${PID[$s]}")
+  PGCPU[$s]=$(pg_cpu "${PID[$s]}")
 done
+INFRA_END=$(infra_cpu)
+# Rows each service wrote (PostgreSQL's table statistics: [inserted, updated, deleted] per table,
+# per schema) and the database's commits.
+psql_db() { psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -Atc "$1"; }
+sleep 1 # backends report their table statistics at most once a second
+WRITES_JSON=$(psql_db "select coalesce(json_object_agg(schemaname, tables), '{}') from (select schemaname, \
+  json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del)) tables from pg_stat_user_tables \
+  where n_tup_ins + n_tup_upd + n_tup_del > 0 group by schemaname) t")
+COMMITS=$(psql_db "select xact_commit from pg_stat_database where datname = current_database()")
+INFRA_JSON=$(python3 - "$INFRA_START" "$INFRA_END" "$(pgrep -x nats-server | head -1)" "$WRITES_JSON" "$COMMITS" <<'PY'
+import json, sys
+def snapshot(text):  # "pid seconds" lines; a process that ended while being read has no seconds
+    return dict(l.split() for l in text.splitlines() if len(l.split()) == 2)
+start, end = snapshot(sys.argv[1]), snapshot(sys.argv[2])
+nats = sys.argv[3]
+pg = sum(float(v) - float(start.get(p, 0)) for p, v in end.items() if p != nats)
+ns = float(end.get(nats, 0)) - float(start.get(nats, 0))
+print(json.dumps({"postgres_cpu_seconds": round(pg, 2), "nats_cpu_seconds": round(ns, 2),
+                  "postgres_rows_written_by_schema": json.loads(sys.argv[4]),
+                  "postgres_commits": int(sys.argv[5])}))
+PY
+)
 
 services_json=$(for s in intake routing opd-case notification sla-monitor; do
-  printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s,"cpu_seconds":%s}\n' \
-    "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}" "${CPU[$s]}"; done | paste -sd, -)
-python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" "$ALONE" >"$OUT/system.json" <<'PY'
+  printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s,"cpu_seconds":%s,"postgres_backend_cpu_seconds":%s}\n' \
+    "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}" "${CPU[$s]}" "${PGCPU[$s]}"; done | paste -sd, -)
+python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" "$ALONE" "$INFRA_JSON" >"$OUT/system.json" <<'PY'
 import json, platform, subprocess, sys, os
-anchor_line, js, closed, open_, sustain, burst, services, conc, alone = sys.argv[1:]
-alone = json.loads(alone)
+anchor_line, js, closed, open_, sustain, burst, services, conc, alone, infra = sys.argv[1:]
+alone, infra = json.loads(alone), json.loads(infra)
 anchor = dict(kv.split("=", 1) for kv in anchor_line.split() if "=" in kv)
 tps = float(anchor["anchor_tps"])
 js, closed, open_ = json.loads(js), json.loads(closed), json.loads(open_)
@@ -158,6 +196,7 @@ out = {
     "sustained": sustain,
     "burst": burst,
     "services": services,
+    "infrastructure": infra,
     "ratios": {
         "intake_alone_accepted_per_sec_over_pgbench_tps": round(alone["accepted_per_sec"] / tps, 3),
         "intake_accepted_per_sec_over_pgbench_tps": round(closed["accepted_per_sec"] / tps, 3),

@@ -330,6 +330,14 @@ fn merge_scans(mut rows: Vec<DuplicateScanRow>, max_scan: u64) -> Vec<DuplicateS
     rows
 }
 
+/// The best `max` of a new report's matches: highest score first, then the most recent report
+/// (`others` comes newest first and the sort is stable), so an operator sees the likeliest
+/// duplicates and a dense place does not give every report a candidate row per neighbour.
+fn keep_best<T>(found: &mut Vec<(crate::duplicates::Match, T)>, max: u32) {
+    found.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
+    found.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+}
+
 /// A decision worked out by [`Desk::plan`], not yet written.
 struct Planned {
     /// The row after it.
@@ -600,19 +608,16 @@ impl Desk {
                 point: my_point,
             };
             let my_trigrams = trigrams(&mine);
-            for other in &others {
-                let their = text(&other.title, other.original_title.as_deref(), &other.body);
-                let Some(m) = compare(
-                    &spec,
-                    &me,
-                    &Item {
-                        text: &their,
-                        point: other.latitude.zip(other.longitude),
-                    },
-                    &my_trigrams,
-                ) else {
-                    continue;
-                };
+            let mut found: Vec<_> = others
+                .iter()
+                .filter_map(|other| {
+                    let their = text(&other.title, other.original_title.as_deref(), &other.body);
+                    let point = other.latitude.zip(other.longitude);
+                    compare(&spec, &me, &Item { text: &their, point }, &my_trigrams).map(|m| (m, other))
+                })
+                .collect();
+            keep_best(&mut found, spec.max_candidates);
+            for (m, other) in found {
                 if !pairs_seen.insert((
                     row.report_id.min(other.report_id),
                     row.report_id.max(other.report_id),

@@ -19,6 +19,10 @@ pub struct DuplicateSpec {
     pub text_similarity: f64,
     /// At most this many earlier reports are compared (newest first).
     pub max_scan: u64,
+    /// At most this many candidates are stored for a new report: the best by score (then the
+    /// newest). Each pair is stored in both directions, so an earlier report also lists the later
+    /// reports that chose it.
+    pub max_candidates: u32,
 }
 
 impl Default for DuplicateSpec {
@@ -28,6 +32,7 @@ impl Default for DuplicateSpec {
             max_distance_m: 500.0,
             text_similarity: 0.45,
             max_scan: 2000,
+            max_candidates: 10,
         }
     }
 }

@@ -15,9 +15,15 @@ use lapor_routing::{Config, Service};
 use lapor_testkit::{Spawned, TestEnv, authed, eventually};
 
 async fn start(env: &TestEnv) -> Spawned {
+    start_with(env, |_| {}).await
+}
+
+/// [`start`] with settings changed from the seed's.
+async fn start_with(env: &TestEnv, change: impl FnOnce(&mut Config)) -> Spawned {
     let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
     let mut cfg: Config = lapor_platform::config::load("routing", &Config::default(), Some(&seed)).unwrap();
     cfg.common = env.common("routing");
+    change(&mut cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let svc = Service::build(cfg, listener).await.unwrap();
@@ -1670,4 +1676,129 @@ async fn reports_that_arrive_together_are_stored_together() {
             "{table}: no two rows written by one statement"
         );
     }
+}
+
+/// A report in a dense place keeps only its `duplicates.max_candidates` best candidates: here
+/// the three nearest of seven earlier reports around it (texts unalike, so the score is the
+/// place's, 1 - distance / 500 m), best first, each stored in both directions; the earlier
+/// reports it did not choose do not list it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let env = TestEnv::new().await.unwrap();
+    let svc = start_with(&env, |c| c.duplicates.max_candidates = 3).await;
+    let base = (0.1336, 117.5005);
+    // Words of letters from a small xorshift stream: no two reports share a trigram worth counting.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut text = || {
+        (0..20)
+            .map(|_| {
+                (0..7)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        char::from(b'a' + (x % 26) as u8)
+                    })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut report = |north_m: f64, at| {
+        let mut e = fixtures::submitted(ReportKind::Pengaduan, "lingkungan-hidup.sampah", at);
+        if let Event::ReportSubmitted(s) = &mut e.event {
+            s.content.title = text();
+            s.content.body = text();
+            s.content.location = Some(lapor_domain::content::Location {
+                point: Some((base.0 + north_m / 111_195.0, base.1)),
+                ..Default::default()
+            });
+        }
+        e
+    };
+    let now = Utc::now();
+    let mut earlier = Vec::new(); // (distance from the new report, report id)
+    for (i, north_m) in [400.0, 60.0, 300.0, 150.0, 250.0, 100.0, 350.0]
+        .into_iter()
+        .enumerate()
+    {
+        let e = report(north_m, now - chrono::Duration::hours(10 - i as i64));
+        earlier.push((north_m, e.event.report_id().unwrap()));
+        env.publish(subjects::REPORT_SUBMITTED, &format!("old-{i}"), codec::encode(&e))
+            .await;
+    }
+    let db = sea_orm::Database::connect(&env.db_url).await.unwrap();
+    let query = |sql: String| {
+        let db = db.clone();
+        async move {
+            db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+                .unwrap()
+        }
+    };
+    eventually("the earlier seven applied", Duration::from_secs(20), || async {
+        (query("SELECT event_id FROM routing.processed_events".into())
+            .await
+            .len()
+            == 7)
+            .then_some(())
+    })
+    .await;
+    let new = report(0.0, now);
+    let new_id = new.event.report_id().unwrap();
+    env.publish(subjects::REPORT_SUBMITTED, "new", codec::encode(&new))
+        .await;
+    eventually("the new report applied", Duration::from_secs(20), || async {
+        (query("SELECT event_id FROM routing.processed_events".into())
+            .await
+            .len()
+            == 8)
+            .then_some(())
+    })
+    .await;
+    svc.stop().await;
+    let mine = query(format!(
+        "SELECT candidate_id, score FROM routing.duplicate_candidates WHERE report_id = '{new_id}' \
+         ORDER BY score DESC"
+    ))
+    .await;
+    let got: Vec<(uuid::Uuid, f64)> = mine
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "candidate_id").unwrap(),
+                r.try_get("", "score").unwrap(),
+            )
+        })
+        .collect();
+    earlier.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let want: Vec<uuid::Uuid> = earlier.iter().take(3).map(|(_, id)| id.as_uuid()).collect();
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        want,
+        "the three nearest, nearest first"
+    );
+    for ((_, score), (north_m, _)) in got.iter().zip(&earlier) {
+        assert!(
+            (score - (1.0 - north_m / 500.0)).abs() < 0.01,
+            "{score} for {north_m} m"
+        );
+    }
+    let listing_it = query(format!(
+        "SELECT report_id FROM routing.duplicate_candidates WHERE candidate_id = '{new_id}' ORDER BY report_id"
+    ))
+    .await;
+    let mut back: Vec<uuid::Uuid> = listing_it
+        .iter()
+        .map(|r| r.try_get("", "report_id").unwrap())
+        .collect();
+    back.sort();
+    let mut want_back = want.clone();
+    want_back.sort();
+    assert_eq!(
+        back, want_back,
+        "the chosen three list the new report; the other four do not"
+    );
+    db.close().await.unwrap();
 }
