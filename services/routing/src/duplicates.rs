@@ -21,7 +21,7 @@ pub struct DuplicateSpec {
     pub max_scan: u64,
     /// At most this many candidates are stored for a new report: the best by score (then the
     /// newest). Each pair is stored in both directions, so an earlier report also lists the later
-    /// reports that chose it.
+    /// reports that chose it. 0 stores none.
     pub max_candidates: u32,
 }
 

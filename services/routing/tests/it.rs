@@ -1737,26 +1737,25 @@ async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
                 .unwrap()
         }
     };
-    eventually("the earlier seven applied", Duration::from_secs(20), || async {
-        (query("SELECT event_id FROM routing.processed_events".into())
+    let applied = |what: &'static str, n: usize| {
+        let query = &query;
+        async move {
+            eventually(what, Duration::from_secs(20), || async {
+                (query("SELECT event_id FROM routing.processed_events".into())
+                    .await
+                    .len()
+                    == n)
+                    .then_some(())
+            })
             .await
-            .len()
-            == 7)
-            .then_some(())
-    })
-    .await;
+        }
+    };
+    applied("the earlier seven applied", 7).await;
     let new = report(0.0, now);
     let new_id = new.event.report_id().unwrap();
     env.publish(subjects::REPORT_SUBMITTED, "new", codec::encode(&new))
         .await;
-    eventually("the new report applied", Duration::from_secs(20), || async {
-        (query("SELECT event_id FROM routing.processed_events".into())
-            .await
-            .len()
-            == 8)
-            .then_some(())
-    })
-    .await;
+    applied("the new report applied", 8).await;
     svc.stop().await;
     let mine = query(format!(
         "SELECT candidate_id, score FROM routing.duplicate_candidates WHERE report_id = '{new_id}' \
