@@ -78,6 +78,7 @@ start() {
   "$B/lapor-loadgen" ready --endpoint "http://127.0.0.1:${PORT[$s]}" >/dev/null
   READY[$s]=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
+psql_db() { psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -Atc "$1"; }
 # pg_cpu PID: CPU seconds of the PostgreSQL backends serving process PID now (its pool's open
 # connections, matched by client port; a connection the pool closed earlier is not counted).
 pg_cpu() {
@@ -85,7 +86,7 @@ pg_cpu() {
   ports=$(ss -tnpH state established '( dport = :5432 )' | grep "pid=$1," | awk '{print $3}' \
     | sed 's/.*://' | paste -sd, -)
   [ -n "$ports" ] || { echo 0; return; }
-  psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -Atc "select pid from pg_stat_activity where client_port in ($ports)" \
+  psql_db "select pid from pg_stat_activity where client_port in ($ports)" \
     | while read -r b; do cpu_seconds "$b"; echo; done | awk '{s += $1} END {printf "%.2f", s}'
 }
 cpu_seconds() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
@@ -146,7 +147,6 @@ done
 INFRA_END=$(infra_cpu)
 # Rows each service wrote (PostgreSQL's table statistics: [inserted, updated, deleted] per table,
 # per schema) and the database's commits.
-psql_db() { psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -Atc "$1"; }
 sleep 1 # backends report their table statistics at most once a second
 WRITES_JSON=$(psql_db "select coalesce(json_object_agg(schemaname, tables), '{}') from (select schemaname, \
   json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del)) tables from pg_stat_user_tables \
