@@ -14,7 +14,7 @@ pub mod subjects;
 
 pub use bus::Bus;
 pub use consumer::{BatchError, BatchItem, ConsumerSpec, Handler, HandlerError};
-pub use outbox::{Relay, enqueue, enqueue_many};
+pub use outbox::{Relay, enqueue, enqueue_many, outbox_rows};
 pub use runtime::Runtime;
 pub use subjects::Subjects;
 

@@ -46,8 +46,20 @@ pub async fn enqueue_many<C: ConnectionTrait>(
     bus: &Bus,
     events: &[(Envelope, Option<String>)],
 ) -> Result<(), DbErr> {
+    let rows = outbox_rows(bus, events);
+    for chunk in rows.chunks(500) {
+        outbox::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The outbox rows of `events` (unsent, each with its trace context), for a caller that writes
+/// them in a statement of its own making; [`enqueue_many`] writes them.
+pub fn outbox_rows(bus: &Bus, events: &[(Envelope, Option<String>)]) -> Vec<outbox::ActiveModel> {
     let now = Utc::now();
-    let rows: Vec<outbox::ActiveModel> = events
+    events
         .iter()
         .map(|(env, traceparent)| outbox::ActiveModel {
             event_id: Set(env.id.as_uuid()),
@@ -59,13 +71,7 @@ pub async fn enqueue_many<C: ConnectionTrait>(
             published_at: Set(None),
             ..Default::default()
         })
-        .collect();
-    for chunk in rows.chunks(500) {
-        outbox::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
+        .collect()
 }
 
 /// Counts unsent outbox rows (the relay's backlog).

@@ -16,7 +16,10 @@ use std::sync::Arc;
 use lapor_domain::events::Envelope;
 use lapor_events::Bus;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, TryInsertResult};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryTrait, Statement,
+    TryInsertResult,
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -131,9 +134,87 @@ async fn run(db: DatabaseConnection, bus: Bus, rx: Arc<Mutex<mpsc::Receiver<Pend
     }
 }
 
-/// Writes `rows` in one transaction, one statement per table, and says of each whether it was
-/// stored (in the order given).
+/// Writes `rows` and says of each whether it was stored (in the order given). On PostgreSQL a
+/// batch with no key taken is one statement, committed on its own: one round trip instead of
+/// five (BEGIN, three INSERTs, COMMIT), which matters most for a lone submission's latency when
+/// the machine is busy. A statement that fails (a key taken, a lost connection) has written
+/// nothing; the batch is then written in a transaction that skips taken keys.
 async fn write(db: &DatabaseConnection, bus: &Bus, rows: &[&Rows]) -> Result<Vec<Written>, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        match write_at_once(db, bus, rows).await {
+            Ok(()) => return Ok(vec![Written::Stored; rows.len()]),
+            Err(e) => tracing::debug!(error = %e, "one-statement write refused; writing in a transaction"),
+        }
+    }
+    write_in_transaction(db, bus, rows).await
+}
+
+/// `rows` as one PostgreSQL statement: `WITH r AS (INSERT reports), i AS (INSERT identities)
+/// INSERT outbox`. Data-modifying CTEs all run, in one snapshot; the statement is atomic.
+async fn write_at_once(db: &DatabaseConnection, bus: &Bus, rows: &[&Rows]) -> Result<(), DbErr> {
+    use lapor_events::entities::outbox;
+    let pg = DbBackend::Postgres;
+    let mut parts = vec![report::Entity::insert_many(rows.iter().map(|r| r.report.clone())).build(pg)];
+    let identities: Vec<identity::ActiveModel> = rows.iter().filter_map(|r| r.identity.clone()).collect();
+    if !identities.is_empty() {
+        parts.push(identity::Entity::insert_many(identities).build(pg));
+    }
+    let events: Vec<(Envelope, Option<String>)> = rows.iter().map(|r| r.event.clone()).collect();
+    parts.push(outbox::Entity::insert_many(lapor_events::outbox_rows(bus, &events)).build(pg));
+    db.execute_raw(one_statement(parts)).await?;
+    Ok(())
+}
+
+/// PostgreSQL statements (parameters `$1`..`$n` each, no literal holding a `$`) as one: all but
+/// the last as CTEs, the last as the statement, with the parameters renumbered in order.
+fn one_statement(parts: Vec<Statement>) -> Statement {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    let n = parts.len();
+    for (k, part) in parts.into_iter().enumerate() {
+        let shifted = shift_parameters(&part.sql, values.len());
+        if k + 1 == n {
+            if k > 0 {
+                sql.push(' ');
+            }
+            sql.push_str(&shifted);
+        } else {
+            sql.push_str(if k == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{k} AS ({shifted})"));
+        }
+        values.extend(part.values.map(|v| v.0).unwrap_or_default());
+    }
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// `sql` with every parameter `$n` renumbered `$(n + by)`.
+fn shift_parameters(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            n.push(*d);
+            chars.next();
+        }
+        match n.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&n),
+        }
+    }
+    out
+}
+
+/// Writes `rows` in one transaction, one statement per table, skipping any whose key is taken.
+async fn write_in_transaction(
+    db: &DatabaseConnection,
+    bus: &Bus,
+    rows: &[&Rows],
+) -> Result<Vec<Written>, DbErr> {
     let txn = lapor_platform::db::begin_write(db).await?;
     // Any unique key taken (idempotency, tracking id, id) skips the row, not the batch.
     let stored: HashSet<Uuid> = match report::Entity::insert_many(rows.iter().map(|r| r.report.clone()))
@@ -173,4 +254,31 @@ async fn write(db: &DatabaseConnection, bus: &Bus, rows: &[&Rows]) -> Result<Vec
     }
     txn.commit().await?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_become_one_with_their_parameters_renumbered() {
+        let part = |sql: &str, n: i32| {
+            Statement::from_sql_and_values(DbBackend::Postgres, sql, (0..n).map(sea_orm::Value::from))
+        };
+        let one = one_statement(vec![
+            part("INSERT INTO \"a\" (\"x\", \"y\") VALUES ($1, $2)", 2),
+            part("INSERT INTO \"b\" (\"x\") VALUES ($1), ($2), ($3)", 3),
+            part("INSERT INTO \"c\" (\"x\") VALUES ($1)", 1),
+        ]);
+        assert_eq!(
+            one.sql,
+            "WITH w0 AS (INSERT INTO \"a\" (\"x\", \"y\") VALUES ($1, $2)), \
+             w1 AS (INSERT INTO \"b\" (\"x\") VALUES ($3), ($4), ($5)) \
+             INSERT INTO \"c\" (\"x\") VALUES ($6)"
+        );
+        assert_eq!(one.values.unwrap().0.len(), 6);
+        let alone = one_statement(vec![part("INSERT INTO \"c\" (\"x\") VALUES ($1), ($12)", 0)]);
+        assert_eq!(alone.sql, "INSERT INTO \"c\" (\"x\") VALUES ($1), ($12)");
+        assert_eq!(shift_parameters("$9 $10 $ x$", 10), "$19 $20 $ x$");
+    }
 }

@@ -747,3 +747,59 @@ async fn status_events_arriving_together_are_applied_at_once_and_the_newest_wins
     db.close().await.unwrap();
     svc.stop().await;
 }
+
+/// On PostgreSQL a lone submission's report, sealed identity and `ReportSubmitted` event are
+/// written by one statement, committed on its own (one round trip, not BEGIN, three INSERTs and
+/// COMMIT); the same key sent again still gets the first answer and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_submission_is_written_by_one_statement() {
+    let env = TestEnv::new().await.unwrap();
+    let svc = start(Config {
+        common: env.common("intake"),
+        ..Config::default()
+    })
+    .await;
+    let token = env.token("front", Role::Service, None);
+    let mut client = IntakeServiceClient::new(channel(&svc.addr).await);
+    let first = client
+        .submit_report(authed(request("lone"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = client
+        .submit_report(authed(request("lone"), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first.report_id, again.report_id,
+        "the retry is answered from the first"
+    );
+    svc.stop().await;
+    let db = Database::connect(&env.db_url).await.unwrap();
+    let rows = |sql: &str| db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()));
+    // The row versions the statement wrote: the same transaction and the same command.
+    let written: Vec<String> = rows(
+        "SELECT 'report ' || xmin::text || ':' || cmin::text FROM intake.reports \
+         UNION ALL SELECT 'identity ' || xmin::text || ':' || cmin::text FROM intake.identities",
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.try_get_by_index::<String>(0).unwrap())
+    .collect();
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(
+        written[0].trim_start_matches("report "),
+        written[1].trim_start_matches("identity "),
+        "{written:?}"
+    );
+    let events: Vec<String> = rows("SELECT event_type FROM intake.outbox")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    assert_eq!(events, ["ReportSubmitted"]);
+    db.close().await.unwrap();
+}
