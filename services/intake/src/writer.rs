@@ -1,12 +1,14 @@
 //! Group commit for submissions. Each accepted submission's rows (identity, report, outbox
 //! event) are handed to a writer task; a writer takes every submission waiting at that moment
-//! (up to `submit_batch_max`) and writes them in one transaction, with one statement per table,
-//! before any of them is answered. Under load that turns five round trips and a commit per
-//! report into a handful per batch; an idle service writes a lone submission at once, as before.
+//! (up to `submit_batch_max`) and writes them together before any of them is answered: on
+//! PostgreSQL as one statement (one round trip), otherwise in one transaction with one statement
+//! per table. Under load that turns five round trips and a commit per report into one or a
+//! handful per batch; an idle service writes a lone submission at once.
 //!
 //! A report whose idempotency key (or, rarely, tracking id) is already taken, by an earlier
-//! submission or by one in the same batch, is skipped (`ON CONFLICT DO NOTHING`) with its
-//! identity and event, and its caller told so; the rest of the batch is written. A batch that
+//! submission or by one in the same batch, makes PostgreSQL's one statement fail (writing
+//! nothing); the transaction then skips it (`ON CONFLICT DO NOTHING`) with its identity and
+//! event, and its caller is told so; the rest of the batch is written. A batch that
 //! fails otherwise (a lost connection) is rolled back and each of its submissions written again
 //! on its own, so each caller gets its own outcome.
 
@@ -149,8 +151,9 @@ async fn write(db: &DatabaseConnection, bus: &Bus, rows: &[&Rows]) -> Result<Vec
     write_in_transaction(db, bus, rows).await
 }
 
-/// `rows` as one PostgreSQL statement: `WITH r AS (INSERT reports), i AS (INSERT identities)
-/// INSERT outbox`. Data-modifying CTEs all run, in one snapshot; the statement is atomic.
+/// `rows` as one PostgreSQL statement: `WITH w0 AS (INSERT reports), w1 AS (INSERT identities)
+/// INSERT outbox` (no `w1` when no report has an identity). Data-modifying CTEs all run, in one
+/// snapshot, whether or not the statement reads them; the statement is atomic.
 async fn write_at_once(db: &DatabaseConnection, bus: &Bus, rows: &[&Rows]) -> Result<(), DbErr> {
     use lapor_events::entities::outbox;
     let pg = DbBackend::Postgres;
