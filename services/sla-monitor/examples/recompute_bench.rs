@@ -68,10 +68,21 @@ async fn main() -> anyhow::Result<()> {
         "SELECT count(*) AS n FROM deadlines WHERE met_at IS NULL AND ended_at IS NULL",
     )
     .await?;
-    // A holiday in the middle of the due dates: many open deadlines move.
+    // A holiday in the middle of the due dates: many open deadlines move. The first working day
+    // 20 or more days ahead: a date that is already a day off (a weekend, a holiday) moves nothing,
+    // and the benchmark would measure a different case depending on the day it runs.
+    let mut holiday = (Utc::now() + chrono::Duration::days(20)).date_naive();
+    while !base
+        .working_weekdays
+        .iter()
+        .any(|w| *w == holiday.format("%a").to_string())
+        || base.holidays.iter().any(|h| h.date == holiday)
+    {
+        holiday = holiday.succ_opt().ok_or_else(|| anyhow::anyhow!("no working day ahead"))?;
+    }
     let mut changed = base.clone();
     changed.holidays.push(Holiday {
-        date: (Utc::now() + chrono::Duration::days(20)).date_naive(),
+        date: holiday,
         name: "Libur uji".into(),
         source: "bench".into(),
     });
