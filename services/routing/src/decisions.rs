@@ -268,13 +268,12 @@ fn transition_error(e: TransitionError) -> Error {
 /// The earlier reports a new one is compared with: same category (or both none), inside the
 /// window, newest first, at most `max_scan`; only the columns the comparison reads. A report with a
 /// point farther than `max_distance_m` is never a candidate, so for a report with a point the scan
-/// is two queries on the index (category, lat_band, longitude, latitude, submitted_at) (m0007):
-/// the reports inside the bounding box of the circle (one longitude range in each latitude band
-/// the box touches), and those without a point (a point is both columns or neither, and a band
-/// with it). Two plain conjunctions rather than one `OR`: PostgreSQL's generic plan for the
-/// prepared `OR` (no values known) walked the whole category on the index (measured in make
-/// bench); each of these is an index range whatever the plan. [`merge_scans`] puts the answers
-/// together.
+/// is two queries, each a range of the index (category, latitude, longitude, submitted_at)
+/// (m0006): the reports inside the bounding box of the circle, and those without a point (a
+/// point is both columns or neither). Two plain conjunctions rather than one `OR`: PostgreSQL's
+/// generic plan for the prepared `OR` (no values known) walked the whole category on the index
+/// (measured in make bench); each of these is an index range whatever the plan.
+/// [`merge_scans`] puts the answers together.
 pub fn duplicate_scan(
     spec: &crate::duplicates::DuplicateSpec,
     row: &queue_report::Model,
@@ -309,30 +308,15 @@ pub fn duplicate_scan(
         Some((lat, lon)) => {
             let dlat = spec.max_distance_m / 111_000.0;
             let dlon = spec.max_distance_m / (111_000.0 * lat.to_radians().cos().abs().max(0.01));
-            let (south, north) = (lat - dlat, lat + dlat);
-            let bands = crate::entities::lat_band(south)..=crate::entities::lat_band(north);
-            let in_box = base()
-                .filter(queue_report::Column::Latitude.between(south, north))
-                .filter(queue_report::Column::Longitude.between(lon - dlon, lon + dlon));
-            // A box of a few bands is a list (each band one index range); a huge one (a
-            // `max_distance_m` of kilometres) one range of bands.
-            let in_box = if bands.clone().count() <= MAX_LISTED_BANDS {
-                in_box.filter(queue_report::Column::LatBand.is_in(bands))
-            } else {
-                in_box.filter(queue_report::Column::LatBand.between(*bands.start(), *bands.end()))
-            };
             vec![
-                in_box,
                 base()
-                    .filter(queue_report::Column::LatBand.is_null())
-                    .filter(queue_report::Column::Latitude.is_null()),
+                    .filter(queue_report::Column::Latitude.between(lat - dlat, lat + dlat))
+                    .filter(queue_report::Column::Longitude.between(lon - dlon, lon + dlon)),
+                base().filter(queue_report::Column::Latitude.is_null()),
             ]
         }
     }
 }
-
-/// At most this many latitude bands are listed in a duplicate scan (500 m is two or three).
-const MAX_LISTED_BANDS: usize = 16;
 
 /// The answers of [`duplicate_scan`]'s queries as one: newest first, at most `max_scan` (what a
 /// single query over their union would give).
@@ -592,8 +576,8 @@ impl Desk {
         Ok(Planned { next, history, event })
     }
 
-    /// Stores the possible duplicates of newly received reports (already stored), one row per
-    /// pair. Only the columns the comparison needs are read, and far-away reports not at
+    /// Stores the possible duplicates of newly received reports (already stored), in both
+    /// directions. Only the columns the comparison needs are read, and far-away reports not at
     /// all. Reports received together find each other (a pair is stored once).
     async fn find_duplicates<C: ConnectionTrait>(
         &self,
@@ -601,13 +585,14 @@ impl Desk {
         received: &[&queue_report::Model],
     ) -> Result<(), Error> {
         use crate::duplicates::{Item, compare, trigrams};
-        use crate::entities::duplicate_pair;
+        use crate::entities::duplicate_candidate;
         let spec = self.config.duplicates;
         let text = |title: &str, original: Option<&str>, body: &str| {
             format!("{} {}", original.unwrap_or(title), body)
         };
         let now = Utc::now();
-        // Every pair written together: one statement per 500 rows, not one per candidate.
+        // Both directions of every pair, written together: one statement per 500 rows, not two
+        // per candidate (a dense place has dozens of candidates per new report).
         let mut rows = Vec::new();
         let mut pairs_seen = std::collections::HashSet::new();
         for row in received {
@@ -639,26 +624,29 @@ impl Desk {
                 )) {
                     continue;
                 }
-                rows.push(duplicate_pair::ActiveModel {
-                    report_id: Set(row.report_id),
-                    candidate_id: Set(other.report_id),
-                    report_tracking_id: Set(row.tracking_id.clone()),
-                    candidate_tracking_id: Set(other.tracking_id.clone()),
-                    score: Set(m.score),
-                    reason: Set(m.reason),
-                    found_at: Set(now),
-                });
+                let pairs = [
+                    (row.report_id, other.report_id, other.tracking_id.clone()),
+                    (other.report_id, row.report_id, row.tracking_id.clone()),
+                ];
+                for (a, b, b_tracking) in pairs {
+                    rows.push(duplicate_candidate::ActiveModel {
+                        pair: Set(format!("{a}:{b}")),
+                        report_id: Set(a),
+                        candidate_id: Set(b),
+                        candidate_tracking_id: Set(b_tracking),
+                        score: Set(m.score),
+                        reason: Set(m.reason.clone()),
+                        found_at: Set(now),
+                    });
+                }
             }
         }
         for chunk in rows.chunks(500) {
-            duplicate_pair::Entity::insert_many(chunk.to_vec())
+            duplicate_candidate::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
-                    sea_orm::sea_query::OnConflict::columns([
-                        duplicate_pair::Column::ReportId,
-                        duplicate_pair::Column::CandidateId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
+                    sea_orm::sea_query::OnConflict::column(duplicate_candidate::Column::Pair)
+                        .do_nothing()
+                        .to_owned(),
                 )
                 .exec_without_returning(db)
                 .await?;
@@ -903,12 +891,6 @@ impl Desk {
             duplicate_of: None,
             latitude: e.content.location.as_ref().and_then(|l| l.point).map(|p| p.0),
             longitude: e.content.location.as_ref().and_then(|l| l.point).map(|p| p.1),
-            lat_band: e
-                .content
-                .location
-                .as_ref()
-                .and_then(|l| l.point)
-                .map(|p| crate::entities::lat_band(p.0)),
         };
         (row, routing)
     }

@@ -1,18 +1,5 @@
 //! Routing's tables.
 
-/// Bands per degree of latitude in `queue_reports.lat_band`: 0.005 degrees, about 555 m. Part
-/// of the stored data (m0007 filled the column with it), so not a setting.
-pub const LAT_BANDS_PER_DEGREE: f64 = 200.0;
-
-/// The band of a latitude, as stored in `queue_reports.lat_band`.
-#[must_use]
-pub fn lat_band(latitude: f64) -> i32 {
-    // Latitudes are within +-90, so the band fits easily; `as` saturates on anything else.
-    #[allow(clippy::cast_possible_truncation)]
-    let band = (latitude * LAT_BANDS_PER_DEGREE).floor() as i32;
-    band
-}
-
 /// `queue_reports`: every report routing has seen, with its routing state.
 pub mod queue_report {
     use sea_orm::entity::prelude::*;
@@ -91,10 +78,6 @@ pub mod queue_report {
         pub latitude: Option<f64>,
         /// Longitude of the map point (copied from `location`; m0005).
         pub longitude: Option<f64>,
-        /// The latitude's band, `floor(latitude * 200)` ([`super::lat_band`]; m0007): with it
-        /// the duplicate scan's index reads only the bands its box touches, each band a longitude
-        /// range, not the whole latitude stripe across the city.
-        pub lat_band: Option<i32>,
     }
 
     /// No relations.
@@ -206,25 +189,23 @@ pub mod routing_rule_version {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `duplicate_pairs`: possible duplicates, one row per pair (m0007). Either report of a pair
-/// lists the other as its candidate.
-pub mod duplicate_pair {
+/// `duplicate_candidates`: possible duplicates, stored in both directions.
+pub mod duplicate_candidate {
     use sea_orm::entity::prelude::*;
 
-    /// One pair: a report and an earlier one it may duplicate.
+    /// One candidate pair (report -> candidate).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "duplicate_pairs")]
+    #[sea_orm(table_name = "duplicate_candidates")]
     pub struct Model {
-        /// The report whose arrival found the pair (the later one; for pairs carried over from
-        /// `duplicate_candidates` by m0007, either).
+        /// `report_id:candidate_id`.
         #[sea_orm(primary_key, auto_increment = false)]
+        pub pair: String,
+        /// The report.
+        #[sea_orm(indexed)]
         pub report_id: Uuid,
-        /// The other report.
-        #[sea_orm(primary_key, auto_increment = false, indexed)]
+        /// The possible duplicate.
         pub candidate_id: Uuid,
-        /// `report_id`'s tracking id.
-        pub report_tracking_id: String,
-        /// `candidate_id`'s tracking id.
+        /// Its tracking id.
         pub candidate_tracking_id: String,
         /// 0-1.
         pub score: f64,

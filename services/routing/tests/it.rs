@@ -1451,11 +1451,6 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
         .await
         .unwrap();
     db.execute_unprepared(&insert(1, 20_000)).await.unwrap();
-    db.execute_unprepared(
-        "UPDATE queue_reports SET lat_band = floor(latitude * 200)::integer WHERE latitude IS NOT NULL",
-    )
-    .await
-    .unwrap();
     let mut me = fixtures_row(uuid::Uuid::new_v4());
     (me.latitude, me.longitude) = (Some(0.1337), Some(117.4917));
     let spec = lapor_routing::duplicates::DuplicateSpec::default();
@@ -1490,37 +1485,11 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
                 lapor_testkit::explain_analyze(&txn, &format!("EXECUTE scan{m}_{n}({})", args.join(", ")))
                     .await;
             let text = plan.to_string();
-            assert!(
-                text.contains("idx_queue_reports_duplicate_band"),
-                "{mode}: {text}"
-            );
-            // Each latitude band is a bound of the index (its longitude range another), not a
-            // filter over a stripe of the city.
-            let bound = if n == 0 {
-                "(lat_band = ANY ("
-            } else {
-                "(lat_band IS NULL)"
-            };
-            assert!(
-                index_conds(&plan[0]["Plan"]).iter().any(|c| c.contains(bound)),
-                "{mode}: {text}"
-            );
+            assert!(text.contains("idx_queue_reports_duplicate_box"), "{mode}: {text}");
             total += rows_read(&plan[0]["Plan"]);
         }
         txn.rollback().await.unwrap();
         read.push((mode, total));
-    }
-    // The index conditions of every plan node.
-    fn index_conds(node: &serde_json::Value) -> Vec<String> {
-        let mut out: Vec<String> = node["Index Cond"]
-            .as_str()
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
-        for p in node["Plans"].as_array().into_iter().flatten() {
-            out.extend(index_conds(p));
-        }
-        out
     }
     // Every row the scan touched: the index entries its plan nodes returned.
     fn rows_read(node: &serde_json::Value) -> u64 {
@@ -1581,7 +1550,6 @@ fn fixtures_row(id: uuid::Uuid) -> lapor_routing::entities::queue_report::Model 
         duplicate_of: None,
         latitude: None,
         longitude: None,
-        lat_band: None,
     }
 }
 
@@ -1685,23 +1653,14 @@ async fn reports_that_arrive_together_are_stored_together() {
         count("SELECT count(*) AS n FROM routing.report_history").await,
         30
     );
-    // Ten alike in each of two categories: 45 pairs each, each pair one row.
+    // Ten alike in each of two categories: 45 pairs each, both directions.
     assert_eq!(
-        count("SELECT count(*) AS n FROM routing.duplicate_pairs").await,
-        2 * 45
+        count("SELECT count(*) AS n FROM routing.duplicate_candidates").await,
+        2 * 2 * 45
     );
     assert_eq!(
         count(
-            "SELECT count(*) AS n FROM routing.duplicate_pairs d JOIN routing.duplicate_pairs r \
-             ON r.report_id = d.candidate_id AND r.candidate_id = d.report_id"
-        )
-        .await,
-        0,
-        "no pair stored in both directions"
-    );
-    assert_eq!(
-        count(
-            "SELECT count(*) AS n FROM routing.duplicate_pairs d \
+            "SELECT count(*) AS n FROM routing.duplicate_candidates d \
              JOIN routing.queue_reports a ON a.report_id = d.report_id \
              JOIN routing.queue_reports b ON b.report_id = d.candidate_id \
              WHERE a.category_id IS DISTINCT FROM b.category_id"
@@ -1721,8 +1680,8 @@ async fn reports_that_arrive_together_are_stored_together() {
 
 /// A report in a dense place keeps only its `duplicates.max_candidates` best candidates: here
 /// the three nearest of seven earlier reports around it (texts unalike, so the score is the
-/// place's, 1 - distance / 500 m), best first, one row per pair; the earlier reports it did
-/// not choose are in no pair with it.
+/// place's, 1 - distance / 500 m), best first, each stored in both directions; the earlier
+/// reports it did not choose do not list it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -1799,7 +1758,7 @@ async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
     applied("the new report applied", 8).await;
     svc.stop().await;
     let mine = query(format!(
-        "SELECT candidate_id, score FROM routing.duplicate_pairs WHERE report_id = '{new_id}' \
+        "SELECT candidate_id, score FROM routing.duplicate_candidates WHERE report_id = '{new_id}' \
          ORDER BY score DESC"
     ))
     .await;
@@ -1825,118 +1784,20 @@ async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
             "{score} for {north_m} m"
         );
     }
-    let with_it = query(format!(
-        "SELECT CASE WHEN report_id = '{new_id}' THEN candidate_id ELSE report_id END AS other \
-         FROM routing.duplicate_pairs WHERE report_id = '{new_id}' OR candidate_id = '{new_id}'"
+    let listing_it = query(format!(
+        "SELECT report_id FROM routing.duplicate_candidates WHERE candidate_id = '{new_id}' ORDER BY report_id"
     ))
     .await;
-    let mut back: Vec<uuid::Uuid> = with_it.iter().map(|r| r.try_get("", "other").unwrap()).collect();
+    let mut back: Vec<uuid::Uuid> = listing_it
+        .iter()
+        .map(|r| r.try_get("", "report_id").unwrap())
+        .collect();
     back.sort();
     let mut want_back = want.clone();
     want_back.sort();
     assert_eq!(
         back, want_back,
-        "the new report is paired with the chosen three only"
+        "the chosen three list the new report; the other four do not"
     );
     db.close().await.unwrap();
-}
-
-/// m0007 fills `lat_band` for the reports already there (north and south of the equator) and
-/// carries every existing duplicate pair over once, whether it was stored in both directions or
-/// (from an interrupted write of an older release) in one; on PostgreSQL and SQLite alike.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrading_keeps_duplicate_pairs_once_and_bands_the_points() {
-    use sea_orm::{ConnectionTrait, Statement};
-    use sea_orm_migration::MigratorTrait;
-    let env = TestEnv::new().await.unwrap();
-    std::fs::create_dir_all(env.scratch_dir()).unwrap();
-    let sqlite = format!("sqlite://{}/upgrade.db?mode=rwc", env.scratch_dir().display());
-    for url in [env.common("routing_upgrade").database.url.clone(), sqlite] {
-        let mut cfg = env.common("routing_upgrade").database;
-        cfg.url = url.clone();
-        let db = lapor_platform::db::connect(&cfg).await.unwrap();
-        // Event tables + m0001..m0006: the schema of the previous release.
-        lapor_routing::migration::Migrator::up(&db, Some(9))
-            .await
-            .unwrap();
-        let ids: Vec<uuid::Uuid> = (1..=4).map(|i| uuid::Uuid::from_u128(i * 1000)).collect();
-        // A in Bontang, B just south of the equator, C without a point, D in Bontang.
-        let points = [
-            Some((0.1337, 117.4917)),
-            Some((-0.0026, 117.1)),
-            None,
-            Some((0.1338, 117.4918)),
-        ];
-        for (i, (id, point)) in ids.iter().zip(points).enumerate() {
-            let (lat, lon) = point.map_or(("NULL".to_owned(), "NULL".to_owned()), |(a, o)| {
-                (a.to_string(), o.to_string())
-            });
-            db.execute_unprepared(&format!(
-                "INSERT INTO queue_reports (report_id, tracking_id, kind, title, body, category_id, \
-                 anonim, rahasia, reporter_ref, submitted_at, status, verification_due_at, routing_note, \
-                 needs_examination, version, latitude, longitude) VALUES ('{id}', 'TRACK{i}', 'PENGADUAN', \
-                 'Jalan rusak', 'Lubang', 'infrastruktur.jalan', false, false, '{}', \
-                 '2026-11-20 01:00:00+00:00', 'SUBMITTED', '2026-11-21 01:00:00+00:00', '', false, 0, {lat}, {lon})",
-                uuid::Uuid::new_v4()
-            ))
-            .await
-            .unwrap();
-        }
-        let candidate = |a: usize, b: usize, score: f64| {
-            format!(
-                "INSERT INTO duplicate_candidates (pair, report_id, candidate_id, candidate_tracking_id, \
-                 score, reason, found_at) VALUES ('{0}:{1}', '{0}', '{1}', 'TRACK{b}', {score}, 'dekat', \
-                 '2026-11-20 01:00:00+00:00')",
-                ids[a], ids[b]
-            )
-        };
-        // A-D both directions; C -> A one direction only.
-        for sql in [candidate(0, 3, 0.9), candidate(3, 0, 0.9), candidate(2, 0, 0.4)] {
-            db.execute_unprepared(&sql).await.unwrap();
-        }
-        lapor_routing::migration::Migrator::up(&db, None).await.unwrap();
-        let backend = db.get_database_backend();
-        let rows = |sql: &str| db.query_all_raw(Statement::from_string(backend, sql.to_owned()));
-        let bands: Vec<Option<i32>> = rows("SELECT lat_band FROM queue_reports ORDER BY tracking_id")
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get("", "lat_band").unwrap())
-            .collect();
-        let want: Vec<Option<i32>> = points
-            .iter()
-            .map(|p| p.map(|(lat, _)| lapor_routing::entities::lat_band(lat)))
-            .collect();
-        assert_eq!(want, [Some(26), Some(-1), None, Some(26)], "{url}");
-        assert_eq!(bands, want, "{url}: the bands routing computes");
-        let pairs: Vec<(String, String, f64)> = rows(
-            "SELECT report_tracking_id, candidate_tracking_id, score FROM duplicate_pairs \
-             ORDER BY score DESC",
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.try_get("", "report_tracking_id").unwrap(),
-                r.try_get("", "candidate_tracking_id").unwrap(),
-                r.try_get("", "score").unwrap(),
-            )
-        })
-        .collect();
-        assert_eq!(
-            pairs,
-            [
-                // The direction whose report_id sorts higher: D (4000) over A (1000).
-                ("TRACK3".to_owned(), "TRACK0".to_owned(), 0.9),
-                ("TRACK2".to_owned(), "TRACK0".to_owned(), 0.4),
-            ],
-            "{url}"
-        );
-        assert!(
-            rows("SELECT count(*) FROM duplicate_candidates").await.is_err(),
-            "{url}: the old table is gone"
-        );
-        db.close().await.unwrap();
-    }
 }
