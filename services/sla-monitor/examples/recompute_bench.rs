@@ -72,13 +72,14 @@ async fn main() -> anyhow::Result<()> {
     // 20 or more days ahead: a date that is already a day off (a weekend, a holiday) moves nothing,
     // and the benchmark would measure a different case depending on the day it runs.
     let mut holiday = (Utc::now() + chrono::Duration::days(20)).date_naive();
-    while !base
-        .working_weekdays
-        .iter()
-        .any(|w| *w == holiday.format("%a").to_string())
-        || base.holidays.iter().any(|h| h.date == holiday)
-    {
-        holiday = holiday.succ_opt().ok_or_else(|| anyhow::anyhow!("no working day ahead"))?;
+    let working = |day: chrono::NaiveDate| {
+        let weekday = day.format("%a").to_string();
+        base.working_weekdays.contains(&weekday) && !base.holidays.iter().any(|h| h.date == day)
+    };
+    while !working(holiday) {
+        holiday = holiday
+            .succ_opt()
+            .ok_or_else(|| anyhow::anyhow!("no working day ahead"))?;
     }
     let mut changed = base.clone();
     changed.holidays.push(Holiday {
