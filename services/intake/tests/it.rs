@@ -44,6 +44,16 @@ async fn channel(addr: &str) -> tonic::transport::Channel {
         .unwrap()
 }
 
+/// The first column of every row `sql` returns on PostgreSQL, as text.
+async fn texts(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
 fn request(key: &str) -> pi::SubmitReportRequest {
     pi::SubmitReportRequest {
         idempotency_key: key.into(),
@@ -395,17 +405,11 @@ async fn only_notification_gets_a_reporters_contact_and_every_request_is_logged(
         tonic::Code::PermissionDenied
     );
     let db = Database::connect(env.db_url.clone()).await.unwrap();
-    let log: Vec<String> = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT caller || ':' || outcome || ':' || reason FROM intake.identity_access_log ORDER BY id"
-                .to_owned(),
-        ))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| row.try_get_by_index::<String>(0).unwrap())
-        .collect();
+    let log = texts(
+        &db,
+        "SELECT caller || ':' || outcome || ':' || reason FROM intake.identity_access_log ORDER BY id",
+    )
+    .await;
     assert_eq!(
         log,
         [
@@ -777,29 +781,22 @@ async fn a_lone_submission_is_written_by_one_statement() {
     );
     svc.stop().await;
     let db = Database::connect(&env.db_url).await.unwrap();
-    let rows = |sql: &str| db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()));
     // The row versions the statement wrote: the same transaction and the same command.
-    let written: Vec<String> = rows(
+    let written = texts(
+        &db,
         "SELECT 'report ' || xmin::text || ':' || cmin::text FROM intake.reports \
          UNION ALL SELECT 'identity ' || xmin::text || ':' || cmin::text FROM intake.identities",
     )
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|r| r.try_get_by_index::<String>(0).unwrap())
-    .collect();
+    .await;
     assert_eq!(written.len(), 2, "{written:?}");
     assert_eq!(
         written[0].trim_start_matches("report "),
         written[1].trim_start_matches("identity "),
         "{written:?}"
     );
-    let events: Vec<String> = rows("SELECT event_type FROM intake.outbox")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.try_get_by_index::<String>(0).unwrap())
-        .collect();
-    assert_eq!(events, ["ReportSubmitted"]);
+    assert_eq!(
+        texts(&db, "SELECT event_type FROM intake.outbox").await,
+        ["ReportSubmitted"]
+    );
     db.close().await.unwrap();
 }
