@@ -60,7 +60,8 @@ impl Default for Config {
 /// transaction, `parallel` transactions at a time (PostgreSQL; SQLite has one writer). Each
 /// transaction holds one advisory lock per report, so `batch_reports x parallel` must stay well
 /// inside PostgreSQL's lock table (`max_locks_per_transaction x max_connections`, 6,400 by
-/// default) and `parallel` below the connection pool.
+/// default) and `parallel` below the connection pool (8 by default: 4 stay free for the
+/// consumers, the API and the sweep while a recompute runs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecomputeConfig {
@@ -73,8 +74,11 @@ pub struct RecomputeConfig {
 impl Default for RecomputeConfig {
     fn default() -> Self {
         Self {
-            batch_reports: 500,
-            parallel: 2,
+            // Measured (BENCHMARKS.md, eleventh session): four transactions of 250 reports keep
+            // both cores busy while one batch waits on the other side of its connection, and hold
+            // as many advisory locks (1,000) as two of 500 did.
+            batch_reports: 250,
+            parallel: 4,
         }
     }
 }

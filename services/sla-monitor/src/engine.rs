@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::{StreamExt, TryStreamExt};
 use lapor_domain::calendar::CalendarSpec;
 use lapor_domain::deadlines::{Deadline, Recorded, compute};
@@ -146,9 +146,9 @@ impl Engine {
             .map(|d| (d.id.clone(), d))
             .collect();
         let mut result: HashMap<Uuid, Vec<deadline::Model>> = HashMap::new();
-        // Changed rows are replaced (delete + batched insert): two statements per 500 rows
-        // instead of one UPDATE per row.
-        let (mut inserts, mut changes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
+        // New and changed rows, and the moves of due times, written together below.
+        let mut w = Writes::default();
+        let micros_now = now.trunc_subsecs(6);
         for report in reports {
             let empty = Vec::new();
             let computed = compute(
@@ -163,25 +163,25 @@ impl Engine {
                 match stored.remove(&id) {
                     None => {
                         out.push(row.clone());
-                        inserts.push(row.into_active_model().reset_all());
+                        w.puts.push(row);
                     }
                     Some(old) => {
                         let closed_before = old.met_at.is_some() || old.ended_at.is_some();
-                        let same_closure = old.met_at == d.met_at && old.ended_at == d.ended_at;
+                        let same_closure = old.met_at == row.met_at && old.ended_at == row.ended_at;
                         if closed_before && same_closure && old.settings != self.fingerprint {
                             // Met or ended under earlier settings: its due time stands.
                             row.due_at = old.due_at;
                             row.settings = old.settings.clone();
                         }
                         if row.due_at != old.due_at {
-                            changes.push(change::ActiveModel {
-                                id: Set(Uuid::now_v7()),
-                                deadline_id: Set(id.clone()),
-                                report_id: Set(*report),
-                                from_due: Set(old.due_at),
-                                to_due: Set(row.due_at),
-                                reason: Set(reasons.of(report).to_owned()),
-                                at: Set(now),
+                            w.moves.push(change::Model {
+                                id: Uuid::now_v7(),
+                                deadline_id: id.clone(),
+                                report_id: *report,
+                                from_due: old.due_at,
+                                to_due: row.due_at,
+                                reason: reasons.of(report).to_owned(),
+                                at: micros_now,
                             });
                         }
                         // A recompute that gives the same deadline leaves the row as it is, with
@@ -195,33 +195,17 @@ impl Engine {
                         if same {
                             out.push(old);
                         } else {
-                            row.computed_at = now;
+                            row.computed_at = micros_now;
                             out.push(row.clone());
-                            replaced.push(row.id.clone());
-                            inserts.push(row.into_active_model().reset_all());
+                            w.puts.push(row);
                         }
                     }
                 }
             }
         }
-        // Rows the history no longer gives (none in normal operation), and rows replaced.
-        replaced.extend(stored.into_keys());
-        for chunk in replaced.chunks(500) {
-            deadline::Entity::delete_many()
-                .filter(deadline::Column::Id.is_in(chunk.iter().cloned()))
-                .exec(txn)
-                .await?;
-        }
-        for chunk in inserts.chunks(500) {
-            deadline::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(txn)
-                .await?;
-        }
-        for chunk in changes.chunks(500) {
-            change::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(txn)
-                .await?;
-        }
+        // Rows the history no longer gives (none in normal operation).
+        w.gone = stored.into_keys().collect();
+        w.write(txn).await?;
         Ok(result)
     }
 
@@ -232,22 +216,27 @@ impl Engine {
         d: &Deadline,
         now: DateTime<Utc>,
     ) -> Result<deadline::Model, DbErr> {
+        // At the precision the databases keep (microseconds): facts carry the events' times to
+        // the nanosecond, and a row computed finer than it is stored would never equal its stored
+        // self, so every recompute would rewrite it and record a move of its due time that is
+        // only a rounding.
+        let micros = |t: DateTime<Utc>| t.trunc_subsecs(6);
         Ok(deadline::Model {
             id: id.to_owned(),
             report_id: report,
             step: d.step.code().to_owned(),
             span: i32::try_from(d.span).unwrap_or(i32::MAX),
             opd_id: d.opd.as_ref().map(ToString::to_string),
-            started_at: d.started_at,
-            due_at: d.due_at,
-            met_at: d.met_at,
-            ended_at: d.ended_at,
+            started_at: micros(d.started_at),
+            due_at: micros(d.due_at),
+            met_at: d.met_at.map(micros),
+            ended_at: d.ended_at.map(micros),
             allowance: i32::try_from(d.allowance.amount).unwrap_or(i32::MAX),
             unit: d.allowance.unit.code().to_owned(),
             pauses: serde_json::to_string(&d.pauses).map_err(|e| DbErr::Custom(e.to_string()))?,
             paused: d.pauses.iter().any(|p| p.to.is_none()),
             settings: self.fingerprint.clone(),
-            computed_at: now,
+            computed_at: micros(now),
         })
     }
 
@@ -362,6 +351,145 @@ impl Engine {
         Ok(reports.len())
     }
 }
+
+/// The columns of `deadlines` other than `id`, as a row replaced in place updates them.
+const DEADLINE_COLUMNS: [deadline::Column; 14] = [
+    deadline::Column::ReportId,
+    deadline::Column::Step,
+    deadline::Column::Span,
+    deadline::Column::OpdId,
+    deadline::Column::StartedAt,
+    deadline::Column::DueAt,
+    deadline::Column::MetAt,
+    deadline::Column::EndedAt,
+    deadline::Column::Allowance,
+    deadline::Column::Unit,
+    deadline::Column::Pauses,
+    deadline::Column::Paused,
+    deadline::Column::Settings,
+    deadline::Column::ComputedAt,
+];
+
+/// What a recompute writes.
+#[derive(Default)]
+struct Writes {
+    /// Deadlines new or changed (a changed one is replaced whole, by id).
+    puts: Vec<deadline::Model>,
+    /// Ids of stored deadlines the history no longer gives.
+    gone: Vec<String>,
+    /// The moves of due times.
+    moves: Vec<change::Model>,
+}
+
+impl Writes {
+    /// On PostgreSQL one statement whatever the number of rows, each column handed over as one
+    /// array (binary, like any parameter: the statement is parsed and planned once per batch,
+    /// and the client builds no SQL per row); on SQLite a statement per 500 rows.
+    async fn write(self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        if self.puts.is_empty() && self.gone.is_empty() {
+            return Ok(());
+        }
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                WRITE_POSTGRES,
+                self.parameters(),
+            ))
+            .await?;
+            return Ok(());
+        }
+        for chunk in self.gone.chunks(500) {
+            deadline::Entity::delete_many()
+                .filter(deadline::Column::Id.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
+        }
+        for chunk in self.puts.chunks(500) {
+            deadline::Entity::insert_many(chunk.iter().map(|d| d.clone().into_active_model().reset_all()))
+                .on_conflict(
+                    OnConflict::column(deadline::Column::Id)
+                        .update_columns(DEADLINE_COLUMNS)
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
+        for chunk in self.moves.chunks(500) {
+            change::Entity::insert_many(chunk.iter().map(|c| c.clone().into_active_model().reset_all()))
+                .exec_without_returning(txn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The parameters of [`WRITE_POSTGRES`]: one array per column. sea-query binds an array only
+    /// if none of its elements is NULL, so each nullable column comes with a `present` array (its
+    /// placeholder elements are ignored).
+    fn parameters(self) -> Vec<sea_orm::Value> {
+        fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> sea_orm::Value
+        where
+            Vec<U>: Into<sea_orm::Value>,
+        {
+            rows.iter().map(f).collect::<Vec<U>>().into()
+        }
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        let puts = &self.puts;
+        let moves = &self.moves;
+        vec![
+            self.gone.into(),
+            col(puts, |d| d.id.clone()),
+            col(puts, |d| d.report_id),
+            col(puts, |d| d.step.clone()),
+            col(puts, |d| d.span),
+            col(puts, |d| d.opd_id.is_some()),
+            col(puts, |d| d.opd_id.clone().unwrap_or_default()),
+            col(puts, |d| d.started_at),
+            col(puts, |d| d.due_at),
+            col(puts, |d| d.met_at.is_some()),
+            col(puts, |d| d.met_at.unwrap_or(epoch)),
+            col(puts, |d| d.ended_at.is_some()),
+            col(puts, |d| d.ended_at.unwrap_or(epoch)),
+            col(puts, |d| d.allowance),
+            col(puts, |d| d.unit.clone()),
+            col(puts, |d| d.pauses.clone()),
+            col(puts, |d| d.paused),
+            col(puts, |d| d.settings.clone()),
+            col(puts, |d| d.computed_at),
+            col(moves, |c| c.id),
+            col(moves, |c| c.deadline_id.clone()),
+            col(moves, |c| c.report_id),
+            col(moves, |c| c.from_due),
+            col(moves, |c| c.to_due),
+            col(moves, |c| c.reason.clone()),
+            col(moves, |c| c.at),
+        ]
+    }
+}
+
+/// [`Writes::write`] on PostgreSQL: `$1` the ids gone; `$2`-`$19` the deadlines new or changed
+/// (replaced in place); `$20`-`$26` the moves ([`Writes::parameters`]). The parts touch different
+/// rows (a put is never gone), so their order within the statement does not matter.
+const WRITE_POSTGRES: &str = "\
+WITH gone AS (DELETE FROM deadlines WHERE id = ANY($1::text[])), \
+put AS (INSERT INTO deadlines (id, report_id, step, span, opd_id, started_at, due_at, met_at, \
+  ended_at, allowance, unit, pauses, paused, settings, computed_at) \
+  SELECT id, report_id, step, span, CASE WHEN has_opd THEN opd_id END, started_at, due_at, \
+    CASE WHEN met THEN met_at END, CASE WHEN ended THEN ended_at END, allowance, unit, pauses, \
+    paused, settings, computed_at \
+  FROM unnest($2::text[], $3::uuid[], $4::text[], $5::int[], $6::bool[], $7::text[], \
+    $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::timestamptz[], $12::bool[], \
+    $13::timestamptz[], $14::int[], $15::text[], $16::text[], $17::bool[], $18::text[], \
+    $19::timestamptz[]) \
+    AS r(id, report_id, step, span, has_opd, opd_id, started_at, due_at, met, met_at, ended, \
+      ended_at, allowance, unit, pauses, paused, settings, computed_at) \
+  ON CONFLICT (id) DO UPDATE SET report_id = excluded.report_id, step = excluded.step, \
+    span = excluded.span, opd_id = excluded.opd_id, started_at = excluded.started_at, \
+    due_at = excluded.due_at, met_at = excluded.met_at, ended_at = excluded.ended_at, \
+    allowance = excluded.allowance, unit = excluded.unit, pauses = excluded.pauses, \
+    paused = excluded.paused, settings = excluded.settings, computed_at = excluded.computed_at) \
+INSERT INTO deadline_changes (id, deadline_id, report_id, from_due, to_due, reason, at) \
+SELECT * FROM unnest($20::uuid[], $21::text[], $22::uuid[], $23::timestamptz[], \
+  $24::timestamptz[], $25::text[], $26::timestamptz[])";
 
 /// Why deadlines are recomputed, as recorded with each move of a due time.
 #[derive(Debug, Clone, Copy)]

@@ -11,7 +11,8 @@ mod compliance;
 pub mod config;
 #[doc(hidden)]
 pub mod engine;
-mod entities;
+#[doc(hidden)]
+pub mod entities;
 mod facts;
 mod handler;
 mod ledger;

@@ -1820,3 +1820,226 @@ async fn events_that_arrive_together_are_recorded_together_with_the_same_deadlin
     assert_eq!(stored, expected);
     db.close().await.unwrap();
 }
+
+/// Every deadline and move of a due time as stored, in a form both databases give alike.
+async fn recompute_rows(db: &sea_orm::DatabaseConnection) -> (Vec<String>, Vec<String>) {
+    use lapor_sla_monitor::entities::{change, deadline};
+    use sea_orm::{EntityTrait, QueryOrder};
+    let t = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let deadlines = deadline::Entity::find()
+        .order_by_asc(deadline::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            format!(
+                "{} {} {} {:?} {} {} {:?} {:?} {} {} {} {} {} {}",
+                d.id,
+                d.step,
+                d.span,
+                d.opd_id,
+                t(d.started_at),
+                t(d.due_at),
+                d.met_at.map(t),
+                d.ended_at.map(t),
+                d.allowance,
+                d.unit,
+                d.pauses,
+                d.paused,
+                d.settings,
+                t(d.computed_at)
+            )
+        })
+        .collect();
+    let changes = change::Entity::find()
+        .order_by_asc(change::Column::DeadlineId)
+        .order_by_asc(change::Column::At)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            format!(
+                "{} {} {} {} {}",
+                c.deadline_id,
+                t(c.from_due),
+                t(c.to_due),
+                c.reason,
+                t(c.at)
+            )
+        })
+        .collect();
+    (deadlines, changes)
+}
+
+/// The recompute writes its rows as one JSON-fed statement on PostgreSQL and as batched
+/// statements on SQLite: both stores must end up with the same rows (timestamps at microsecond
+/// precision, truncated alike), replace changed rows in place, delete rows the history no longer
+/// gives, and write nothing when nothing changed. Events carry nanoseconds: a deadline computed
+/// from them must still equal its stored self (else every recompute rewrote it) and a deadline
+/// met under earlier settings must keep its due time (else a calendar change moved it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_and_sqlite_store_a_recompute_alike() {
+    use lapor_domain::deadlines::{Fact, Recorded};
+    use lapor_sla_monitor::engine::{Engine, Reasons};
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await.unwrap();
+    std::fs::create_dir_all(env.scratch_dir()).unwrap();
+    let pg_cfg = env.common("sla_monitor").database;
+    let mut sqlite_cfg = pg_cfg.clone();
+    sqlite_cfg.url = format!("sqlite://{}/sla.db?mode=rwc", env.scratch_dir().display());
+    let nanos = chrono::Duration::nanoseconds(123_456_789);
+    let reports: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+    let dlh: lapor_domain::OpdId = "dlh".parse().unwrap();
+    let event = |n: u128| uuid::Uuid::from_u128(n);
+    // Submitted Mon 7 Dec 10:00 WITA (plus a fraction of a second); the second report was
+    // dispatched to dlh the next day, the third also held for a day first.
+    let facts: Vec<(uuid::Uuid, Vec<Recorded>)> = vec![
+        (
+            reports[0],
+            vec![Recorded {
+                event_id: event(1),
+                fact: Fact::Submitted {
+                    at: wita(7, 10) + nanos,
+                    kind: ReportKind::Pengaduan,
+                },
+            }],
+        ),
+        (
+            reports[1],
+            vec![
+                Recorded {
+                    event_id: event(2),
+                    fact: Fact::Submitted {
+                        at: wita(7, 10) + nanos,
+                        kind: ReportKind::Pengaduan,
+                    },
+                },
+                Recorded {
+                    event_id: event(3),
+                    fact: Fact::Dispatched {
+                        opd: dlh.clone(),
+                        at: wita(8, 10) + nanos,
+                        submitted_at: wita(7, 10) + nanos,
+                        kind: ReportKind::Pengaduan,
+                    },
+                },
+            ],
+        ),
+        (
+            reports[2],
+            vec![
+                Recorded {
+                    event_id: event(4),
+                    fact: Fact::Submitted {
+                        at: wita(7, 11),
+                        kind: ReportKind::Aspirasi,
+                    },
+                },
+                Recorded {
+                    event_id: event(5),
+                    fact: Fact::HoldStarted {
+                        from: wita(7, 12) + nanos,
+                    },
+                },
+                Recorded {
+                    event_id: event(6),
+                    fact: Fact::HoldEnded {
+                        from: wita(7, 12) + nanos,
+                        to: wita(8, 9),
+                    },
+                },
+            ],
+        ),
+    ];
+    let reasons: std::collections::HashMap<uuid::Uuid, String> = reports
+        .iter()
+        .map(|r| (*r, "the test's events".to_owned()))
+        .collect();
+    let policy = lapor_domain::SlaPolicy::default();
+    let first = Engine::new(CalendarSpec::default(), policy.clone()).unwrap();
+    let second = Engine::new(calendar_with(&[(10, "Libur uji")]), policy).unwrap();
+    let mut stored = Vec::new();
+    for cfg in [&pg_cfg, &sqlite_cfg] {
+        let db = lapor_platform::db::connect_and_migrate::<lapor_sla_monitor::migration::Migrator>(cfg)
+            .await
+            .unwrap();
+        let now = wita(8, 12) + nanos;
+        let returned = first.record_many(&db, &facts, &reasons, now).await.unwrap();
+        // Verification for each report; the dispatched one also has its OPD's two steps.
+        assert_eq!(returned.values().map(Vec::len).sum::<usize>(), 5);
+        // A row the history does not give (a deadline of a step the report never reached).
+        let mut bogus = returned[&reports[0]][0].clone();
+        let bogus_id = format!("{}:FIRST_FOLLOW_UP:1", reports[0]);
+        bogus.id.clone_from(&bogus_id);
+        bogus.step = "FIRST_FOLLOW_UP".into();
+        bogus.span = 1;
+        sea_orm::EntityTrait::insert(sea_orm::IntoActiveModel::into_active_model(bogus))
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+        let before = recompute_rows(&db).await;
+        assert_eq!(before.0.len(), 6);
+        // The same settings again: the bogus row goes, nothing else is written.
+        let later = now + chrono::Duration::hours(1);
+        first
+            .recompute_many(&db, &reports, Reasons::All("again"), later)
+            .await
+            .unwrap();
+        let again = recompute_rows(&db).await;
+        let kept: Vec<String> = before
+            .0
+            .iter()
+            .filter(|r| !r.starts_with(&format!("{bogus_id} ")))
+            .cloned()
+            .collect();
+        assert_eq!(kept.len(), 5);
+        assert_eq!(again.0, kept, "only the row the history does not give is gone");
+        assert!(again.1.is_empty(), "nothing moved");
+        // A holiday on Thu 10 Dec moves the open deadlines that span it, in place.
+        second
+            .recompute_many(&db, &reports, Reasons::All("holiday"), later)
+            .await
+            .unwrap();
+        let moved = recompute_rows(&db).await;
+        assert_eq!(moved.0.len(), 5);
+        assert!(!moved.1.is_empty(), "the holiday moved due times");
+        assert!(moved.1.iter().all(|c| c.contains(" holiday ")));
+        // The open verification of the first report moves; the second report's, met (at a time
+        // finer than stored) under the earlier settings, keeps its due time.
+        assert!(
+            moved
+                .1
+                .iter()
+                .any(|c| c.starts_with(&format!("{}:VERIFICATION", reports[0])))
+        );
+        assert!(
+            !moved
+                .1
+                .iter()
+                .any(|c| c.starts_with(&format!("{}:VERIFICATION", reports[1])))
+        );
+        let pks: i64 = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(DISTINCT id) AS n FROM deadlines".to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "n")
+            .unwrap();
+        assert_eq!(pks, 5);
+        stored.push((again, moved));
+        db.close().await.unwrap();
+    }
+    assert_eq!(stored[0], stored[1], "PostgreSQL and SQLite store the same rows");
+    // Microseconds, truncated: the submission's 0.123456789 s is stored as 0.123456 s.
+    assert!(
+        stored[0].1.0.iter().any(|r| r.contains(".123456000")),
+        "{:?}",
+        stored[0].1.0
+    );
+    assert!(!stored[0].1.0.iter().any(|r| r.contains(".123457")));
+}
