@@ -145,11 +145,11 @@ for s in "${!PID[@]}"; do
   PGCPU[$s]=$(pg_cpu "${PID[$s]}")
 done
 INFRA_END=$(infra_cpu)
-# Rows each service wrote (PostgreSQL's table statistics: [inserted, updated, deleted] per table,
-# per schema) and the database's commits.
+# Rows each service wrote (PostgreSQL's table statistics: [inserted, updated, deleted, sequential
+# scans, index scans] per table, per schema) and the database's commits.
 sleep 1 # backends report their table statistics at most once a second
 WRITES_JSON=$(psql_db "select coalesce(json_object_agg(schemaname, tables), '{}') from (select schemaname, \
-  json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del)) tables from pg_stat_user_tables \
+  json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del, seq_scan, coalesce(idx_scan, 0))) tables from pg_stat_user_tables \
   where n_tup_ins + n_tup_upd + n_tup_del > 0 group by schemaname) t")
 COMMITS=$(psql_db "select xact_commit from pg_stat_database where datname = current_database()")
 INFRA_JSON=$(python3 - "$INFRA_START" "$INFRA_END" "$(pgrep -x nats-server | head -1)" "$WRITES_JSON" "$COMMITS" <<'PY'
