@@ -382,26 +382,25 @@ struct Writes {
 }
 
 impl Writes {
-    /// On PostgreSQL one statement whatever the number of rows, each column handed over as one
-    /// array (binary, like any parameter: the statement is parsed and planned once per batch,
-    /// and the client builds no SQL per row); on SQLite a statement per 500 rows.
-    async fn write(mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        if self.puts.is_empty() && self.gone.is_empty() {
+    /// The new and changed deadlines and the moves: on PostgreSQL one statement whatever the
+    /// number of rows, each column handed over as one array (binary, like any parameter: the
+    /// statement is parsed and planned once per batch, and the client builds no SQL per row); on
+    /// SQLite a statement per 500 rows.
+    async fn write(self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        // Rows the history no longer gives are rare: deleted by their own statement, only when
+        // there are some. (An empty DELETE sent with every write ran as a sequential scan, likely
+        // a generic plan: 1,752 scans of `deadlines` in a 2-minute benchmark, doubling the CPU of
+        // this service's PostgreSQL backends.)
+        for chunk in self.gone.chunks(500) {
+            deadline::Entity::delete_many()
+                .filter(deadline::Column::Id.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
+        }
+        if self.puts.is_empty() {
             return Ok(());
         }
         if txn.get_database_backend() == DbBackend::Postgres {
-            // Rows the history no longer gives are rare: their own statement, only when there are
-            // some. (Sent with every batch, an empty DELETE ran as a sequential scan (likely a
-            // generic plan): 1,752 scans of `deadlines` in a 2-minute benchmark, doubling the CPU of this
-            // service's PostgreSQL backends.)
-            if !self.gone.is_empty() {
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "DELETE FROM deadlines WHERE id = ANY($1::text[])",
-                    [std::mem::take(&mut self.gone).into()],
-                ))
-                .await?;
-            }
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 WRITE_POSTGRES,
@@ -409,12 +408,6 @@ impl Writes {
             ))
             .await?;
             return Ok(());
-        }
-        for chunk in self.gone.chunks(500) {
-            deadline::Entity::delete_many()
-                .filter(deadline::Column::Id.is_in(chunk.iter().cloned()))
-                .exec(txn)
-                .await?;
         }
         for chunk in self.puts.chunks(500) {
             deadline::Entity::insert_many(chunk.iter().map(|d| d.clone().into_active_model().reset_all()))
@@ -437,7 +430,7 @@ impl Writes {
     /// The parameters of [`WRITE_POSTGRES`]: one array per column. sea-query binds an array only
     /// if none of its elements is NULL, so each nullable column comes with a `present` array (its
     /// placeholder elements are ignored).
-    fn parameters(self) -> Vec<sea_orm::Value> {
+    fn parameters(&self) -> Vec<sea_orm::Value> {
         fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> sea_orm::Value
         where
             Vec<U>: Into<sea_orm::Value>,
