@@ -95,11 +95,28 @@ pub async fn report(
     let start = calendar.end_of_day(from.pred_opt().unwrap_or(from)) + chrono::Duration::seconds(1);
     let end = calendar.end_of_day(to) + chrono::Duration::seconds(1);
     let opd_of = |d: &deadline::Model| d.opd_id.clone().unwrap_or_else(|| cfg.operator_opd.clone());
-    let due_rows = deadline::Entity::find()
-        .filter(deadline::Column::DueAt.gte(start))
-        .filter(deadline::Column::DueAt.lt(end))
+    // Open and closed deadlines apart: each part is what one partial index by due time holds
+    // (migration m0007).
+    let due = || {
+        deadline::Entity::find()
+            .filter(deadline::Column::DueAt.gte(start))
+            .filter(deadline::Column::DueAt.lt(end))
+    };
+    let mut due_rows = due()
+        .filter(deadline::Column::MetAt.is_null())
+        .filter(deadline::Column::EndedAt.is_null())
         .all(db)
         .await?;
+    due_rows.extend(
+        due()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(deadline::Column::MetAt.is_not_null())
+                    .add(deadline::Column::EndedAt.is_not_null()),
+            )
+            .all(db)
+            .await?,
+    );
     let started = deadline::Entity::find()
         .filter(deadline::Column::Step.eq(lapor_domain::Step::FirstFollowUp.code()))
         .filter(deadline::Column::StartedAt.gte(start))

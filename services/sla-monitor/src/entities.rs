@@ -54,12 +54,10 @@ pub mod deadline {
         /// 0 for verification, else the OPD span (1-based).
         pub span: i32,
         /// Accountable OPD; NULL for the operator's steps.
-        #[sea_orm(indexed)]
         pub opd_id: Option<String>,
         /// When the clock started.
         pub started_at: DateTimeUtc,
-        /// When the step is due.
-        #[sea_orm(indexed)]
+        /// When the step is due (indexed by `idx_deadlines_open_due` and `idx_deadlines_closed_due`).
         pub due_at: DateTimeUtc,
         /// When the step was done.
         pub met_at: Option<DateTimeUtc>,
@@ -100,7 +98,6 @@ pub mod change {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         /// Deadline.
-        #[sea_orm(indexed)]
         pub deadline_id: String,
         /// Report.
         #[sea_orm(indexed)]

@@ -2043,3 +2043,87 @@ async fn postgresql_and_sqlite_store_a_recompute_alike() {
     );
     assert!(!stored[0].1.0.iter().any(|r| r.contains(".123457")));
 }
+
+/// Every index of `deadlines` is written when a due time moves, so it has only those its readers
+/// use (migration m0007), on both databases; on PostgreSQL the compliance report's two reads of a
+/// period (open, closed) are served by the two partial indexes by due time.
+#[tokio::test]
+async fn deadlines_carry_only_the_indexes_their_readers_use() {
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::new().await.unwrap();
+    std::fs::create_dir_all(env.scratch_dir()).unwrap();
+    let pg_cfg = env.common("sla_monitor").database;
+    let mut sqlite_cfg = pg_cfg.clone();
+    sqlite_cfg.url = format!("sqlite://{}/sla.db?mode=rwc", env.scratch_dir().display());
+    let want = |table: &str| -> Vec<&str> {
+        match table {
+            "deadlines" => vec![
+                "idx-deadlines-report_id",
+                "idx_deadlines_closed_due",
+                "idx_deadlines_open_due",
+            ],
+            _ => vec!["idx-deadline_changes-report_id"],
+        }
+    };
+    for cfg in [&pg_cfg, &sqlite_cfg] {
+        let db = lapor_platform::db::connect_and_migrate::<lapor_sla_monitor::migration::Migrator>(cfg)
+            .await
+            .unwrap();
+        let backend = db.get_database_backend();
+        for table in ["deadlines", "deadline_changes"] {
+            // Secondary indexes by name (primary keys and SQLite's automatic ones left out).
+            let sql = match backend {
+                sea_orm::DbBackend::Postgres => format!(
+                    "SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'sla_monitor' \
+                     AND tablename = '{table}' AND indexname NOT LIKE '%_pkey' ORDER BY 1"
+                ),
+                _ => format!(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' \
+                     AND name NOT LIKE 'sqlite_autoindex%' ORDER BY 1"
+                ),
+            };
+            let names: Vec<String> = db
+                .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String>("", "name").unwrap())
+                .collect();
+            assert_eq!(names, want(table), "{backend:?} {table}");
+        }
+    }
+    // The plans of the compliance report's reads (as sea-orm writes them), sequential scans off so
+    // that an empty table still shows which index can serve them.
+    let db = lapor_platform::db::connect_and_migrate::<lapor_sla_monitor::migration::Migrator>(&pg_cfg)
+        .await
+        .unwrap();
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    for (filter, index) in [
+        (
+            r#""met_at" IS NULL AND "ended_at" IS NULL"#,
+            "idx_deadlines_open_due",
+        ),
+        (
+            r#"("met_at" IS NOT NULL OR "ended_at" IS NOT NULL)"#,
+            "idx_deadlines_closed_due",
+        ),
+    ] {
+        let plan: Vec<String> = txn
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "EXPLAIN SELECT * FROM deadlines WHERE \"due_at\" >= now() \
+                     AND \"due_at\" < now() + interval '31 days' AND {filter}"
+                ),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
+            .collect();
+        assert!(plan.iter().any(|l| l.contains(index)), "{filter}: {plan:#?}");
+    }
+}

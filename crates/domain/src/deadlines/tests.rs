@@ -799,6 +799,47 @@ fn no_history_no_deadline() {
     assert!(compute(&[], &cal(), &SlaPolicy::default()).is_empty());
 }
 
+/// The SLA monitor relies on this when settings change: it recomputes only reports with an open
+/// deadline, because a history that gives no deadline gives none under any calendar or policy.
+#[test]
+fn only_a_submission_or_a_dispatch_starts_deadlines_whatever_the_settings() {
+    let at = t(12, 1, 9, 0);
+    let no_start = H::default()
+        .classified(at, ReportKind::Aspirasi, true)
+        .hold(at, Some(t(12, 2, 9, 0)))
+        .decided(t(12, 2, 10, 0))
+        .follow("dinas-pu", t(12, 3, 9, 0))
+        .ask("dinas-pu", t(12, 3, 10, 0), Some(t(12, 4, 9, 0)))
+        .transfer("dinas-pu", t(12, 4, 10, 0))
+        .closed(t(12, 5, 9, 0));
+    let strict = SlaPolicy {
+        verification_days: 1,
+        first_follow_up_days: 1,
+        pause_on_hold: false,
+        pause_on_question: false,
+        ..policy(vec![rule(Step::Verification, None, 4, Unit::WorkingHours)])
+    };
+    let calendars = [
+        cal(),
+        cal_in(WIB),
+        Calendar::from_spec(&CalendarSpec::default()).unwrap(),
+    ];
+    for c in &calendars {
+        for p in [SlaPolicy::default(), strict.clone()] {
+            assert!(compute(&no_start.0, c, &p).is_empty());
+            let dispatched = no_start.clone().add(Fact::Dispatched {
+                opd: opd("dinas-pu"),
+                at,
+                submitted_at: at,
+                kind: ReportKind::Pengaduan,
+            });
+            assert!(!compute(&dispatched.0, c, &p).is_empty());
+            let submitted = no_start.clone().submitted(at, ReportKind::Pengaduan);
+            assert!(!compute(&submitted.0, c, &p).is_empty());
+        }
+    }
+}
+
 /// A generated history: submission, optional hold, dispatches with follow-ups, questions and
 /// transfers, optional closing.
 fn arb_history() -> impl Strategy<Value = H> {

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005AlertsLedger),
             Box::new(M0006CalendarVersions),
             Box::new(lapor_events::migration::OutboxUnsentIndex),
+            Box::new(M0007WriteIndexes),
         ]
     }
 }
@@ -322,5 +323,45 @@ impl MigrationName for M0006CalendarVersions {
 impl MigrationTrait for M0006CalendarVersions {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(manager, v6::calendar_version::Entity).await
+    }
+}
+
+struct M0007WriteIndexes;
+
+impl MigrationName for M0007WriteIndexes {
+    fn name(&self) -> &str {
+        "m0007_write_indexes"
+    }
+}
+
+/// Fewer index entries per deadline written (measured in `recompute_bench`, BENCHMARKS.md
+/// "Twelfth session"):
+/// - drops two indexes no query reads: `deadlines (opd_id)` (deadlines are read by report, by
+///   due time or, for the gauges, all open ones; an OPD filter is applied to those) and
+///   `deadline_changes (deadline_id)` (the moves are read by report);
+/// - replaces the index of every deadline by due time with one of the closed deadlines (met or
+///   ended) by due time. With `idx_deadlines_open_due` (m0005) the two partial indexes cover
+///   every deadline once, so the compliance report reads both, but a deadline enters only the one
+///   whose condition it meets: an open deadline whose due time moves (a calendar change moves
+///   them all) is written to three indexes instead of four, and a closed one never moves.
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0007WriteIndexes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        // Same SQL in PostgreSQL and SQLite; unqualified names, so the service's schema holds them.
+        db.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS idx_deadlines_closed_due ON deadlines (due_at) \
+             WHERE met_at IS NOT NULL OR ended_at IS NOT NULL",
+        )
+        .await?;
+        for index in [
+            "idx-deadlines-due_at",
+            "idx-deadlines-opd_id",
+            "idx-deadline_changes-deadline_id",
+        ] {
+            db.execute_unprepared(&format!(r#"DROP INDEX IF EXISTS "{index}""#))
+                .await?;
+        }
+        Ok(())
     }
 }
