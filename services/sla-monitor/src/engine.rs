@@ -126,17 +126,21 @@ impl Engine {
     ) -> Result<HashMap<Uuid, Vec<deadline::Model>>, DbErr> {
         lock_reports(txn, reports).await?;
         let mut histories: HashMap<Uuid, Vec<Recorded>> = HashMap::new();
-        for f in fact::Entity::find()
+        // The body holds the whole fact; the other columns are for people and indexes.
+        let rows: Vec<(Uuid, Uuid, String)> = fact::Entity::find()
+            .select_only()
+            .columns([fact::Column::EventId, fact::Column::ReportId, fact::Column::Body])
             .filter(fact::Column::ReportId.is_in(reports.iter().copied()))
+            .into_tuple()
             .all(txn)
-            .await?
-        {
-            let fact = serde_json::from_str(&f.body)
-                .map_err(|e| DbErr::Custom(format!("fact {}: {e}", f.event_id)))?;
-            histories.entry(f.report_id).or_default().push(Recorded {
-                event_id: f.event_id,
-                fact,
-            });
+            .await?;
+        for (event_id, report_id, body) in rows {
+            let fact =
+                serde_json::from_str(&body).map_err(|e| DbErr::Custom(format!("fact {event_id}: {e}")))?;
+            histories
+                .entry(report_id)
+                .or_default()
+                .push(Recorded { event_id, fact });
         }
         let mut stored: HashMap<String, deadline::Model> = deadline::Entity::find()
             .filter(deadline::Column::ReportId.is_in(reports.iter().copied()))
