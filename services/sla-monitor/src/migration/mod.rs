@@ -342,8 +342,9 @@ impl MigrationName for M0007WriteIndexes {
 /// - replaces the index of every deadline by due time with one of the closed deadlines (met or
 ///   ended) by due time. With `idx_deadlines_open_due` (m0005) the two partial indexes cover
 ///   every deadline once, so the compliance report reads both, but a deadline enters only the one
-///   whose condition it meets: an open deadline whose due time moves (a calendar change moves
-///   them all) is written to three indexes instead of four, and a closed one never moves.
+///   whose condition it meets. With the two drops, an open deadline whose due time moves (a
+///   calendar change moves nearly all of them) is written to three indexes of `deadlines` instead
+///   of five; a closed one keeps its due time when settings change.
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for M0007WriteIndexes {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
