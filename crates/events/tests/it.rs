@@ -1147,3 +1147,50 @@ async fn the_newest_calendar_version_wins_in_any_order_and_survives_a_restart() 
     assert!(is_holiday(&restarted, 25) && !is_holiday(&restarted, 24));
     drop(env);
 }
+
+/// A stream the server refuses for a moment is created once the refusal ends (the service starts);
+/// a lasting refusal is returned after the last attempt. The refusal here: another stream holds the
+/// subjects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_the_stream_is_tried_again_while_the_server_refuses() {
+    let js = async_nats::jetstream::new(async_nats::connect(lapor_testkit::nats_url()).await.unwrap());
+    let block = |env: &TestEnv| async_nats::jetstream::stream::Config {
+        name: format!("{}_BLOCK", env.prefix),
+        subjects: vec![subjects::Subjects::new(&env.prefix).unwrap().all()],
+        storage: async_nats::jetstream::stream::StorageType::Memory,
+        ..Default::default()
+    };
+    // For a moment: the blocking stream goes after half a second.
+    let env = TestEnv::new().await.unwrap();
+    let common = env.common("bus_retry");
+    js.create_stream(block(&env)).await.unwrap();
+    let unblock = {
+        let js = js.clone();
+        let name = block(&env).name;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            js.delete_stream(&name).await.unwrap();
+        })
+    };
+    let bus = Bus::connect(&common.nats, "events-it").await.unwrap();
+    unblock.await.unwrap();
+    let name = bus.subjects.stream_name();
+    let mut stream = js.get_stream(&name).await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().config.subjects,
+        vec![bus.subjects.all()]
+    );
+    // For good: the error comes back, after every attempt.
+    let env = TestEnv::new().await.unwrap();
+    let common = env.common("bus_retry");
+    js.create_stream(block(&env)).await.unwrap();
+    let err = Bus::connect(&common.nats, "events-it")
+        .await
+        .unwrap_err()
+        .to_string();
+    js.delete_stream(&block(&env).name).await.unwrap();
+    assert!(
+        err.contains(&format!("({} attempts)", lapor_events::bus::STREAM_ATTEMPTS)),
+        "{err}"
+    );
+}
