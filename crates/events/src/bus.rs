@@ -60,7 +60,7 @@ impl Bus {
     /// JetStream cluster still electing its leader; nats-server 2.9 fails a stream's creation
     /// while the last other stream of the account is being deleted, "could not create storage
     /// directory", seen in this project's parallel tests), and a service should not fail its
-    /// start for that. A lasting refusal (a stream of that name with another configuration, say)
+    /// start for that. A lasting refusal (another stream holding the subjects, say)
     /// is returned after the last attempt.
     pub async fn ensure_stream(&self) -> Result<stream::Stream, BusError> {
         let config = stream::Config {
