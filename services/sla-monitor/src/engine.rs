@@ -90,13 +90,7 @@ impl Engine {
             .all(db)
             .await?
             .into_iter()
-            .map(|f| {
-                Ok(Recorded {
-                    event_id: f.event_id,
-                    fact: serde_json::from_str(&f.body)
-                        .map_err(|e| DbErr::Custom(format!("fact {}: {e}", f.event_id)))?,
-                })
-            })
+            .map(|f| recorded(f.event_id, &f.body))
             .collect()
     }
 
@@ -135,12 +129,10 @@ impl Engine {
             .all(txn)
             .await?;
         for (event_id, report_id, body) in rows {
-            let fact =
-                serde_json::from_str(&body).map_err(|e| DbErr::Custom(format!("fact {event_id}: {e}")))?;
             histories
                 .entry(report_id)
                 .or_default()
-                .push(Recorded { event_id, fact });
+                .push(recorded(event_id, &body)?);
         }
         let mut stored: HashMap<String, deadline::Model> = deadline::Entity::find()
             .filter(deadline::Column::ReportId.is_in(reports.iter().copied()))
@@ -362,6 +354,14 @@ impl Engine {
         tracing::info!(reports = reports.len(), reason = %reason, "deadlines recomputed for new settings");
         Ok(reports.len())
     }
+}
+
+/// A stored fact (its `body`) as the history holds it.
+fn recorded(event_id: Uuid, body: &str) -> Result<Recorded, DbErr> {
+    Ok(Recorded {
+        event_id,
+        fact: serde_json::from_str(body).map_err(|e| DbErr::Custom(format!("fact {event_id}: {e}")))?,
+    })
 }
 
 /// The columns of `deadlines` other than `id`, as a row replaced in place updates them.

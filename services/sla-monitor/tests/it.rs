@@ -1821,6 +1821,16 @@ async fn events_that_arrive_together_are_recorded_together_with_the_same_deadlin
     db.close().await.unwrap();
 }
 
+/// The service's database settings for this test's PostgreSQL schema, and the same with a
+/// SQLite file in the test's scratch directory instead.
+fn postgres_and_sqlite(env: &TestEnv) -> [lapor_platform::config::DatabaseConfig; 2] {
+    std::fs::create_dir_all(env.scratch_dir()).unwrap();
+    let pg = env.common("sla_monitor").database;
+    let mut sqlite = pg.clone();
+    sqlite.url = format!("sqlite://{}/sla.db?mode=rwc", env.scratch_dir().display());
+    [pg, sqlite]
+}
+
 /// Every deadline and move of a due time as stored, in a form both databases give alike.
 async fn recompute_rows(db: &sea_orm::DatabaseConnection) -> (Vec<String>, Vec<String>) {
     use lapor_sla_monitor::entities::{change, deadline};
@@ -1885,10 +1895,7 @@ async fn postgresql_and_sqlite_store_a_recompute_alike() {
     use lapor_sla_monitor::engine::{Engine, Reasons};
     use sea_orm::ConnectionTrait;
     let env = TestEnv::new().await.unwrap();
-    std::fs::create_dir_all(env.scratch_dir()).unwrap();
-    let pg_cfg = env.common("sla_monitor").database;
-    let mut sqlite_cfg = pg_cfg.clone();
-    sqlite_cfg.url = format!("sqlite://{}/sla.db?mode=rwc", env.scratch_dir().display());
+    let [pg_cfg, sqlite_cfg] = postgres_and_sqlite(&env);
     let nanos = chrono::Duration::nanoseconds(123_456_789);
     let reports: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
     let dlh: lapor_domain::OpdId = "dlh".parse().unwrap();
@@ -2051,10 +2058,7 @@ async fn postgresql_and_sqlite_store_a_recompute_alike() {
 async fn deadlines_carry_only_the_indexes_their_readers_use() {
     use sea_orm::ConnectionTrait;
     let env = TestEnv::new().await.unwrap();
-    std::fs::create_dir_all(env.scratch_dir()).unwrap();
-    let pg_cfg = env.common("sla_monitor").database;
-    let mut sqlite_cfg = pg_cfg.clone();
-    sqlite_cfg.url = format!("sqlite://{}/sla.db?mode=rwc", env.scratch_dir().display());
+    let [pg_cfg, sqlite_cfg] = postgres_and_sqlite(&env);
     let want = |table: &str| -> Vec<&str> {
         match table {
             "deadlines" => vec![
