@@ -25,8 +25,7 @@ bench: services ## Benchmarks: whole system vs same-run pgbench and JetStream ba
 	@mkdir -p $(CARGO_TARGET_DIR)/bench
 	scripts/bench.sh
 	cargo bench -q -p lapor-domain --bench domain -- --noplot 2>&1 | tee $(CARGO_TARGET_DIR)/bench/domain.txt
-	cargo run -q --release -p lapor-sla-monitor --example sweep_bench | tee $(CARGO_TARGET_DIR)/bench/sla-sweep.json
-	cargo run -q --release -p lapor-sla-monitor --example recompute_bench | tee $(CARGO_TARGET_DIR)/bench/sla-recompute.json
+	LAPOR_BENCH_JSON_DIR=$(CARGO_TARGET_DIR)/bench cargo bench -q -p lapor-sla-monitor --bench sla 2>&1 | tee $(CARGO_TARGET_DIR)/bench/sla.txt
 	cargo build -q --release -p lapor-platform --example telemetry_cost
 	for mode in none off on; do $(CARGO_TARGET_DIR)/release/examples/telemetry_cost $$mode; done | tee $(CARGO_TARGET_DIR)/bench/telemetry-cost.json
 

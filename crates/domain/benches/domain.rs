@@ -1,7 +1,7 @@
 //! Criterion micro benchmarks of the pure domain: the report lifecycle state machine (decide and
 //! apply along a whole complaint) and a deadline computation over a report's history. The SLA
-//! monitor's sweep and full recompute over 1,000,000 deadlines are
-//! `services/sla-monitor/examples/{sweep,recompute}_bench.rs` (they need PostgreSQL).
+//! monitor's sweep and full recompute over 1,000,000 deadlines are criterion benchmarks of their
+//! own, `services/sla-monitor/benches/sla.rs` (they need PostgreSQL).
 //! `cargo bench -p lapor-domain`.
 #![allow(clippy::unwrap_used)] // a benchmark fails loudly
 
