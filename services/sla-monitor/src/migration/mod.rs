@@ -334,8 +334,8 @@ impl MigrationName for M0007WriteIndexes {
     }
 }
 
-/// Fewer index entries per deadline written (measured in `recompute_bench`, BENCHMARKS.md
-/// "Twelfth session"):
+/// Fewer index entries per deadline written (measured by the recompute benchmark, then an
+/// example and now `benches/sla.rs`; BENCHMARKS.md "Twelfth session"):
 /// - drops two indexes no query reads: `deadlines (opd_id)` (deadlines are read by report, by
 ///   due time or, for the gauges, all open ones; an OPD filter is applied to those) and
 ///   `deadline_changes (deadline_id)` (the moves are read by report);
