@@ -234,6 +234,10 @@ fn recompute(rt: &tokio::runtime::Runtime, c: &mut Criterion) -> anyhow::Result<
     let runs = Runs::default();
     let mut moved_per_run = Vec::new();
     let mut group = c.benchmark_group("recompute");
+    // Criterion's least: one warm-up run and ten samples of one run each. A measurement time
+    // that fits ten runs would let criterion put two runs in a sample when one is a little
+    // faster, so it is kept short, and criterion's warning that ten samples do not fit in it is
+    // expected.
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
