@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the SLA monitor over 1,000,000 open deadlines on PostgreSQL
 //! (`make bench`; `cargo bench -p lapor-sla-monitor --bench sla [-- sweep|recompute]`). Each part
 //! makes its own scratch database, applies sla-monitor's migrations and loads its rows with
-//! `generate_series`, so it needs the PostgreSQL that the tests use (`LAPOR_TEST_PG_URL`).
+//! `generate_series`, so it needs the PostgreSQL that the tests use (`TEST_DATABASE_URL`).
 //!
 //! - **sweep**: 1,000,000 open first-follow-up deadlines (due times spread over 60 days around
 //!   now, 2 % due within 24 hours); the two queries the sweep runs, as it runs them: the first 500
