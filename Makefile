@@ -1,5 +1,7 @@
 # lapor: developer entry points. `make help` lists them.
 SHELL := /bin/bash
+# a recipe piped into tee (make bench) fails when its command fails, not only when tee does
+.SHELLFLAGS := -o pipefail -c
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/lapor/target
 export CARGO_INCREMENTAL ?= 1
 SERVICES_SH := $(wildcard ../shared/services.sh)
