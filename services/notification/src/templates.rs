@@ -148,7 +148,47 @@ type Key = (String, String, String);
 /// The templates in force, read from the table.
 #[derive(Debug, Default)]
 pub struct Templates {
-    by_key: RwLock<HashMap<Key, (String, String)>>,
+    compiled: RwLock<Compiled>,
+}
+
+/// The table's templates, each parsed once when the table is read (not at every message): the
+/// environment holds every subject and body under its own name, `by_key` gives those names.
+#[derive(Debug, Default)]
+struct Compiled {
+    env: Environment<'static>,
+    by_key: HashMap<Key, [String; 2]>,
+    /// Texts that do not parse (only a row written around the checks of an edit), with why: the
+    /// messages that need one fail as they did when every message parsed its template.
+    broken: HashMap<String, String>,
+}
+
+impl Compiled {
+    fn of(rows: Vec<template::Model>) -> Self {
+        let mut c = Self {
+            env: environment(),
+            ..Self::default()
+        };
+        for r in rows {
+            let names = ["subject", "body"].map(|part| format!("{}|{}|{}|{part}", r.name, r.lang, r.channel));
+            for (name, text) in names.iter().zip([r.subject, r.body]) {
+                if let Err(e) = c.env.add_template_owned(name.clone(), text) {
+                    c.broken.insert(name.clone(), e.to_string());
+                }
+            }
+            c.by_key.insert((r.name, r.lang, r.channel), names);
+        }
+        c
+    }
+
+    fn render(&self, name: &str, vars: &serde_json::Value) -> Result<String, String> {
+        if let Some(e) = self.broken.get(name) {
+            return Err(e.clone());
+        }
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(vars))
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Templates {
@@ -187,16 +227,11 @@ impl Templates {
 
     /// Reads the table again.
     pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let map = template::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|r| ((r.name, r.lang, r.channel), (r.subject, r.body)))
-            .collect();
+        let compiled = Compiled::of(template::Entity::find().all(db).await?);
         *self
-            .by_key
+            .compiled
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = compiled;
         Ok(())
     }
 
@@ -209,8 +244,8 @@ impl Templates {
         channel: &str,
         vars: &serde_json::Value,
     ) -> Result<(String, String), String> {
-        let map = self
-            .by_key
+        let compiled = self
+            .compiled
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let candidates = [
@@ -219,11 +254,19 @@ impl Templates {
             (LANGUAGES[0], channel),
             (LANGUAGES[0], ""),
         ];
-        let (subject, body) = candidates
+        let [subject, body] = candidates
             .iter()
-            .find_map(|(l, c)| map.get(&(name.to_owned(), (*l).to_owned(), (*c).to_owned())))
+            .find_map(|(l, c)| {
+                compiled
+                    .by_key
+                    .get(&(name.to_owned(), (*l).to_owned(), (*c).to_owned()))
+            })
             .ok_or_else(|| format!("no template {name}"))?;
-        let r = |t: &str| render_text(t, vars).map_err(|e| format!("template {name} ({lang}): {e}"));
+        let r = |t: &str| {
+            compiled
+                .render(t, vars)
+                .map_err(|e| format!("template {name} ({lang}): {e}"))
+        };
         Ok((r(subject)?, r(body)?))
     }
 }
@@ -245,6 +288,66 @@ pub fn languages_by_name() -> BTreeMap<String, Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Templates parsed once when the table is read render what parsing each text at every
+    /// message rendered, with the same fallbacks; a stored text that does not parse fails the
+    /// messages that need it and no other.
+    #[test]
+    fn templates_parsed_once_render_like_their_texts_and_a_broken_one_fails_only_its_messages() {
+        let row = |name: &str, lang: &str, channel: &str, subject: &str, body: &str| template::Model {
+            name: name.into(),
+            lang: lang.into(),
+            channel: channel.into(),
+            subject: subject.into(),
+            body: body.into(),
+            version: 1,
+            changed_by: "test".into(),
+            changed_at: Utc::now(),
+        };
+        let mut rows: Vec<template::Model> = defaults()
+            .iter()
+            .map(|d| row(&d.name, &d.lang, &d.channel, &d.subject, &d.body))
+            .collect();
+        rows.push(row("broken", "id", "", "Laporan {{ tracking_id", "isi"));
+        rows.push(row("strict", "id", "", "{{ tracking_id }}", "{{ nobody }}"));
+        let templates = Templates {
+            compiled: RwLock::new(Compiled::of(rows)),
+        };
+        for d in defaults() {
+            let vars: serde_json::Map<String, serde_json::Value> = d
+                .vars
+                .iter()
+                .map(|k| (k.clone(), serde_json::Value::String(format!("<{k}>"))))
+                .collect();
+            let vars = serde_json::Value::Object(vars);
+            let channel = if d.channel.is_empty() {
+                "inbox"
+            } else {
+                d.channel.as_str()
+            };
+            let got = templates.render(&d.name, &d.lang, channel, &vars).unwrap();
+            // The general template serves a channel with none of its own.
+            let own = defaults()
+                .iter()
+                .find(|x| x.name == d.name && x.lang == d.lang && x.channel == channel)
+                .unwrap_or(d);
+            let want = (
+                render_text(&own.subject, &vars).unwrap(),
+                render_text(&own.body, &vars).unwrap(),
+            );
+            assert_eq!(got, want, "{} {} {channel}", d.name, d.lang);
+        }
+        // An unknown language falls back to the default one.
+        let vars = serde_json::json!({"tracking_id": "X"});
+        let broken = templates.render("broken", "en", "sms", &vars).unwrap_err();
+        assert!(broken.starts_with("template broken (en): "), "{broken}");
+        assert_eq!(
+            templates.render("nothing", "id", "", &vars).unwrap_err(),
+            "no template nothing"
+        );
+        // A variable the template does not get is an error (strict), as before.
+        assert!(templates.render("strict", "id", "", &vars).is_err());
+    }
 
     #[test]
     fn every_default_renders_in_both_languages_with_its_variables() {
