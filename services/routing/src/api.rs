@@ -87,33 +87,53 @@ pub fn to_item(row: queue_report::Model) -> pb::QueueItem {
     }
 }
 
-/// Fills in the duplicate candidates of listed reports (one query), best first.
+/// Fills in the duplicate candidates of listed reports (one query): for each, the other report
+/// of every pair it is in, best first.
 async fn with_candidates(
     db: &DatabaseConnection,
     mut items: Vec<pb::QueueItem>,
 ) -> Result<Vec<pb::QueueItem>, Error> {
-    use crate::entities::duplicate_candidate;
+    use crate::entities::duplicate_pair;
+    use sea_orm::Condition;
     let ids: Vec<uuid::Uuid> = items.iter().filter_map(|i| i.report_id.parse().ok()).collect();
     if ids.is_empty() {
         return Ok(items);
     }
-    let rows = duplicate_candidate::Entity::find()
-        .filter(duplicate_candidate::Column::ReportId.is_in(ids))
-        .order_by_desc(duplicate_candidate::Column::Score)
-        .order_by_asc(duplicate_candidate::Column::Pair)
+    let rows = duplicate_pair::Entity::find()
+        .filter(
+            Condition::any()
+                .add(duplicate_pair::Column::ReportId.is_in(ids.clone()))
+                .add(duplicate_pair::Column::CandidateId.is_in(ids)),
+        )
         .all(db)
         .await?;
     for item in &mut items {
-        item.duplicate_candidates = rows
+        let Ok(id) = item.report_id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        let mut theirs: Vec<(uuid::Uuid, pb::DuplicateCandidate)> = rows
             .iter()
-            .filter(|r| r.report_id.to_string() == item.report_id)
-            .map(|r| pb::DuplicateCandidate {
-                report_id: r.candidate_id.to_string(),
-                tracking_id: r.candidate_tracking_id.clone(),
-                score: r.score,
-                reason: r.reason.clone(),
+            .filter_map(|r| {
+                let (other, tracking) = if r.report_id == id {
+                    (r.candidate_id, &r.candidate_tracking_id)
+                } else if r.candidate_id == id {
+                    (r.report_id, &r.report_tracking_id)
+                } else {
+                    return None;
+                };
+                Some((
+                    other,
+                    pb::DuplicateCandidate {
+                        report_id: other.to_string(),
+                        tracking_id: tracking.clone(),
+                        score: r.score,
+                        reason: r.reason.clone(),
+                    },
+                ))
             })
             .collect();
+        theirs.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.0.cmp(&b.0)));
+        item.duplicate_candidates = theirs.into_iter().map(|(_, c)| c).collect();
     }
     Ok(items)
 }

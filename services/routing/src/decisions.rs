@@ -576,8 +576,8 @@ impl Desk {
         Ok(Planned { next, history, event })
     }
 
-    /// Stores the possible duplicates of newly received reports (already stored), in both
-    /// directions. Only the columns the comparison needs are read, and far-away reports not at
+    /// Stores the possible duplicates of newly received reports (already stored), one row per
+    /// pair. Only the columns the comparison needs are read, and far-away reports not at
     /// all. Reports received together find each other (a pair is stored once).
     async fn find_duplicates<C: ConnectionTrait>(
         &self,
@@ -585,14 +585,13 @@ impl Desk {
         received: &[&queue_report::Model],
     ) -> Result<(), Error> {
         use crate::duplicates::{Item, compare, trigrams};
-        use crate::entities::duplicate_candidate;
+        use crate::entities::duplicate_pair;
         let spec = self.config.duplicates;
         let text = |title: &str, original: Option<&str>, body: &str| {
             format!("{} {}", original.unwrap_or(title), body)
         };
         let now = Utc::now();
-        // Both directions of every pair, written together: one statement per 500 rows, not two
-        // per candidate (a dense place has dozens of candidates per new report).
+        // Every pair written together: one statement per 500 rows, not one per candidate.
         let mut rows = Vec::new();
         let mut pairs_seen = std::collections::HashSet::new();
         for row in received {
@@ -624,29 +623,26 @@ impl Desk {
                 )) {
                     continue;
                 }
-                let pairs = [
-                    (row.report_id, other.report_id, other.tracking_id.clone()),
-                    (other.report_id, row.report_id, row.tracking_id.clone()),
-                ];
-                for (a, b, b_tracking) in pairs {
-                    rows.push(duplicate_candidate::ActiveModel {
-                        pair: Set(format!("{a}:{b}")),
-                        report_id: Set(a),
-                        candidate_id: Set(b),
-                        candidate_tracking_id: Set(b_tracking),
-                        score: Set(m.score),
-                        reason: Set(m.reason.clone()),
-                        found_at: Set(now),
-                    });
-                }
+                rows.push(duplicate_pair::ActiveModel {
+                    report_id: Set(row.report_id),
+                    candidate_id: Set(other.report_id),
+                    report_tracking_id: Set(row.tracking_id.clone()),
+                    candidate_tracking_id: Set(other.tracking_id.clone()),
+                    score: Set(m.score),
+                    reason: Set(m.reason),
+                    found_at: Set(now),
+                });
             }
         }
         for chunk in rows.chunks(500) {
-            duplicate_candidate::Entity::insert_many(chunk.to_vec())
+            duplicate_pair::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
-                    sea_orm::sea_query::OnConflict::column(duplicate_candidate::Column::Pair)
-                        .do_nothing()
-                        .to_owned(),
+                    sea_orm::sea_query::OnConflict::columns([
+                        duplicate_pair::Column::ReportId,
+                        duplicate_pair::Column::CandidateId,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
                 )
                 .exec_without_returning(db)
                 .await?;

@@ -189,23 +189,25 @@ pub mod routing_rule_version {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `duplicate_candidates`: possible duplicates, stored in both directions.
-pub mod duplicate_candidate {
+/// `duplicate_pairs`: possible duplicates, one row per pair (m0007). Either report of a pair
+/// lists the other as its candidate.
+pub mod duplicate_pair {
     use sea_orm::entity::prelude::*;
 
-    /// One candidate pair (report -> candidate).
+    /// One pair: a report and one stored before it that it may duplicate.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "duplicate_candidates")]
+    #[sea_orm(table_name = "duplicate_pairs")]
     pub struct Model {
-        /// `report_id:candidate_id`.
+        /// The report whose arrival found the pair (the one stored later; for pairs carried over
+        /// from `duplicate_candidates` by m0007, either).
         #[sea_orm(primary_key, auto_increment = false)]
-        pub pair: String,
-        /// The report.
-        #[sea_orm(indexed)]
         pub report_id: Uuid,
-        /// The possible duplicate.
+        /// The other report.
+        #[sea_orm(primary_key, auto_increment = false, indexed)]
         pub candidate_id: Uuid,
-        /// Its tracking id.
+        /// `report_id`'s tracking id.
+        pub report_tracking_id: String,
+        /// `candidate_id`'s tracking id.
         pub candidate_tracking_id: String,
         /// 0-1.
         pub score: f64,

@@ -1653,14 +1653,23 @@ async fn reports_that_arrive_together_are_stored_together() {
         count("SELECT count(*) AS n FROM routing.report_history").await,
         30
     );
-    // Ten alike in each of two categories: 45 pairs each, both directions.
+    // Ten alike in each of two categories: 45 pairs each, each pair one row.
     assert_eq!(
-        count("SELECT count(*) AS n FROM routing.duplicate_candidates").await,
-        2 * 2 * 45
+        count("SELECT count(*) AS n FROM routing.duplicate_pairs").await,
+        2 * 45
     );
     assert_eq!(
         count(
-            "SELECT count(*) AS n FROM routing.duplicate_candidates d \
+            "SELECT count(*) AS n FROM routing.duplicate_pairs d JOIN routing.duplicate_pairs r \
+             ON r.report_id = d.candidate_id AND r.candidate_id = d.report_id"
+        )
+        .await,
+        0,
+        "no pair stored in both directions"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM routing.duplicate_pairs d \
              JOIN routing.queue_reports a ON a.report_id = d.report_id \
              JOIN routing.queue_reports b ON b.report_id = d.candidate_id \
              WHERE a.category_id IS DISTINCT FROM b.category_id"
@@ -1680,8 +1689,8 @@ async fn reports_that_arrive_together_are_stored_together() {
 
 /// A report in a dense place keeps only its `duplicates.max_candidates` best candidates: here
 /// the three nearest of seven earlier reports around it (texts unalike, so the score is the
-/// place's, 1 - distance / 500 m), best first, each stored in both directions; the earlier
-/// reports it did not choose do not list it.
+/// place's, 1 - distance / 500 m), best first, one row per pair; the earlier reports it did
+/// not choose are in no pair with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -1758,7 +1767,7 @@ async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
     applied("the new report applied", 8).await;
     svc.stop().await;
     let mine = query(format!(
-        "SELECT candidate_id, score FROM routing.duplicate_candidates WHERE report_id = '{new_id}' \
+        "SELECT candidate_id, score FROM routing.duplicate_pairs WHERE report_id = '{new_id}' \
          ORDER BY score DESC"
     ))
     .await;
@@ -1784,20 +1793,106 @@ async fn a_report_in_a_dense_place_keeps_only_its_best_candidates() {
             "{score} for {north_m} m"
         );
     }
-    let listing_it = query(format!(
-        "SELECT report_id FROM routing.duplicate_candidates WHERE candidate_id = '{new_id}' ORDER BY report_id"
+    let with_it = query(format!(
+        "SELECT CASE WHEN report_id = '{new_id}' THEN candidate_id ELSE report_id END AS other \
+         FROM routing.duplicate_pairs WHERE report_id = '{new_id}' OR candidate_id = '{new_id}'"
     ))
     .await;
-    let mut back: Vec<uuid::Uuid> = listing_it
-        .iter()
-        .map(|r| r.try_get("", "report_id").unwrap())
-        .collect();
+    let mut back: Vec<uuid::Uuid> = with_it.iter().map(|r| r.try_get("", "other").unwrap()).collect();
     back.sort();
     let mut want_back = want.clone();
     want_back.sort();
     assert_eq!(
         back, want_back,
-        "the chosen three list the new report; the other four do not"
+        "the new report is paired with the chosen three only"
     );
     db.close().await.unwrap();
+}
+
+/// m0007 carries every existing duplicate pair over once, whether it was stored in both
+/// directions or (from an interrupted write of an older release) in one; on PostgreSQL and
+/// SQLite alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_keeps_duplicate_pairs_once() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm_migration::MigratorTrait;
+    let env = TestEnv::new().await.unwrap();
+    std::fs::create_dir_all(env.scratch_dir()).unwrap();
+    let sqlite = format!("sqlite://{}/upgrade.db?mode=rwc", env.scratch_dir().display());
+    for url in [env.common("routing_upgrade").database.url.clone(), sqlite] {
+        let mut cfg = env.common("routing_upgrade").database;
+        cfg.url = url.clone();
+        let db = lapor_platform::db::connect(&cfg).await.unwrap();
+        // Event tables + m0001..m0006: the schema of the previous release.
+        lapor_routing::migration::Migrator::up(&db, Some(9))
+            .await
+            .unwrap();
+        let ids: Vec<uuid::Uuid> = (1..=4).map(|i| uuid::Uuid::from_u128(i * 1000)).collect();
+        // A in Bontang, B just south of the equator, C without a point, D in Bontang.
+        let points = [
+            Some((0.1337, 117.4917)),
+            Some((-0.0026, 117.1)),
+            None,
+            Some((0.1338, 117.4918)),
+        ];
+        for (i, (id, point)) in ids.iter().zip(points).enumerate() {
+            let (lat, lon) = point.map_or(("NULL".to_owned(), "NULL".to_owned()), |(a, o)| {
+                (a.to_string(), o.to_string())
+            });
+            db.execute_unprepared(&format!(
+                "INSERT INTO queue_reports (report_id, tracking_id, kind, title, body, category_id, \
+                 anonim, rahasia, reporter_ref, submitted_at, status, verification_due_at, routing_note, \
+                 needs_examination, version, latitude, longitude) VALUES ('{id}', 'TRACK{i}', 'PENGADUAN', \
+                 'Jalan rusak', 'Lubang', 'infrastruktur.jalan', false, false, '{}', \
+                 '2026-11-20 01:00:00+00:00', 'SUBMITTED', '2026-11-21 01:00:00+00:00', '', false, 0, {lat}, {lon})",
+                uuid::Uuid::new_v4()
+            ))
+            .await
+            .unwrap();
+        }
+        let candidate = |a: usize, b: usize, score: f64| {
+            format!(
+                "INSERT INTO duplicate_candidates (pair, report_id, candidate_id, candidate_tracking_id, \
+                 score, reason, found_at) VALUES ('{0}:{1}', '{0}', '{1}', 'TRACK{b}', {score}, 'dekat', \
+                 '2026-11-20 01:00:00+00:00')",
+                ids[a], ids[b]
+            )
+        };
+        // A-D both directions; C -> A one direction only.
+        for sql in [candidate(0, 3, 0.9), candidate(3, 0, 0.9), candidate(2, 0, 0.4)] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+        lapor_routing::migration::Migrator::up(&db, None).await.unwrap();
+        let backend = db.get_database_backend();
+        let rows = |sql: &str| db.query_all_raw(Statement::from_string(backend, sql.to_owned()));
+        let pairs: Vec<(String, String, f64)> = rows(
+            "SELECT report_tracking_id, candidate_tracking_id, score FROM duplicate_pairs \
+             ORDER BY score DESC",
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "report_tracking_id").unwrap(),
+                r.try_get("", "candidate_tracking_id").unwrap(),
+                r.try_get("", "score").unwrap(),
+            )
+        })
+        .collect();
+        assert_eq!(
+            pairs,
+            [
+                // The direction whose report_id sorts higher: D (4000) over A (1000).
+                ("TRACK3".to_owned(), "TRACK0".to_owned(), 0.9),
+                ("TRACK2".to_owned(), "TRACK0".to_owned(), 0.4),
+            ],
+            "{url}"
+        );
+        assert!(
+            rows("SELECT count(*) FROM duplicate_candidates").await.is_err(),
+            "{url}: the old table is gone"
+        );
+        db.close().await.unwrap();
+    }
 }

@@ -8,6 +8,7 @@ mod m0003;
 mod m0004;
 mod m0005;
 mod m0006;
+mod m0007;
 pub use m0005::backfill_points;
 mod v1;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005::PointColumns),
             Box::new(lapor_events::migration::OutboxUnsentIndex),
             Box::new(m0006::BoxIndex),
+            Box::new(m0007::DuplicatePairs),
         ]
     }
 }
