@@ -118,6 +118,19 @@ impl Engine {
         reasons: Reasons<'_>,
         now: DateTime<Utc>,
     ) -> Result<HashMap<Uuid, Vec<deadline::Model>>, DbErr> {
+        self.recompute_batch(txn, reports, reasons, now, true).await
+    }
+
+    /// [`Self::recompute_many`]; the deadlines as stored are returned only if `keep` (a settings
+    /// change recomputes every open report and reads none of them back: no copy of every row).
+    async fn recompute_batch(
+        &self,
+        txn: &impl ConnectionTrait,
+        reports: &[Uuid],
+        reasons: Reasons<'_>,
+        now: DateTime<Utc>,
+        keep: bool,
+    ) -> Result<HashMap<Uuid, Vec<deadline::Model>>, DbErr> {
         lock_reports(txn, reports).await?;
         let mut histories: HashMap<Uuid, Vec<Recorded>> = HashMap::new();
         // The body holds the whole fact; the other columns are for people and indexes.
@@ -152,13 +165,15 @@ impl Engine {
                 &self.calendar,
                 &self.policy,
             );
-            let out = result.entry(*report).or_default();
+            let mut out = Vec::new();
             for d in computed {
                 let id = format!("{report}:{}", d.key());
                 let mut row = self.model(&id, *report, &d, now)?;
                 match stored.remove(&id) {
                     None => {
-                        out.push(row.clone());
+                        if keep {
+                            out.push(row.clone());
+                        }
                         w.puts.push(row);
                     }
                     Some(old) => {
@@ -192,11 +207,16 @@ impl Engine {
                             out.push(old);
                         } else {
                             row.computed_at = micros_now;
-                            out.push(row.clone());
+                            if keep {
+                                out.push(row.clone());
+                            }
                             w.puts.push(row);
                         }
                     }
                 }
+            }
+            if keep {
+                result.insert(*report, out);
             }
         }
         // Rows the history no longer gives (none in normal operation).
@@ -313,7 +333,7 @@ impl Engine {
                 loop {
                     let done = async {
                         let txn = lapor_platform::db::begin_write(db).await?;
-                        self.recompute_many(&txn, &batch, Reasons::All(reason), now)
+                        self.recompute_batch(&txn, &batch, Reasons::All(reason), now, false)
                             .await?;
                         txn.commit().await
                     }
