@@ -20,8 +20,8 @@ pub struct DuplicateSpec {
     /// At most this many earlier reports are compared (newest first).
     pub max_scan: u64,
     /// At most this many candidates are stored for a new report: the best by score (then the
-    /// newest). Each pair is stored in both directions, so an earlier report also lists the later
-    /// reports that chose it. 0 stores none.
+    /// newest). Each pair is stored once and listed with both of its reports, so an earlier
+    /// report also lists the later reports that chose it. 0 stores none.
     pub max_candidates: u32,
 }
 

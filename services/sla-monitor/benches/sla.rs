@@ -271,8 +271,9 @@ fn recompute(rt: &tokio::runtime::Runtime, c: &mut Criterion) -> anyhow::Result<
     drop(env);
     let worst = runs.summary(true);
     // The worst case's median in pgbench transactions: how much work it is for this machine,
-    // comparable between runs on machines of different speed (a noisy shared machine measured
-    // 29.4 s at 2,806 TPS and 17.6 s at 4,664 TPS: about 82,000 transactions both times).
+    // closer between machines of different speed than seconds are, though not equal (29.4 s at
+    // 2,806 TPS and 17.6 s at 4,664 TPS were about 82,000 transactions both times; 48.0 s at
+    // 1,275 TPS, on a machine whose pgbench is held back by its disk, 61,000).
     let in_anchor_transactions = anchor
         .as_ref()
         .ok()
