@@ -23,10 +23,11 @@ run: ## Run all five services locally (SQLite state in .lapor/, NATS on 4222) wi
 test: services ## Run every test against the real PostgreSQL and NATS
 	cargo test --workspace --no-fail-fast
 
-bench: services ## Benchmarks: whole system vs same-run pgbench and JetStream baselines, SLA sweep/recompute, telemetry cost; JSON in $(CARGO_TARGET_DIR)/bench/
+bench: services ## Benchmarks: whole system vs same-run pgbench and JetStream baselines, duplicate comparison, SLA sweep/recompute, telemetry cost; JSON in $(CARGO_TARGET_DIR)/bench/
 	@mkdir -p $(CARGO_TARGET_DIR)/bench
 	scripts/bench.sh
 	cargo bench -q -p lapor-domain --bench domain -- --noplot 2>&1 | tee $(CARGO_TARGET_DIR)/bench/domain.txt
+	cargo bench -q -p lapor-routing --bench duplicates -- --noplot 2>&1 | tee $(CARGO_TARGET_DIR)/bench/routing.txt
 	LAPOR_BENCH_JSON_DIR=$(CARGO_TARGET_DIR)/bench cargo bench -q -p lapor-sla-monitor --bench sla 2>&1 | tee $(CARGO_TARGET_DIR)/bench/sla.txt
 	cargo build -q --release -p lapor-platform --example telemetry_cost
 	for mode in none off on; do $(CARGO_TARGET_DIR)/release/examples/telemetry_cost $$mode; done | tee $(CARGO_TARGET_DIR)/bench/telemetry-cost.json

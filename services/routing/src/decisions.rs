@@ -330,14 +330,6 @@ fn merge_scans(mut rows: Vec<DuplicateScanRow>, max_scan: u64) -> Vec<DuplicateS
     rows
 }
 
-/// The best `max` of a new report's matches: highest score first, then the most recent report
-/// (`others` comes newest first and the sort is stable), so an operator sees the likeliest
-/// duplicates and a dense place does not give every report a candidate row per neighbour.
-fn keep_best<T>(found: &mut Vec<(crate::duplicates::Match, T)>, max: u32) {
-    found.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
-    found.truncate(usize::try_from(max).unwrap_or(usize::MAX));
-}
-
 /// A decision worked out by [`Desk::plan`], not yet written.
 struct Planned {
     /// The row after it.
@@ -584,39 +576,36 @@ impl Desk {
         db: &C,
         received: &[&queue_report::Model],
     ) -> Result<(), Error> {
-        use crate::duplicates::{Item, compare, trigrams};
+        use crate::duplicates::{Report, best_matches};
         use crate::entities::duplicate_pair;
         let spec = self.config.duplicates;
-        let text = |title: &str, original: Option<&str>, body: &str| {
-            format!("{} {}", original.unwrap_or(title), body)
-        };
         let now = Utc::now();
         // Every pair written together: one statement per 500 rows, not one per candidate.
         let mut rows = Vec::new();
         let mut pairs_seen = std::collections::HashSet::new();
         for row in received {
-            let my_point = row.latitude.zip(row.longitude);
             let mut others = Vec::new();
             for q in duplicate_scan(&spec, row) {
                 others.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
             }
             let others = merge_scans(others, spec.max_scan);
-            let mine = text(&row.title, row.original_title.as_deref(), &row.body);
-            let me = Item {
-                text: &mine,
-                point: my_point,
+            // The reporter's own title: an operator's rewrite does not change what was reported.
+            let me = Report {
+                title: row.original_title.as_deref().unwrap_or(&row.title),
+                body: &row.body,
+                point: row.latitude.zip(row.longitude),
             };
-            let my_trigrams = trigrams(&mine);
-            let mut found: Vec<_> = others
-                .iter()
-                .filter_map(|other| {
-                    let their = text(&other.title, other.original_title.as_deref(), &other.body);
-                    let point = other.latitude.zip(other.longitude);
-                    compare(&spec, &me, &Item { text: &their, point }, &my_trigrams).map(|m| (m, other))
-                })
-                .collect();
-            keep_best(&mut found, spec.max_candidates);
-            for (m, other) in found {
+            let found = best_matches(
+                &spec,
+                &me,
+                others.iter().map(|o| Report {
+                    title: o.original_title.as_deref().unwrap_or(&o.title),
+                    body: &o.body,
+                    point: o.latitude.zip(o.longitude),
+                }),
+            );
+            for (i, m) in found {
+                let other = &others[i];
                 if !pairs_seen.insert((
                     row.report_id.min(other.report_id),
                     row.report_id.max(other.report_id),
@@ -629,7 +618,7 @@ impl Desk {
                     report_tracking_id: Set(row.tracking_id.clone()),
                     candidate_tracking_id: Set(other.tracking_id.clone()),
                     score: Set(m.score),
-                    reason: Set(m.reason),
+                    reason: Set(m.reason()),
                     found_at: Set(now),
                 });
             }

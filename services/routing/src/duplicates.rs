@@ -51,8 +51,62 @@ pub struct Item<'a> {
 pub struct Match {
     /// 0-1: the text similarity, or 1 - distance/max for a match by place.
     pub score: f64,
-    /// Human-readable reason.
-    pub reason: String,
+    /// Whether the texts are similar (the score is their similarity); otherwise the match is by
+    /// place.
+    pub by_text: bool,
+    /// How far apart the two points are, when both reports have one (metres).
+    pub distance_m: Option<f64>,
+}
+
+/// A report as the comparison reads it: the reporter's own title (the original when the operator
+/// rewrote it), the body, and the map point.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// The reporter's title.
+    pub title: &'a str,
+    /// The body.
+    pub body: &'a str,
+    /// Map point.
+    pub point: Option<(f64, f64)>,
+}
+
+impl Match {
+    /// Why the pair is a candidate, as stored with it and shown to the operator. Formatted only
+    /// for the matches kept (in a dense place every neighbour matches by place; profiled).
+    pub fn reason(&self) -> String {
+        match (self.by_text, self.distance_m) {
+            (true, None) => format!("similar text ({:.0}%)", self.score * 100.0),
+            (true, Some(d)) => format!("similar text ({:.0}%), {d:.0} m apart", self.score * 100.0),
+            (false, Some(d)) => format!("same category, {d:.0} m apart"),
+            // Not made by `compare`: a match by place has a distance.
+            (false, None) => "same category".into(),
+        }
+    }
+}
+
+/// A new report's best candidates among `others` (newest first): each other report's position
+/// in `others` and the match, at most `spec.max_candidates`, highest score first, then the newest
+/// (the sort is stable), so an operator sees the likeliest duplicates and a dense place does not
+/// give every report a candidate row per neighbour.
+pub fn best_matches<'a>(
+    spec: &DuplicateSpec,
+    me: &Report<'_>,
+    others: impl IntoIterator<Item = Report<'a>>,
+) -> Vec<(usize, Match)> {
+    let mut ta = Vec::new();
+    trigrams_into(&[me.title, me.body], &mut ta);
+    // One buffer for every other report's trigrams: no allocation per neighbour.
+    let mut scratch = Vec::new();
+    let mut found: Vec<(usize, Match)> = others
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            compare_parts(spec, me.point, &ta, o.point, &[o.title, o.body], &mut scratch).map(|m| (i, m))
+        })
+        .collect();
+    found.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    found.truncate(usize::try_from(spec.max_candidates).unwrap_or(usize::MAX));
+    found
 }
 
 /// Great-circle distance in metres.
@@ -72,22 +126,47 @@ pub type Trigrams = Vec<u64>;
 /// pg_trgm-style trigrams: lowercase words of letters and digits, each padded with two spaces in
 /// front and one behind.
 pub fn trigrams(s: &str) -> Trigrams {
-    let pack = |a: char, b: char, c: char| (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c);
-    let mut out = Vec::with_capacity(s.len() + 8);
-    for word in s
-        .to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    let mut out = Vec::new();
+    trigrams_into(&[s], &mut out);
+    out
+}
+
+/// The trigrams of `parts` joined by spaces (a report's title and body), into `out`, replacing
+/// what it held: a buffer reused from one report to the next allocates nothing. An ASCII part
+/// (the common case) is lowercased character by character, without a lowercased copy; any other
+/// part as a whole by `str::to_lowercase`, as before (its context rules, e.g. a word-final
+/// sigma, never reach across the space that joins two parts).
+pub fn trigrams_into(parts: &[&str], out: &mut Trigrams) {
+    fn push_word(word: impl Iterator<Item = char>, out: &mut Trigrams) {
+        let pack = |a: char, b: char, c: char| (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c);
         let (mut a, mut b) = (' ', ' ');
-        for c in word.chars().chain(std::iter::once(' ')) {
+        for c in word.chain(std::iter::once(' ')) {
             out.push(pack(a, b, c));
             (a, b) = (b, c);
         }
     }
+    out.clear();
+    for part in parts {
+        if part.is_ascii() {
+            for word in part
+                .as_bytes()
+                .split(|b| !b.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                push_word(word.iter().map(|b| char::from(b.to_ascii_lowercase())), out);
+            }
+        } else {
+            for word in part
+                .to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                push_word(word.chars(), out);
+            }
+        }
+    }
     out.sort_unstable();
     out.dedup();
-    out
 }
 
 /// Trigram similarity: shared trigrams over all trigrams (0-1).
@@ -114,24 +193,39 @@ pub fn similarity(a: &Trigrams, b: &Trigrams) -> f64 {
 
 /// Compares two reports of the same category inside the window.
 pub fn compare(spec: &DuplicateSpec, a: &Item<'_>, b: &Item<'_>, ta: &Trigrams) -> Option<Match> {
-    let distance = match (a.point, b.point) {
+    compare_parts(spec, a.point, ta, b.point, &[b.text], &mut Vec::new())
+}
+
+/// [`compare`] of a report (its point and trigrams) with another given as text parts, building
+/// the other's trigrams in `scratch` only when the two are not too far apart.
+fn compare_parts(
+    spec: &DuplicateSpec,
+    my_point: Option<(f64, f64)>,
+    ta: &Trigrams,
+    their_point: Option<(f64, f64)>,
+    their_text: &[&str],
+    scratch: &mut Trigrams,
+) -> Option<Match> {
+    let distance_m = match (my_point, their_point) {
         (Some(p), Some(q)) => Some(haversine_m(p, q)),
         _ => None,
     };
-    if distance.is_some_and(|d| d > spec.max_distance_m) {
+    if distance_m.is_some_and(|d| d > spec.max_distance_m) {
         return None;
     }
-    let sim = similarity(ta, &trigrams(b.text));
+    trigrams_into(their_text, scratch);
+    let sim = similarity(ta, scratch);
     if sim >= spec.text_similarity {
-        let place = distance.map_or_else(String::new, |d| format!(", {d:.0} m apart"));
         return Some(Match {
             score: sim,
-            reason: format!("similar text ({:.0}%){place}", sim * 100.0),
+            by_text: true,
+            distance_m,
         });
     }
-    distance.map(|d| Match {
+    distance_m.map(|d| Match {
         score: 1.0 - d / spec.max_distance_m.max(1.0),
-        reason: format!("same category, {d:.0} m apart"),
+        by_text: false,
+        distance_m,
     })
 }
 
@@ -180,8 +274,12 @@ mod tests {
             "Ünïcödé ÇAFÉ naïve — 東京 東京都 🚧 rusak",
             "Air PDAM mati 3 hari di Bontang Baru; air keruh",
         ];
+        let pack = |t: &[char; 3]| (u64::from(t[0]) << 42) | (u64::from(t[1]) << 21) | u64::from(t[2]);
         for a in texts {
-            assert_eq!(trigrams(a).len(), reference(a).len(), "{a}");
+            // The same set, whether the text took the ASCII path or the general one.
+            let mut want: Vec<u64> = reference(a).iter().map(pack).collect();
+            want.sort_unstable();
+            assert_eq!(trigrams(a), want, "{a}");
             for b in texts {
                 let (ra, rb) = (reference(a), reference(b));
                 let union = ra.union(&rb).count();
@@ -193,6 +291,73 @@ mod tests {
                 assert_eq!(similarity(&trigrams(a), &trigrams(b)), want, "{a} / {b}");
             }
         }
+    }
+
+    /// A title and a body as two parts give the trigrams of the text joined by a space, on the
+    /// ASCII path and the general one alike (a word-final sigma and a dotted capital I included).
+    #[test]
+    fn parts_give_the_joined_texts_trigrams() {
+        let texts = [
+            "",
+            "Jalan berlubang",
+            "Lampu jalan padam di Jl. Ahmad Yani, RT 12 (dekat masjid)",
+            "Ünïcödé ÇAFÉ naïve — 東京 🚧 rusak",
+            "ΟΔΟΣ ΚΛΕΙΣΤΗ",
+            "Σ.Β ΑΣ'Β",
+            "İSTANBUL İzmir",
+        ];
+        let mut parts = Vec::new();
+        for t in texts {
+            for b in texts {
+                trigrams_into(&[t, b], &mut parts);
+                assert_eq!(parts, trigrams(&format!("{t} {b}")), "{t} / {b}");
+            }
+        }
+    }
+
+    /// The best matches come highest score first, then newest (earlier in `others`), at most
+    /// `max_candidates`; far reports never; each says why.
+    #[test]
+    fn best_matches_keeps_the_likeliest_and_says_why() {
+        let spec = DuplicateSpec {
+            max_candidates: 3,
+            ..DuplicateSpec::default()
+        };
+        let here = Some((0.1337, 117.4917));
+        // About 111 m north per 0.001 degree.
+        let north = |k: f64| Some((0.1337 + 0.001 * k, 117.4917));
+        let r = |title, body, point| Report { title, body, point };
+        let me = r("Lampu jalan padam", "di Jl. Ahmad Yani dekat masjid", here);
+        let others = [
+            r("Sampah", "menumpuk di pasar", north(3.0)),
+            r("Lampu jalan padam", "di Jl. Ahmad Yani dekat masjid", None),
+            r("Sampah", "menumpuk di pasar", north(1.0)),
+            r("Lampu jalan padam", "di Jl. Ahmad Yani dekat masjid", north(9.0)),
+            r("Sampah", "menumpuk di pasar", north(1.0)),
+            r("lampu jalan PADAM", "di jl ahmad yani, dekat masjid!", north(2.0)),
+        ];
+        let found = best_matches(&spec, &me, others);
+        let got: Vec<(usize, String)> = found.iter().map(|(i, m)| (*i, m.reason())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "similar text (100%)".to_owned()),
+                (5, "similar text (100%), 222 m apart".to_owned()),
+                (2, "same category, 111 m apart".to_owned()),
+            ]
+        );
+        assert!(
+            found[2].1.score > 0.77 && found[2].1.score < 0.78,
+            "{:?}",
+            found[2]
+        );
+        assert!(!found[2].1.by_text && found[0].1.by_text);
+        // 0 keeps none.
+        let none = DuplicateSpec {
+            max_candidates: 0,
+            ..spec
+        };
+        assert!(best_matches(&none, &me, others).is_empty());
     }
 
     #[test]
@@ -213,12 +378,12 @@ mod tests {
             text: "Sampah menumpuk",
             point: Some((0.1302, 117.4901)),
         };
-        assert!(compare(&spec, &a, &near, &ta).is_some_and(|m| m.reason.starts_with("same category")));
+        assert!(compare(&spec, &a, &near, &ta).is_some_and(|m| m.reason().starts_with("same category")));
         let no_point = Item {
             text: "lampu jalan padam di jalan ahmad yani",
             point: None,
         };
-        assert!(compare(&spec, &a, &no_point, &ta).is_some_and(|m| m.reason.starts_with("similar text")));
+        assert!(compare(&spec, &a, &no_point, &ta).is_some_and(|m| m.reason().starts_with("similar text")));
         let unrelated = Item {
             text: "Permohonan data APBD",
             point: None,
