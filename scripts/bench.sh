@@ -10,7 +10,8 @@
 # BENCH_BURST_RATE (1500) and BENCH_BURST_SECS (0 = skip; the target asks for 60),
 # BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core),
 # BENCH_SKIP_BUILD=1 (run the release binaries already built, e.g. to compare two builds of one
-# service).
+# service), BENCH_KEEP_DB=1 (leave the run's database behind for profiling its queries; its name
+# is printed; drop it afterwards with dropdb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -45,7 +46,11 @@ cleanup() {
   for stream in "${PREFIX^^}_EVENTS" "${PREFIX^^}A_EVENTS"; do
     "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "$stream" >/dev/null 2>&1 || true
   done
-  dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "$DB" >/dev/null 2>&1 || echo "bench: could not drop $DB" >&2
+  if [ "${BENCH_KEEP_DB:-0}" = 1 ]; then
+    echo "bench: database $DB kept (BENCH_KEEP_DB=1)" >&2
+  else
+    dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "$DB" >/dev/null 2>&1 || echo "bench: could not drop $DB" >&2
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

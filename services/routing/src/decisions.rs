@@ -305,17 +305,141 @@ pub fn duplicate_scan(
     };
     match row.latitude.zip(row.longitude) {
         None => vec![base()],
-        Some((lat, lon)) => {
-            let dlat = spec.max_distance_m / 111_000.0;
-            let dlon = spec.max_distance_m / (111_000.0 * lat.to_radians().cos().abs().max(0.01));
+        Some(point) => {
+            let [la0, la1, lo0, lo1] = bounding_box(spec, point);
             vec![
                 base()
-                    .filter(queue_report::Column::Latitude.between(lat - dlat, lat + dlat))
-                    .filter(queue_report::Column::Longitude.between(lon - dlon, lon + dlon)),
+                    .filter(queue_report::Column::Latitude.between(la0, la1))
+                    .filter(queue_report::Column::Longitude.between(lo0, lo1)),
                 base().filter(queue_report::Column::Latitude.is_null()),
             ]
         }
     }
+}
+
+/// The box around `point` that holds every point within `max_distance_m` of it: latitude from,
+/// to, longitude from, to.
+fn bounding_box(spec: &crate::duplicates::DuplicateSpec, (lat, lon): (f64, f64)) -> [f64; 4] {
+    let dlat = spec.max_distance_m / 111_000.0;
+    let dlon = spec.max_distance_m / (111_000.0 * lat.to_radians().cos().abs().max(0.01));
+    [lat - dlat, lat + dlat, lon - dlon, lon + dlon]
+}
+
+/// [`duplicate_scan`] for many reports in one PostgreSQL statement (a fixed text, prepared once):
+/// the reports as one `jsonb` parameter, and for each of them, laterally, the same index ranges
+/// as [`duplicate_scan`]'s queries (a branch that does not apply to a report is skipped by its
+/// one-time filter). Each row comes with `i`, the position in `rows` of the report it was read
+/// for. Reports without a category are left out (their scan is `category_id IS NULL`, which
+/// this statement does not serve): scan them with [`duplicate_scan`]. `None` when no report has
+/// a category. Two statements per new report each paid a statement's fixed cost, in the backend
+/// (about 55 us of PostgreSQL CPU for a one-row statement, measured with pgbench) and in the
+/// driver; a delivery batch now reads its neighbours with one (routing's CPU per report under
+/// load: BENCHMARKS.md, seventeenth session).
+pub fn duplicate_scan_batch(
+    spec: &crate::duplicates::DuplicateSpec,
+    rows: &[&queue_report::Model],
+) -> Option<sea_orm::Statement> {
+    use chrono::SecondsFormat;
+    let window = chrono::Duration::days(i64::from(spec.window_days));
+    // Microseconds, as PostgreSQL stores a timestamp and as the driver binds one (truncated).
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let probes: Vec<serde_json::Value> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            let category = row.category_id.as_ref()?;
+            let [la0, la1, lo0, lo1] = match row.latitude.zip(row.longitude) {
+                Some(point) => bounding_box(spec, point).map(Some),
+                None => [None; 4],
+            };
+            // A float goes through JSON unchanged: serde_json writes the shortest decimal that
+            // reads back as the same f64, and PostgreSQL reads it correctly rounded.
+            Some(serde_json::json!({
+                "i": i,
+                "id": row.report_id,
+                "cat": category,
+                "t0": at(row.submitted_at - window),
+                "t1": at(row.submitted_at + window),
+                "la0": la0,
+                "la1": la1,
+                "lo0": lo0,
+                "lo1": lo1,
+            }))
+        })
+        .collect();
+    if probes.is_empty() {
+        return None;
+    }
+    let limit = i64::try_from(spec.max_scan).unwrap_or(i64::MAX);
+    Some(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        BATCH_SCAN_SQL,
+        [
+            sea_orm::Value::Json(Some(Box::new(serde_json::Value::Array(probes)))),
+            limit.into(),
+        ],
+    ))
+}
+
+/// The statement of [`duplicate_scan_batch`].
+const BATCH_SCAN_SQL: &str = "\
+SELECT k.i, s.report_id, s.tracking_id, s.title, s.original_title, s.body, s.latitude, \
+s.longitude, s.submitted_at \
+FROM jsonb_to_recordset($1) AS k(i bigint, id uuid, cat text, t0 timestamptz, t1 timestamptz, \
+la0 float8, la1 float8, lo0 float8, lo1 float8) \
+CROSS JOIN LATERAL ((\
+SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
+q.submitted_at FROM queue_reports q \
+WHERE k.la0 IS NOT NULL AND q.category_id = k.cat AND q.latitude BETWEEN k.la0 AND k.la1 \
+AND q.longitude BETWEEN k.lo0 AND k.lo1 AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 \
+AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2\
+) UNION ALL (\
+SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
+q.submitted_at FROM queue_reports q \
+WHERE k.la0 IS NOT NULL AND q.category_id = k.cat AND q.latitude IS NULL \
+AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 \
+AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2\
+) UNION ALL (\
+SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
+q.submitted_at FROM queue_reports q \
+WHERE k.la0 IS NULL AND q.category_id = k.cat \
+AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 \
+AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2\
+)) s";
+
+/// The earlier reports each of `rows` is compared with (in the order of `rows`), as
+/// [`duplicate_scan`] reads them: on PostgreSQL the reports with a category in one statement
+/// ([`duplicate_scan_batch`]), the others (and every report on SQLite) one by one.
+pub async fn scan_neighbours<C: ConnectionTrait>(
+    db: &C,
+    spec: &crate::duplicates::DuplicateSpec,
+    rows: &[&queue_report::Model],
+) -> Result<Vec<Vec<DuplicateScanRow>>, sea_orm::DbErr> {
+    use sea_orm::FromQueryResult;
+    let mut out: Vec<Vec<DuplicateScanRow>> = rows.iter().map(|_| Vec::new()).collect();
+    let batched = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    if batched && let Some(stmt) = duplicate_scan_batch(spec, rows) {
+        for r in db.query_all_raw(stmt).await? {
+            let i: i64 = r.try_get("", "i")?;
+            let slot = usize::try_from(i)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+                .ok_or_else(|| sea_orm::DbErr::Custom(format!("duplicate scan: no report at {i}")))?;
+            slot.push(DuplicateScanRow::from_query_result(&r, "")?);
+        }
+    }
+    for (row, slot) in rows.iter().zip(&mut out) {
+        if batched && row.category_id.is_some() {
+            continue;
+        }
+        for q in duplicate_scan(spec, row) {
+            slot.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
+        }
+    }
+    for slot in &mut out {
+        *slot = merge_scans(std::mem::take(slot), spec.max_scan);
+    }
+    Ok(out)
 }
 
 /// The answers of [`duplicate_scan`]'s queries as one: newest first, at most `max_scan` (what a
@@ -583,12 +707,8 @@ impl Desk {
         // Every pair written together: one statement per 500 rows, not one per candidate.
         let mut rows = Vec::new();
         let mut pairs_seen = std::collections::HashSet::new();
-        for row in received {
-            let mut others = Vec::new();
-            for q in duplicate_scan(&spec, row) {
-                others.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
-            }
-            let others = merge_scans(others, spec.max_scan);
+        let scans = scan_neighbours(db, &spec, received).await?;
+        for (row, others) in received.iter().zip(scans) {
             // The reporter's own title: an operator's rewrite does not change what was reported.
             let me = Report {
                 title: row.original_title.as_deref().unwrap_or(&row.title),
@@ -1012,14 +1132,22 @@ impl lapor_events::Handler for HoldCompletedHandler {
 }
 
 /// The columns of another report the duplicate scan compares.
-#[derive(Debug, sea_orm::FromQueryResult)]
-struct DuplicateScanRow {
-    report_id: uuid::Uuid,
-    tracking_id: String,
-    title: String,
-    original_title: Option<String>,
-    body: String,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    submitted_at: DateTime<Utc>,
+#[derive(Debug, Clone, PartialEq, sea_orm::FromQueryResult)]
+pub struct DuplicateScanRow {
+    /// Its id.
+    pub report_id: uuid::Uuid,
+    /// Its tracking id.
+    pub tracking_id: String,
+    /// Its title now.
+    pub title: String,
+    /// The reporter's title, when the operator rewrote it.
+    pub original_title: Option<String>,
+    /// Its body.
+    pub body: String,
+    /// Map point: latitude.
+    pub latitude: Option<f64>,
+    /// Map point: longitude.
+    pub longitude: Option<f64>,
+    /// When it was submitted.
+    pub submitted_at: DateTime<Utc>,
 }

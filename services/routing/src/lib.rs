@@ -11,7 +11,7 @@ pub mod migration;
 mod rule_store;
 pub mod rules;
 
-pub use decisions::duplicate_scan;
+pub use decisions::{DuplicateScanRow, duplicate_scan, duplicate_scan_batch, scan_neighbours};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1491,18 +1491,157 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
         txn.rollback().await.unwrap();
         read.push((mode, total));
     }
-    // Every row the scan touched: the index entries its plan nodes returned.
+    // Every row the scan touched: what its table and index scans returned or filtered out (not
+    // the nodes above them, which pass the same rows on, nor the batch's own list of reports).
     fn rows_read(node: &serde_json::Value) -> u64 {
-        let own = node["Actual Rows"].as_u64().unwrap_or(0)
-            + node["Rows Removed by Filter"].as_u64().unwrap_or(0)
-            + node["Rows Removed by Index Recheck"].as_u64().unwrap_or(0);
+        let kind = node["Node Type"].as_str().unwrap_or("");
+        let own = if kind.ends_with("Scan") && kind != "Function Scan" {
+            node["Actual Rows"].as_u64().unwrap_or(0) * node["Actual Loops"].as_u64().unwrap_or(1)
+                + node["Rows Removed by Filter"].as_u64().unwrap_or(0)
+                + node["Rows Removed by Index Recheck"].as_u64().unwrap_or(0)
+        } else {
+            0
+        };
         own + node["Plans"]
             .as_array()
             .map_or(0, |p| p.iter().map(rows_read).sum())
     }
+    // The batch statement (what routing runs on PostgreSQL) reads the same ranges: prepared, it
+    // has one plan whatever the values (its reports are outer references of the lateral scans).
+    {
+        use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+        let stmt = lapor_routing::duplicate_scan_batch(&spec, &[&me]).unwrap();
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared(&format!("PREPARE batch_scan AS {}", stmt.sql))
+            .await
+            .unwrap();
+        let args: Vec<String> = stmt
+            .values
+            .iter()
+            .flat_map(|v| v.0.iter())
+            .map(|v| PostgresQueryBuilder.value_to_string(v))
+            .collect();
+        let plan =
+            lapor_testkit::explain_analyze(&txn, &format!("EXECUTE batch_scan({})", args.join(", "))).await;
+        txn.rollback().await.unwrap();
+        let text = plan.to_string();
+        assert!(text.contains("idx_queue_reports_duplicate_box"), "batch: {text}");
+        read.push(("batch", rows_read(&plan[0]["Plan"])));
+    }
     // 400 without a point + about 0.5 % of the rest in the box; never the category's 20,000.
     for (mode, n) in read {
         assert!(n < 2_000, "{mode}: the scan read {n} rows");
+    }
+}
+
+/// On PostgreSQL routing reads the neighbours of a delivery batch's reports in one statement
+/// (`duplicate_scan_batch`); it reads, for every report, exactly what that report's own queries
+/// (`duplicate_scan`, what SQLite runs) read: with and without a map point, without a category,
+/// near the window's edges, with the scan's limit cutting in, and a report that is itself stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batched_duplicate_scan_reads_what_each_report_s_own_scan_reads() {
+    use lapor_routing::duplicates::DuplicateSpec;
+    use lapor_routing::entities::queue_report;
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+    let env = TestEnv::new().await.unwrap();
+    let db = migrated(&env, "routing_batch_scan").await;
+    // 3,000 reports in a 2 km square: two categories and every 7th without one; every 10th
+    // without a point; one every 30 minutes back over 62 days (so the 30-day window cuts).
+    db.execute_unprepared(
+        "INSERT INTO queue_reports (report_id, tracking_id, kind, title, body, category_id, \
+         anonim, rahasia, reporter_ref, submitted_at, status, verification_due_at, routing_note, \
+         needs_examination, version, latitude, longitude) \
+         SELECT gen_random_uuid(), 'T' || i, 'PENGADUAN', 'judul ' || i, 'isi laporan ' || i, \
+         CASE WHEN i % 7 = 0 THEN NULL WHEN i % 2 = 0 THEN 'infrastruktur.jalan' \
+         ELSE 'kesehatan.puskesmas' END, false, false, gen_random_uuid(), \
+         now() - (i * 30 || ' minutes')::interval, 'SUBMITTED', now(), '', false, 0, \
+         CASE WHEN i % 10 = 0 THEN NULL ELSE 0.10 + (i * 7919 % 2000) / 100000.0 END, \
+         CASE WHEN i % 10 = 0 THEN NULL ELSE 117.45 + (i * 104729 % 2000) / 100000.0 END \
+         FROM generate_series(1, 3000) i",
+    )
+    .await
+    .unwrap();
+    let stored = queue_report::Entity::find()
+        .filter(
+            queue_report::Column::TrackingId.is_in(
+                [
+                    "T1", "T2", "T3", "T7", "T10", "T14", "T20", "T70", "T1441", "T1442", "T2990",
+                ]
+                .map(String::from),
+            ),
+        )
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 11);
+    let fresh = |category: Option<&str>, point: Option<(f64, f64)>, days_ago: i64| {
+        let mut row = fixtures_row(uuid::Uuid::new_v4());
+        row.category_id = category.map(String::from);
+        (row.latitude, row.longitude) = point.unzip();
+        row.submitted_at = Utc::now() - chrono::Duration::days(days_ago);
+        row
+    };
+    let mut probes = stored;
+    probes.extend([
+        fresh(Some("infrastruktur.jalan"), Some((0.11, 117.46)), 0),
+        fresh(Some("infrastruktur.jalan"), None, 0),
+        fresh(None, Some((0.11, 117.46)), 0),
+        fresh(None, None, 0),
+        fresh(Some("kesehatan.puskesmas"), Some((0.105, 117.455)), 45),
+        fresh(Some("pendidikan"), Some((0.11, 117.46)), 0),
+        fresh(Some("kesehatan.puskesmas"), Some((0.5, 118.0)), 0),
+    ]);
+    let probes: Vec<&queue_report::Model> = probes.iter().collect();
+    let specs = [
+        DuplicateSpec::default(),
+        DuplicateSpec {
+            max_scan: 7,
+            ..DuplicateSpec::default()
+        },
+        DuplicateSpec {
+            window_days: 2,
+            max_distance_m: 150.0,
+            ..DuplicateSpec::default()
+        },
+    ];
+    for spec in specs {
+        let batched = lapor_routing::scan_neighbours(&db, &spec, &probes).await.unwrap();
+        assert_eq!(batched.len(), probes.len());
+        let mut nonempty = 0;
+        for (probe, got) in probes.iter().zip(&batched) {
+            let mut want = Vec::new();
+            for q in lapor_routing::duplicate_scan(&spec, probe) {
+                want.extend(
+                    q.into_model::<lapor_routing::DuplicateScanRow>()
+                        .all(&db)
+                        .await
+                        .unwrap(),
+                );
+            }
+            want.sort_by(|a, b| {
+                b.submitted_at
+                    .cmp(&a.submitted_at)
+                    .then_with(|| a.report_id.cmp(&b.report_id))
+            });
+            want.truncate(usize::try_from(spec.max_scan).unwrap());
+            let ids = |rows: &[lapor_routing::DuplicateScanRow]| {
+                rows.iter()
+                    .map(|r| r.tracking_id.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let context = format!("{spec:?}: {} {:?}", probe.tracking_id, probe.category_id);
+            assert_eq!(ids(got), ids(&want), "{context}");
+            assert_eq!(got, &want, "{context}");
+            assert!(got.iter().all(|o| o.report_id != probe.report_id));
+            nonempty += usize::from(!got.is_empty());
+        }
+        // Not an agreement on nothing: most reports have neighbours under each setting.
+        assert!(
+            nonempty >= 10,
+            "{spec:?}: {nonempty} of {} reports found any",
+            probes.len()
+        );
     }
 }
 
