@@ -1467,23 +1467,10 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
             .unwrap();
         let mut total = 0;
         for (n, q) in lapor_routing::duplicate_scan(&spec, &me).into_iter().enumerate() {
-            // Prepared as routing's driver prepares it (EXPLAIN of a statement with parameters
-            // would plan with the values, never generically). Named per mode: a prepared
-            // statement outlives the transaction, and the pool may hand out the same connection.
-            use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+            // Named per mode: a prepared statement outlives the transaction, and the pool may
+            // hand out the same connection.
             let stmt = q.build(sea_orm::DbBackend::Postgres);
-            txn.execute_unprepared(&format!("PREPARE scan{m}_{n} AS {}", stmt.sql))
-                .await
-                .unwrap();
-            let args: Vec<String> = stmt
-                .values
-                .iter()
-                .flat_map(|v| v.0.iter())
-                .map(|v| PostgresQueryBuilder.value_to_string(v))
-                .collect();
-            let plan =
-                lapor_testkit::explain_analyze(&txn, &format!("EXECUTE scan{m}_{n}({})", args.join(", ")))
-                    .await;
+            let plan = explain_prepared(&txn, &format!("scan{m}_{n}"), &stmt).await;
             let text = plan.to_string();
             assert!(text.contains("idx_queue_reports_duplicate_box"), "{mode}: {text}");
             total += rows_read(&plan[0]["Plan"]);
@@ -1509,20 +1496,9 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
     // The batch statement (what routing runs on PostgreSQL) reads the same ranges: prepared, it
     // has one plan whatever the values (its reports are outer references of the lateral scans).
     {
-        use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
         let stmt = lapor_routing::duplicate_scan_batch(&spec, &[&me]).unwrap();
         let txn = db.begin().await.unwrap();
-        txn.execute_unprepared(&format!("PREPARE batch_scan AS {}", stmt.sql))
-            .await
-            .unwrap();
-        let args: Vec<String> = stmt
-            .values
-            .iter()
-            .flat_map(|v| v.0.iter())
-            .map(|v| PostgresQueryBuilder.value_to_string(v))
-            .collect();
-        let plan =
-            lapor_testkit::explain_analyze(&txn, &format!("EXECUTE batch_scan({})", args.join(", "))).await;
+        let plan = explain_prepared(&txn, "batch_scan", &stmt).await;
         txn.rollback().await.unwrap();
         let text = plan.to_string();
         assert!(text.contains("idx_queue_reports_duplicate_box"), "batch: {text}");
@@ -1643,6 +1619,28 @@ async fn the_batched_duplicate_scan_reads_what_each_report_s_own_scan_reads() {
             probes.len()
         );
     }
+}
+
+/// The plan (EXPLAIN ANALYZE, JSON) of `stmt` prepared as `name` and executed with its values:
+/// prepared as routing's driver prepares it (EXPLAIN of a statement with parameters would plan
+/// with the values, never generically).
+async fn explain_prepared(
+    txn: &sea_orm::DatabaseTransaction,
+    name: &str,
+    stmt: &sea_orm::Statement,
+) -> serde_json::Value {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+    txn.execute_unprepared(&format!("PREPARE {name} AS {}", stmt.sql))
+        .await
+        .unwrap();
+    let args: Vec<String> = stmt
+        .values
+        .iter()
+        .flat_map(|v| v.0.iter())
+        .map(|v| PostgresQueryBuilder.value_to_string(v))
+        .collect();
+    lapor_testkit::explain_analyze(txn, &format!("EXECUTE {name}({})", args.join(", "))).await
 }
 
 /// routing's schema `schema`, migrated, without the service running.
