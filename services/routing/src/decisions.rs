@@ -381,31 +381,35 @@ pub fn duplicate_scan_batch(
     ))
 }
 
-/// The statement of [`duplicate_scan_batch`].
-const BATCH_SCAN_SQL: &str = "\
-SELECT k.i, s.report_id, s.tracking_id, s.title, s.original_title, s.body, s.latitude, \
-s.longitude, s.submitted_at \
-FROM jsonb_to_recordset($1) AS k(i bigint, id uuid, cat text, t0 timestamptz, t1 timestamptz, \
-la0 float8, la1 float8, lo0 float8, lo1 float8) \
-CROSS JOIN LATERAL ((\
-SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
-q.submitted_at FROM queue_reports q \
-WHERE k.la0 IS NOT NULL AND q.category_id = k.cat AND q.latitude BETWEEN k.la0 AND k.la1 \
-AND q.longitude BETWEEN k.lo0 AND k.lo1 AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 \
-AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2\
-) UNION ALL (\
-SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
-q.submitted_at FROM queue_reports q \
-WHERE k.la0 IS NOT NULL AND q.category_id = k.cat AND q.latitude IS NULL \
-AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 \
-AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2\
-) UNION ALL (\
-SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
-q.submitted_at FROM queue_reports q \
-WHERE k.la0 IS NULL AND q.category_id = k.cat \
-AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 \
-AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2\
-)) s";
+/// One branch of [`BATCH_SCAN_SQL`]: the columns the comparison reads, of the reports of `k`'s
+/// category in its window (other than itself) that `$cond` selects, newest first, at most `$2`.
+macro_rules! batch_scan_branch {
+    ($cond:literal) => {
+        concat!(
+            "SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, ",
+            "q.longitude, q.submitted_at FROM queue_reports q WHERE ",
+            $cond,
+            " AND q.category_id = k.cat AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 ",
+            "AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2"
+        )
+    };
+}
+
+/// The statement of [`duplicate_scan_batch`]: the box, the reports without a point (both for a
+/// report with a point), and the whole category (for one without).
+const BATCH_SCAN_SQL: &str = concat!(
+    "SELECT k.i, s.* FROM jsonb_to_recordset($1) AS k(i bigint, id uuid, cat text, ",
+    "t0 timestamptz, t1 timestamptz, la0 float8, la1 float8, lo0 float8, lo1 float8) ",
+    "CROSS JOIN LATERAL ((",
+    batch_scan_branch!(
+        "k.la0 IS NOT NULL AND q.latitude BETWEEN k.la0 AND k.la1 AND q.longitude BETWEEN k.lo0 AND k.lo1"
+    ),
+    ") UNION ALL (",
+    batch_scan_branch!("k.la0 IS NOT NULL AND q.latitude IS NULL"),
+    ") UNION ALL (",
+    batch_scan_branch!("k.la0 IS NULL"),
+    ")) s"
+);
 
 /// The earlier reports each of `rows` is compared with (in the order of `rows`), as
 /// [`duplicate_scan`] reads them: on PostgreSQL the reports with a category in one statement

@@ -37,15 +37,6 @@ impl Default for DuplicateSpec {
     }
 }
 
-/// What is compared.
-#[derive(Debug, Clone)]
-pub struct Item<'a> {
-    /// Title and body.
-    pub text: &'a str,
-    /// Map point.
-    pub point: Option<(f64, f64)>,
-}
-
 /// Why a pair is a candidate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
@@ -298,13 +289,8 @@ pub fn similarity(a: &Trigrams, b: &Trigrams) -> f64 {
     ratio(shared, a.len() + b.len() - shared)
 }
 
-/// Compares two reports of the same category inside the window.
-pub fn compare(spec: &DuplicateSpec, a: &Item<'_>, b: &Item<'_>, ta: &Trigrams) -> Option<Match> {
-    compare_parts(spec, a.point, b.point, || similarity(ta, &trigrams(b.text)))
-}
-
-/// [`compare`] given the two points and the texts' similarity, computed only when the two are
-/// not too far apart.
+/// Compares two reports of the same category inside the window, given the two points and the
+/// texts' similarity, computed only when the two are not too far apart.
 fn compare_parts(
     spec: &DuplicateSpec,
     my_point: Option<(f64, f64)>,
@@ -336,6 +322,18 @@ fn compare_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A report as the tests below give it: title and body as one text, and the map point.
+    #[derive(Debug, Clone)]
+    struct Item<'a> {
+        text: &'a str,
+        point: Option<(f64, f64)>,
+    }
+
+    /// Compares two reports of the same category inside the window (`ta`: `a`'s trigrams).
+    fn compare(spec: &DuplicateSpec, a: &Item<'_>, b: &Item<'_>, ta: &Trigrams) -> Option<Match> {
+        compare_parts(spec, a.point, b.point, || similarity(ta, &trigrams(b.text)))
+    }
 
     #[test]
     fn distance_and_similarity() {
