@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench, whole-system part: the five services (release build, PostgreSQL state, a fresh
 # database and NATS prefix) driven over gRPC by lapor-loadgen, with same-run baselines:
-# pgbench on an intake-shaped transaction (../shared/bench/anchor.sh) and a bare JetStream
-# publish-with-ack rate. Prints and writes $CARGO_TARGET_DIR/bench/system.json.
+# pgbench on an intake-shaped transaction (../shared/bench/anchor.sh: its throughput), the same
+# transaction offered at the open loop's rate (pgbench -R: its latency percentiles, the floor
+# under the open loop's submit latency) and a bare JetStream publish-with-ack rate. Prints and
+# writes $CARGO_TARGET_DIR/bench/system.json.
 #
 # Knobs (environment): BENCH_REPORTS (closed loop, default 3000), BENCH_CONCURRENCY (16),
 # BENCH_RATE (open loop arrivals/s, 100), BENCH_RATE_SECS (30), BENCH_SUSTAIN_SECS (open loop at
@@ -43,6 +45,7 @@ cleanup() {
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
   [ -n "${ALONE_PID:-}" ] && { kill -TERM "$ALONE_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
+  dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "lapor_benchlat_$$" >/dev/null 2>&1 || true
   for stream in "${PREFIX^^}_EVENTS" "${PREFIX^^}A_EVENTS"; do
     "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "$stream" >/dev/null 2>&1 || true
   done
@@ -107,6 +110,26 @@ for s in "${!PID[@]}"; do IDLE[$s]=$(rss "${PID[$s]}" VmRSS); done
 
 echo "baselines..." >&2
 ANCHOR=$(bash "$SHARED/bench/anchor.sh" "$CONC" 10)
+# The latency baseline for the open loop's submit percentiles: the anchor's transaction offered
+# at the open loop's rate for as long, from as many clients (pgbench -R: Poisson arrivals, each
+# latency counted from its scheduled start as the load generator counts; one log line per
+# transaction). What a bare commit of that shape costs on this disk at this hour.
+LATDB=lapor_benchlat_$$
+createdb -h "$PGHOST" -U "$PGUSER" "$LATDB"
+psql -q -h "$PGHOST" -U "$PGUSER" -d "$LATDB" -f "$SHARED/bench/schema.sql" >/dev/null
+mkdir -p "$WORK/pglat"
+pgbench -h "$PGHOST" -U "$PGUSER" -n -M prepared -c "$CONC" -j 2 -R "$RATE" -T "$RATE_SECS" \
+  -f "$SHARED/bench/outbox_5p1_sep.sql" -l --log-prefix="$WORK/pglat/tx" "$LATDB" >/dev/null 2>&1
+dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "$LATDB" >/dev/null 2>&1 || echo "bench: could not drop $LATDB" >&2
+PGLAT=$(cat "$WORK"/pglat/tx.* | python3 -c '
+import json, sys
+# pgbench log: client, transaction, latency us (from the scheduled start under -R), script,
+# epoch s, epoch us, schedule lag us
+lat = sorted(int(l.split()[2]) / 1000 for l in sys.stdin if l.strip())
+q = lambda p: round(lat[round((len(lat) - 1) * p)], 2)  # as the load generator takes them
+print(json.dumps({"rate_per_sec": float(sys.argv[1]), "seconds": int(sys.argv[2]),
+                  "latency": {"n": len(lat), "p50_ms": q(0.5), "p90_ms": q(0.9),
+                              "p99_ms": q(0.99), "max_ms": q(1.0)}}))' "$RATE" "$RATE_SECS")
 JS=$("$B/lapor-loadgen" js-baseline --nats "$NATS_URL" --concurrency "$CONC")
 
 # Intake alone, like pgbench alone: a second intake on its own schema and NATS prefix with nothing
@@ -174,10 +197,10 @@ PY
 services_json=$(for s in intake routing opd-case notification sla-monitor; do
   printf '{"service":"%s","ready_ms":%s,"idle_rss_kb":%s,"peak_rss_kb":%s,"cpu_seconds":%s,"postgres_backend_cpu_seconds":%s}\n' \
     "$s" "${READY[$s]}" "${IDLE[$s]}" "${PEAK[$s]}" "${CPU[$s]}" "${PGCPU[$s]}"; done | paste -sd, -)
-python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" "$ALONE" "$INFRA_JSON" >"$OUT/system.json" <<'PY'
+python3 - "$ANCHOR" "$JS" "$CLOSED" "$OPEN" "$SUSTAIN" "$BURST" "[$services_json]" "$CONC" "$ALONE" "$INFRA_JSON" "$PGLAT" >"$OUT/system.json" <<'PY'
 import json, platform, subprocess, sys, os
-anchor_line, js, closed, open_, sustain, burst, services, conc, alone, infra = sys.argv[1:]
-alone, infra = json.loads(alone), json.loads(infra)
+anchor_line, js, closed, open_, sustain, burst, services, conc, alone, infra, pglat = sys.argv[1:]
+alone, infra, pglat = json.loads(alone), json.loads(infra), json.loads(pglat)
 anchor = dict(kv.split("=", 1) for kv in anchor_line.split() if "=" in kv)
 tps = float(anchor["anchor_tps"])
 js, closed, open_ = json.loads(js), json.loads(closed), json.loads(open_)
@@ -194,7 +217,8 @@ out = {
         "postgres": ver(["psql", "--version"]),
         "rustc": ver(["rustc", "--version"]),
     },
-    "baselines": {"pgbench_intake_shaped_tps": tps, "pgbench": anchor_line, "jetstream": js},
+    "baselines": {"pgbench_intake_shaped_tps": tps, "pgbench": anchor_line, "jetstream": js,
+                  "pgbench_at_open_loop_rate": pglat},
     "intake_alone": alone,
     "closed_loop": closed,
     "open_loop": open_,
@@ -208,6 +232,11 @@ out = {
         "end_to_end_per_sec_over_pgbench_tps": round(closed["end_to_end_per_sec"] / tps, 3),
         "intake_accepted_per_sec_over_jetstream_acks_per_sec": round(
             closed["accepted_per_sec"] / js["msgs_per_sec"], 3),
+        # The open loop's submit p99 against a bare commit's p99 at the same rate: how much of
+        # the tail is the machine's (its disk's fsync, the scheduler) rather than ours.
+        "open_loop_submit_p99_over_pgbench_p99_at_same_rate": round(
+            open_["submit_latency"]["p99_ms"] / pglat["latency"]["p99_ms"], 2)
+        if pglat["latency"].get("p99_ms") else None,
     },
     "idle_rss_mb_all_services": round(sum(s["idle_rss_kb"] for s in services) / 1024, 1),
     "max_ready_ms": max(s["ready_ms"] for s in services),
