@@ -13,7 +13,9 @@
 # BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core),
 # BENCH_SKIP_BUILD=1 (run the release binaries already built, e.g. to compare two builds of one
 # service), BENCH_KEEP_DB=1 (leave the run's database behind for profiling its queries; its name
-# is printed; drop it afterwards with dropdb).
+# is printed; drop it afterwards with dropdb), BENCH_DB_OPTIONS (server settings for the services'
+# own connections, as libpq's `options`, e.g. "-c wal_compression=lz4": try a setting without
+# changing the shared server's configuration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -37,6 +39,8 @@ SHARED=${LAPOR_SHARED:-../shared}
   -p lapor-opd-case -p lapor-notification -p lapor-sla-monitor -p lapor-loadgen
 B=$T/release
 DB=lapor_bench_$$
+DB_OPTIONS=
+[ -n "${BENCH_DB_OPTIONS:-}" ] && DB_OPTIONS="?options=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$BENCH_DB_OPTIONS")"
 PREFIX=bench$$
 WORK=$(mktemp -d)
 createdb -h "$PGHOST" -U "$PGUSER" "$DB"
@@ -67,7 +71,7 @@ launch() {
   local args=()
   [ "$s" != intake ] && args=(config/bontang.toml)
   env "${E}__GRPC_ADDR=127.0.0.1:$2" \
-      "${E}__DATABASE__URL=postgres://$PGUSER@$PGHOST:5432/$DB" \
+      "${E}__DATABASE__URL=postgres://$PGUSER@$PGHOST:5432/$DB$DB_OPTIONS" \
       "${E}__DATABASE__SCHEMA=$3" \
       "${E}__DATABASE__MAX_CONNECTIONS=${CONNECTIONS:-${BENCH_DB_CONNECTIONS:-8}}" \
       "${E}__NATS__URL=$NATS_URL" "${E}__NATS__PREFIX=$4" \
@@ -152,6 +156,13 @@ submit() {
     --db "postgres://$PGUSER@$PGHOST:5432/$DB" --label "$1" --reports "$2" --concurrency "$3" \
     --rate "$4" --drain-timeout-secs "${5:-300}"
 }
+# The server's WAL and checkpoints while the five work (cluster-wide counters: nothing else
+# should run on the server meanwhile): how much the run writes to the log, how much of it is
+# full-page images (each first change of a page after a checkpoint logs the whole page), and how
+# often the log's volume forced a checkpoint.
+wal_now() { psql_db "select json_build_object('records', w.wal_records, 'fpi', w.wal_fpi, 'bytes', w.wal_bytes, \
+  'checkpoints_timed', b.checkpoints_timed, 'checkpoints_requested', b.checkpoints_req) from pg_stat_wal w, pg_stat_bgwriter b"; }
+WAL_START=$(wal_now)
 echo "closed loop: $REPORTS reports at concurrency $CONC..." >&2
 CLOSED=$(submit closed "$REPORTS" "$CONC" 0)
 echo "open loop: $RATE/s for $RATE_SECS s..." >&2
@@ -166,6 +177,7 @@ if [ "$BURST_SECS" -gt 0 ]; then
   echo "burst: $BURST_RATE/s for $BURST_SECS s..." >&2
   BURST=$(submit "burst$BURST_RATE" $((BURST_RATE * BURST_SECS)) 1024 "$BURST_RATE" 1800)
 fi
+WAL_END=$(wal_now)
 for s in "${!PID[@]}"; do
   PEAK[$s]=$(rss "${PID[$s]}" VmHWM)
   # user + system CPU seconds over the whole run (fields 14 and 15 of /proc/<pid>/stat)
@@ -180,7 +192,8 @@ WRITES_JSON=$(psql_db "select coalesce(json_object_agg(schemaname, tables), '{}'
   json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del, seq_scan, coalesce(idx_scan, 0))) tables from pg_stat_user_tables \
   where n_tup_ins + n_tup_upd + n_tup_del > 0 group by schemaname) t")
 COMMITS=$(psql_db "select xact_commit from pg_stat_database where datname = current_database()")
-INFRA_JSON=$(python3 - "$INFRA_START" "$INFRA_END" "$(pgrep -x nats-server | head -1)" "$WRITES_JSON" "$COMMITS" <<'PY'
+INFRA_JSON=$(python3 - "$INFRA_START" "$INFRA_END" "$(pgrep -x nats-server | head -1)" "$WRITES_JSON" "$COMMITS" \
+  "$WAL_START" "$WAL_END" "${BENCH_DB_OPTIONS:-}" <<'PY'
 import json, sys
 def snapshot(text):  # "pid seconds" lines; a process that ended while being read has no seconds
     return dict(l.split() for l in text.splitlines() if len(l.split()) == 2)
@@ -190,7 +203,11 @@ pg = sum(float(v) - float(start.get(p, 0)) for p, v in end.items() if p != nats)
 ns = float(end.get(nats, 0)) - float(start.get(nats, 0))
 print(json.dumps({"postgres_cpu_seconds": round(pg, 2), "nats_cpu_seconds": round(ns, 2),
                   "postgres_rows_written_by_schema": json.loads(sys.argv[4]),
-                  "postgres_commits": int(sys.argv[5])}))
+                  "postgres_commits": int(sys.argv[5]),
+                  # from the closed loop's start to the last phase's end
+                  "postgres_wal": {k: int(float(json.loads(sys.argv[7])[k]) - float(json.loads(sys.argv[6])[k]))
+                                   for k in json.loads(sys.argv[6])},
+                  "services_connection_options": sys.argv[8] or None}))
 PY
 )
 
@@ -238,6 +255,10 @@ out = {
             open_["submit_latency"]["p99_ms"] / pglat["latency"]["p99_ms"], 2)
         if pglat["latency"].get("p99_ms") else None,
     },
+    # the PostgreSQL log written per report through the five (every phase after the baselines)
+    "postgres_wal_per_report": (lambda n, w: {"bytes": round(w["bytes"] / n), "records": round(w["records"] / n, 1),
+                                              "full_page_images": round(w["fpi"] / n, 2)})(
+        sum(p["accepted"] for p in (closed, open_, sustain, burst) if p), infra["postgres_wal"]),
     "idle_rss_mb_all_services": round(sum(s["idle_rss_kb"] for s in services) / 1024, 1),
     "max_ready_ms": max(s["ready_ms"] for s in services),
     "concurrency": int(conc),
