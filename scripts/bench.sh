@@ -160,8 +160,10 @@ submit() {
 # should run on the server meanwhile): how much the run writes to the log, how much of it is
 # full-page images (each first change of a page after a checkpoint logs the whole page), and how
 # often the log's volume forced a checkpoint.
+# (pg_stat_wal is PostgreSQL 14's; on an older server the counters are left out.)
 wal_now() { psql_db "select json_build_object('records', w.wal_records, 'fpi', w.wal_fpi, 'bytes', w.wal_bytes, \
-  'checkpoints_timed', b.checkpoints_timed, 'checkpoints_requested', b.checkpoints_req) from pg_stat_wal w, pg_stat_bgwriter b"; }
+  'checkpoints_timed', b.checkpoints_timed, 'checkpoints_requested', b.checkpoints_req) from pg_stat_wal w, pg_stat_bgwriter b" \
+  2>/dev/null || echo '{}'; }
 WAL_START=$(wal_now)
 echo "closed loop: $REPORTS reports at concurrency $CONC..." >&2
 CLOSED=$(submit closed "$REPORTS" "$CONC" 0)
@@ -205,8 +207,8 @@ print(json.dumps({"postgres_cpu_seconds": round(pg, 2), "nats_cpu_seconds": roun
                   "postgres_rows_written_by_schema": json.loads(sys.argv[4]),
                   "postgres_commits": int(sys.argv[5]),
                   # from the closed loop's start to the last phase's end
-                  "postgres_wal": {k: int(float(json.loads(sys.argv[7])[k]) - float(json.loads(sys.argv[6])[k]))
-                                   for k in json.loads(sys.argv[6])},
+                  "postgres_wal": {k: int(v) - int(json.loads(sys.argv[6])[k])
+                                   for k, v in json.loads(sys.argv[7]).items()},
                   "services_connection_options": sys.argv[8] or None}))
 PY
 )
@@ -222,6 +224,10 @@ anchor = dict(kv.split("=", 1) for kv in anchor_line.split() if "=" in kv)
 tps = float(anchor["anchor_tps"])
 js, closed, open_ = json.loads(js), json.loads(closed), json.loads(open_)
 sustain, burst, services = json.loads(sustain), json.loads(burst), json.loads(services)
+# the PostgreSQL log written per report through the five (every phase after the baselines)
+wal, through = infra["postgres_wal"], sum(p["accepted"] for p in (closed, open_, sustain, burst) if p)
+wal_per_report = {"bytes": round(wal["bytes"] / through), "records": round(wal["records"] / through, 1),
+                  "full_page_images": round(wal["fpi"] / through, 2)} if wal and through else None
 def ver(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
@@ -255,10 +261,7 @@ out = {
             open_["submit_latency"]["p99_ms"] / pglat["latency"]["p99_ms"], 2)
         if pglat["latency"].get("p99_ms") else None,
     },
-    # the PostgreSQL log written per report through the five (every phase after the baselines)
-    "postgres_wal_per_report": (lambda n, w: {"bytes": round(w["bytes"] / n), "records": round(w["records"] / n, 1),
-                                              "full_page_images": round(w["fpi"] / n, 2)})(
-        sum(p["accepted"] for p in (closed, open_, sustain, burst) if p), infra["postgres_wal"]),
+    "postgres_wal_per_report": wal_per_report,
     "idle_rss_mb_all_services": round(sum(s["idle_rss_kb"] for s in services) / 1024, 1),
     "max_ready_ms": max(s["ready_ms"] for s in services),
     "concurrency": int(conc),
