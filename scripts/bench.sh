@@ -13,7 +13,8 @@
 # BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core),
 # BENCH_SKIP_BUILD=1 (run the release binaries already built, e.g. to compare two builds of one
 # service), BENCH_KEEP_DB=1 (leave the run's database behind for profiling its queries; its name
-# is printed; drop it afterwards with dropdb), BENCH_DB_OPTIONS (server settings for the services'
+# is printed; drop it afterwards with dropdb; the services' logs are kept too, in the directory
+# printed beside it), BENCH_DB_OPTIONS (server settings for the services'
 # own connections, as libpq's `options`, e.g. "-c wal_compression=lz4": try a setting without
 # changing the shared server's configuration).
 set -euo pipefail
@@ -48,17 +49,18 @@ declare -A PID PORT READY IDLE PEAK CPU PGCPU
 cleanup() {
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
   [ -n "${ALONE_PID:-}" ] && { kill -TERM "$ALONE_PID" 2>/dev/null || true; }
+  [ -n "${HOST_PID:-}" ] && { kill -TERM "$HOST_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
   dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "lapor_benchlat_$$" >/dev/null 2>&1 || true
   for stream in "${PREFIX^^}_EVENTS" "${PREFIX^^}A_EVENTS"; do
     "$B/lapor-loadgen" delete-stream --nats "$NATS_URL" --name "$stream" >/dev/null 2>&1 || true
   done
   if [ "${BENCH_KEEP_DB:-0}" = 1 ]; then
-    echo "bench: database $DB kept (BENCH_KEEP_DB=1)" >&2
+    echo "bench: database $DB and the services' logs in $WORK kept (BENCH_KEEP_DB=1)" >&2
   else
     dropdb -h "$PGHOST" -U "$PGUSER" --if-exists --force "$DB" >/dev/null 2>&1 || echo "bench: could not drop $DB" >&2
+    rm -rf "$WORK"
   fi
-  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -165,6 +167,26 @@ wal_now() { psql_db "select json_build_object('records', w.wal_records, 'fpi', w
   'checkpoints_timed', b.checkpoints_timed, 'checkpoints_requested', b.checkpoints_req) from pg_stat_wal w, pg_stat_bgwriter b" \
   2>/dev/null || echo '{}'; }
 WAL_START=$(wal_now)
+# The host under the run: this is a shared virtual machine, and its host may pause it (e.g. to
+# snapshot it) or drop its page cache, which no counter of ours sees. A sleeper wakes every 50 ms
+# and writes down every wake-up that came more than 250 ms late (wall clock: a paused machine's
+# clock jumps when it resumes); the kernel's messages written meanwhile that name such events are
+# kept too. On a busy but healthy machine a 50 ms sleeper is woken within a few milliseconds.
+cat >"$WORK/sleeper.py" <<'PY'
+import sys, time
+out = open(sys.argv[1], "a", buffering=1)
+prev = time.time()
+while True:
+    time.sleep(0.05)
+    now = time.time()
+    if now - prev > 0.3:
+        out.write(f"{prev:.3f} {now - prev - 0.05:.3f}\n")
+    prev = now
+PY
+touch "$WORK/host-gaps"
+python3 "$WORK/sleeper.py" "$WORK/host-gaps" &
+HOST_PID=$!
+DMESG_START=$( (dmesg 2>/dev/null || true) | wc -l)
 echo "closed loop: $REPORTS reports at concurrency $CONC..." >&2
 CLOSED=$(submit closed "$REPORTS" "$CONC" 0)
 echo "open loop: $RATE/s for $RATE_SECS s..." >&2
@@ -180,6 +202,23 @@ if [ "$BURST_SECS" -gt 0 ]; then
   BURST=$(submit "burst$BURST_RATE" $((BURST_RATE * BURST_SECS)) 1024 "$BURST_RATE" 1800)
 fi
 WAL_END=$(wal_now)
+kill -TERM "$HOST_PID" 2>/dev/null || true
+(dmesg 2>/dev/null || true) | tail -n +$((DMESG_START + 1)) \
+  | { grep -Ei 'virtual machine fork|drop_caches|hung task|out of memory|soft lockup' || true; } \
+  >"$WORK/host-kernel"
+HOST_JSON=$(python3 -c '
+import datetime, json, sys
+gaps = []
+for line in open(sys.argv[1]):
+    at, late = line.split()
+    gaps.append({"at": datetime.datetime.fromtimestamp(float(at), datetime.timezone.utc)
+                 .strftime("%H:%M:%S.%f")[:-3], "late_s": float(late)})
+longest = sorted(gaps, key=lambda g: -g["late_s"])
+print(json.dumps({"sleeper_wakeups_over_250ms_late": len(gaps),
+                  "seconds_lost": round(sum(g["late_s"] for g in gaps), 2),
+                  "longest": longest[:5],
+                  "kernel_events": [l.strip() for l in open(sys.argv[2])][:20]}))' \
+  "$WORK/host-gaps" "$WORK/host-kernel")
 for s in "${!PID[@]}"; do
   PEAK[$s]=$(rss "${PID[$s]}" VmHWM)
   # user + system CPU seconds over the whole run (fields 14 and 15 of /proc/<pid>/stat)
@@ -195,7 +234,7 @@ WRITES_JSON=$(psql_db "select coalesce(json_object_agg(schemaname, tables), '{}'
   where n_tup_ins + n_tup_upd + n_tup_del > 0 group by schemaname) t")
 COMMITS=$(psql_db "select xact_commit from pg_stat_database where datname = current_database()")
 INFRA_JSON=$(python3 - "$INFRA_START" "$INFRA_END" "$(pgrep -x nats-server | head -1)" "$WRITES_JSON" "$COMMITS" \
-  "$WAL_START" "$WAL_END" "${BENCH_DB_OPTIONS:-}" <<'PY'
+  "$WAL_START" "$WAL_END" "${BENCH_DB_OPTIONS:-}" "$HOST_JSON" <<'PY'
 import json, sys
 def snapshot(text):  # "pid seconds" lines; a process that ended while being read has no seconds
     return dict(l.split() for l in text.splitlines() if len(l.split()) == 2)
@@ -209,7 +248,9 @@ print(json.dumps({"postgres_cpu_seconds": round(pg, 2), "nats_cpu_seconds": roun
                   # from the closed loop's start to the last phase's end
                   "postgres_wal": {k: int(v) - int(json.loads(sys.argv[6])[k])
                                    for k, v in json.loads(sys.argv[7]).items()},
-                  "services_connection_options": sys.argv[8] or None}))
+                  "services_connection_options": sys.argv[8] or None,
+                  # the host's pauses and cache drops during the phases (see the sleeper above)
+                  "host": json.loads(sys.argv[9])}))
 PY
 )
 
