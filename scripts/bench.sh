@@ -293,7 +293,9 @@ out = {
     "ratios": {
         "intake_alone_accepted_per_sec_over_pgbench_tps": round(alone["accepted_per_sec"] / tps, 3),
         "intake_accepted_per_sec_over_pgbench_tps": round(closed["accepted_per_sec"] / tps, 3),
-        "end_to_end_per_sec_over_pgbench_tps": round(closed["end_to_end_per_sec"] / tps, 3),
+        # null when some report never finished (closed_loop.pipeline_complete false)
+        "end_to_end_per_sec_over_pgbench_tps": round(closed["end_to_end_per_sec"] / tps, 3)
+        if closed.get("end_to_end_per_sec") else None,
         "intake_accepted_per_sec_over_jetstream_acks_per_sec": round(
             closed["accepted_per_sec"] / js["msgs_per_sec"], 3),
         # The open loop's submit p99 against a bare commit's p99 at the same rate: how much of
