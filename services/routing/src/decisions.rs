@@ -130,10 +130,14 @@ impl Decision {
     }
 }
 
-/// Routing's decision desk: configuration, calendar and bus.
+/// Routing's decision desk: configuration, calendar and bus. The service builds one; tests may
+/// drive it directly inside transactions of their own.
 pub struct Desk {
+    /// Routing's settings.
     pub config: Config,
+    /// The working-day calendar in force.
     pub calendar: std::sync::Arc<lapor_events::calendar::LiveCalendar>,
+    /// Where the events it announces go (through the outbox).
     pub bus: Bus,
 }
 
@@ -446,6 +450,112 @@ pub async fn scan_neighbours<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Takes, on PostgreSQL, the transaction-level advisory locks that let the duplicate scans of
+/// concurrent transactions (routing replicas sharing the consumer) see each other's reports.
+/// Without them two look-alike reports applied at the same moment by two replicas were never
+/// paired: each was inserted, then scanned for, inside its own uncommitted transaction, so
+/// neither scan saw the other report. Call it after `rows` are inserted and before they are
+/// scanned for, in the same transaction; the locks are held until it ends.
+///
+/// The rule: a report with a point takes its category's lock shared and, exclusively, the lock
+/// of every cell of a grid (squares as high as its bounding box) that its box touches; a report
+/// without a point (its scan covers the whole category) takes the category's lock exclusively,
+/// as does one whose box touches more than [`MAX_LOCK_CELLS`] cells. Two reports one of whose
+/// scans can find the other then always want one lock in conflicting modes: with points, both
+/// boxes touch the cell of either point (a point lies in its own box, and in the other's when
+/// the scan can find it); otherwise the category's. The second to get it scans after the first
+/// has committed, and (each statement reading what is committed when it starts) finds it. A
+/// batch takes all its locks in one statement, in key order, so two batches never wait for each
+/// other in a cycle (a transaction that locks again, such as a batch replayed one event at a
+/// time after a failure, can: PostgreSQL then aborts one and it is redelivered). SQLite, one
+/// writer at a time, needs none of this.
+pub async fn lock_neighbourhoods<C: ConnectionTrait>(
+    db: &C,
+    spec: &crate::duplicates::DuplicateSpec,
+    rows: &[&queue_report::Model],
+) -> Result<(), sea_orm::DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres || rows.is_empty() {
+        return Ok(());
+    }
+    // Key -> exclusive; ascending key order is the order they are taken in.
+    let mut locks = std::collections::BTreeMap::<i64, bool>::new();
+    for row in rows {
+        let category = row.category_id.as_deref();
+        let cells = row
+            .latitude
+            .zip(row.longitude)
+            .and_then(|point| lock_cells(spec, point));
+        match cells {
+            Some(cells) => {
+                locks.entry(lock_key(category, None)).or_insert(false);
+                for cell in cells {
+                    locks.insert(lock_key(category, Some(cell)), true);
+                }
+            }
+            None => {
+                locks.insert(lock_key(category, None), true);
+            }
+        }
+    }
+    let keys: Vec<serde_json::Value> = locks
+        .into_iter()
+        .map(|(key, exclusive)| serde_json::json!([key, exclusive]))
+        .collect();
+    // jsonb_array_elements gives the elements in array order, and the locks are taken as the
+    // rows are produced.
+    db.query_one_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT count(CASE WHEN (e->>1)::boolean THEN pg_advisory_xact_lock((e->>0)::bigint) \
+         ELSE pg_advisory_xact_lock_shared((e->>0)::bigint) END) AS n \
+         FROM jsonb_array_elements($1) AS e",
+        [sea_orm::Value::Json(Some(Box::new(serde_json::Value::Array(
+            keys,
+        ))))],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A report whose bounding box touches more cells than this (a very large
+/// `duplicates.max_distance_m` near a pole) locks its whole category instead.
+const MAX_LOCK_CELLS: i64 = 64;
+
+/// The cells of the lock grid that the bounding box of `point` touches (latitude index,
+/// longitude index), or `None` when they are more than [`MAX_LOCK_CELLS`]. A cell is a square
+/// of the box's height in degrees, so a box touches two or three a side.
+fn lock_cells(spec: &crate::duplicates::DuplicateSpec, point: (f64, f64)) -> Option<Vec<(i64, i64)>> {
+    let [la0, la1, lo0, lo1] = bounding_box(spec, point);
+    let size = (2.0 * spec.max_distance_m / 111_000.0).max(1e-6);
+    // Monotonic in the coordinate: a point inside a box falls in one of the box's cells.
+    #[allow(clippy::cast_possible_truncation)]
+    let cell = |deg: f64| (deg / size).floor() as i64;
+    let (i0, i1, j0, j1) = (cell(la0), cell(la1), cell(lo0), cell(lo1));
+    ((i1 - i0 + 1).saturating_mul(j1 - j0 + 1) <= MAX_LOCK_CELLS)
+        .then(|| (i0..=i1).flat_map(|i| (j0..=j1).map(move |j| (i, j))).collect())
+}
+
+/// The advisory lock key of a category (no cell) or of one cell of it: FNV-1a over the names,
+/// so that every replica and every build computes the same key (std's hasher is seeded per
+/// process).
+fn lock_key(category: Option<&str>, cell: Option<(i64, i64)>) -> i64 {
+    fn eat(h: u64, bytes: &[u8]) -> u64 {
+        bytes
+            .iter()
+            .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    }
+    let mut h = eat(0xcbf2_9ce4_8422_2325, b"lapor.routing.duplicates");
+    // Category ids are dotted names: no NUL inside one.
+    h = match category {
+        Some(c) => eat(eat(h, b"\x01"), c.as_bytes()),
+        None => eat(h, b"\x02"),
+    };
+    h = eat(h, b"\x00");
+    if let Some((i, j)) = cell {
+        h = eat(eat(h, &i.to_le_bytes()), &j.to_le_bytes());
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
 /// The answers of [`duplicate_scan`]'s queries as one: newest first, at most `max_scan` (what a
 /// single query over their union would give).
 fn merge_scans(mut rows: Vec<DuplicateScanRow>, max_scan: u64) -> Vec<DuplicateScanRow> {
@@ -707,10 +817,15 @@ impl Desk {
         use crate::duplicates::{Report, best_matches};
         use crate::entities::duplicate_pair;
         let spec = self.config.duplicates;
+        if spec.max_candidates == 0 {
+            // No pair is ever stored: nothing to look for.
+            return Ok(());
+        }
         let now = Utc::now();
         // Every pair written together: one statement per 500 rows, not one per candidate.
         let mut rows = Vec::new();
         let mut pairs_seen = std::collections::HashSet::new();
+        lock_neighbourhoods(db, &spec, received).await?;
         let scans = scan_neighbours(db, &spec, received).await?;
         for (row, others) in received.iter().zip(scans) {
             // The reporter's own title: an operator's rewrite does not change what was reported.
@@ -1154,4 +1269,68 @@ pub struct DuplicateScanRow {
     pub longitude: Option<f64>,
     /// When it was submitted.
     pub submitted_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duplicates::DuplicateSpec;
+
+    /// The locking rule's premise: whenever one report's bounding box holds another's point, the
+    /// cell of that point is among the cells both lock (north and south of the equator, across
+    /// cell edges, at several radii).
+    #[test]
+    fn two_reports_one_scan_can_find_share_a_locked_cell() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1_000_000) as f64 / 1_000_000.0
+        };
+        let mut shared = 0;
+        for radius in [100.0, 500.0, 2_000.0] {
+            let spec = DuplicateSpec {
+                max_distance_m: radius,
+                ..DuplicateSpec::default()
+            };
+            for _ in 0..20_000 {
+                let a = (-8.0 + 16.0 * next(), 95.0 + 46.0 * next());
+                let d = 2.5 * radius / 111_000.0;
+                let b = (a.0 + d * (2.0 * next() - 1.0), a.1 + d * (2.0 * next() - 1.0));
+                let [la0, la1, lo0, lo1] = bounding_box(&spec, a);
+                if !(la0..=la1).contains(&b.0) || !(lo0..=lo1).contains(&b.1) {
+                    continue;
+                }
+                let cells_a = lock_cells(&spec, a).unwrap();
+                let cells_b = lock_cells(&spec, b).unwrap();
+                assert!(
+                    cells_a.len() <= 9 && cells_b.len() <= 9,
+                    "{cells_a:?} {cells_b:?}"
+                );
+                let size = 2.0 * radius / 111_000.0;
+                #[allow(clippy::cast_possible_truncation)]
+                let cell_of = |p: (f64, f64)| ((p.0 / size).floor() as i64, (p.1 / size).floor() as i64);
+                assert!(cells_a.contains(&cell_of(b)), "{a:?} {b:?}");
+                assert!(cells_b.contains(&cell_of(b)), "{a:?} {b:?}");
+                shared += 1;
+            }
+        }
+        assert!(shared > 5_000, "{shared} pairs checked");
+    }
+
+    #[test]
+    fn lock_keys_tell_categories_and_cells_apart_and_never_change() {
+        let jalan = lock_key(Some("infrastruktur.jalan"), None);
+        assert_ne!(jalan, lock_key(None, None));
+        assert_ne!(jalan, lock_key(Some("infrastruktur.jalan"), Some((0, 0))));
+        assert_ne!(
+            lock_key(Some("infrastruktur.jalan"), Some((1, 2))),
+            lock_key(Some("infrastruktur.jalan"), Some((2, 1)))
+        );
+        // Replicas of different builds must agree: the key is fixed by its inputs alone (this
+        // value checked against an FNV-1a written apart from this code).
+        assert_eq!(jalan, lock_key(Some("infrastruktur.jalan"), None));
+        assert_eq!(lock_key(None, None), -580_253_240_485_318_821);
+    }
 }

@@ -11,7 +11,9 @@ pub mod migration;
 mod rule_store;
 pub mod rules;
 
-pub use decisions::{DuplicateScanRow, duplicate_scan, duplicate_scan_batch, scan_neighbours};
+pub use decisions::{
+    Desk, DuplicateScanRow, duplicate_scan, duplicate_scan_batch, lock_neighbourhoods, scan_neighbours,
+};
 
 use std::future::Future;
 use std::sync::Arc;

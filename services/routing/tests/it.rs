@@ -1824,6 +1824,121 @@ async fn reports_that_arrive_together_are_stored_together() {
     }
 }
 
+/// Replicas of routing share the consumer, so two look-alike reports can be applied at the same
+/// moment in two transactions, each stored and then scanned for before either commits. The
+/// neighbourhood locks make the second scan wait until the first transaction has committed, so
+/// the pair is stored (before them neither scan saw the other report and the pair was lost).
+/// The wait is only for reports one scan could find: not for a far report or one of another
+/// category, always for a report without a point in the same category.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_reports_applied_at_once_by_two_replicas_are_still_paired() {
+    use lapor_domain::events::ReportSubmitted;
+    use lapor_routing::entities::duplicate_pair;
+    use sea_orm::{EntityTrait, TransactionTrait};
+    let env = TestEnv::new().await.unwrap();
+    let db = migrated(&env, "routing").await;
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/bontang.toml");
+    let cfg: Config = lapor_platform::config::load("routing", &Config::default(), Some(&seed)).unwrap();
+    let calendar = lapor_domain::Calendar::from_spec(&cfg.calendar).unwrap();
+    let bus = lapor_events::Bus::connect(&env.common("routing").nats, "routing-lock-test")
+        .await
+        .unwrap();
+    let desk = std::sync::Arc::new(lapor_routing::Desk {
+        config: cfg,
+        calendar: std::sync::Arc::new(lapor_events::calendar::LiveCalendar::new(0, calendar)),
+        bus,
+    });
+    let report = |category: &str, point: Option<(f64, f64)>| -> ReportSubmitted {
+        let e = fixtures::submitted(ReportKind::Pengaduan, category, Utc::now());
+        let Event::ReportSubmitted(mut s) = e.event else {
+            unreachable!("a ReportSubmitted fixture")
+        };
+        s.content.location = Some(lapor_domain::Location {
+            text: "Jl. Ahmad Yani".into(),
+            point,
+            ..Default::default()
+        });
+        s
+    };
+    // `first` applied in a transaction left open; then `second` in another, committed as soon
+    // as it is applied. Whether `second` waited for the first transaction to end.
+    let waits = |first: ReportSubmitted, second: ReportSubmitted| {
+        let (db, desk) = (db.clone(), desk.clone());
+        async move {
+            let t1 = db.begin().await.unwrap();
+            desk.receive(&t1, &first).await.unwrap();
+            let (db2, desk2) = (db.clone(), desk.clone());
+            let mut other = tokio::spawn(async move {
+                let t2 = db2.begin().await.unwrap();
+                desk2.receive(&t2, &second).await.unwrap();
+                t2.commit().await.unwrap();
+            });
+            let early = tokio::time::timeout(Duration::from_millis(1500), &mut other).await;
+            t1.commit().await.unwrap();
+            match early {
+                Ok(done) => {
+                    done.unwrap();
+                    false
+                }
+                Err(_) => {
+                    tokio::time::timeout(Duration::from_secs(20), other)
+                        .await
+                        .expect("the second transaction ends once the first has")
+                        .unwrap();
+                    true
+                }
+            }
+        }
+    };
+    let here = (0.1337, 117.4917);
+    let a = report("infrastruktur.jalan", Some(here));
+    // 44 m north.
+    let b = report("infrastruktur.jalan", Some((0.1341, 117.4917)));
+    assert!(
+        waits(a.clone(), b.clone()).await,
+        "B's scan waits for A's transaction"
+    );
+    let pairs = duplicate_pair::Entity::find().all(&db).await.unwrap();
+    assert_eq!(
+        pairs
+            .iter()
+            .map(|p| (p.report_id, p.candidate_id))
+            .collect::<Vec<_>>(),
+        vec![(b.report_id.as_uuid(), a.report_id.as_uuid())],
+        "the pair found by the second scan"
+    );
+    // Same category 5 km away, another category at the same place: no wait.
+    assert!(
+        !waits(
+            report("infrastruktur.jalan", Some(here)),
+            report("infrastruktur.jalan", Some((0.1787, 117.4917)))
+        )
+        .await
+    );
+    assert!(
+        !waits(
+            report("infrastruktur.jalan", Some(here)),
+            report("kesehatan.puskesmas", Some(here))
+        )
+        .await
+    );
+    // Without a point the scan covers the whole category, in both orders.
+    assert!(
+        waits(
+            report("infrastruktur.jalan", Some((0.1787, 117.4917))),
+            report("infrastruktur.jalan", None)
+        )
+        .await
+    );
+    assert!(
+        waits(
+            report("infrastruktur.jalan", None),
+            report("infrastruktur.jalan", Some(here))
+        )
+        .await
+    );
+}
+
 /// A report in a dense place keeps only its `duplicates.max_candidates` best candidates: here
 /// the three nearest of seven earlier reports around it (texts unalike, so the score is the
 /// place's, 1 - distance / 500 m), best first, one row per pair; the earlier reports it did
