@@ -10,6 +10,8 @@
 # BENCH_RATE (open loop arrivals/s, 100), BENCH_RATE_SECS (30), BENCH_SUSTAIN_SECS (open loop at
 # BENCH_SUSTAIN_RATE for that long; 0 = skip, the target asks for 600), BENCH_SUSTAIN_RATE (300),
 # BENCH_BURST_RATE (1500) and BENCH_BURST_SECS (0 = skip; the target asks for 60),
+# BENCH_AREA_DEG (side in degrees of the square around Bontang the reports' points are spread
+# over; 0.15, the city, by default; larger spreads them thinner, see crates/loadgen),
 # BENCH_WORKER_THREADS (each service's tokio worker threads; default: one per core),
 # BENCH_SKIP_BUILD=1 (run the release binaries already built, e.g. to compare two builds of one
 # service), BENCH_KEEP_DB=1 (leave the run's database behind for profiling its queries; its name
@@ -30,6 +32,7 @@ SUSTAIN_SECS=${BENCH_SUSTAIN_SECS:-0}
 SUSTAIN_RATE=${BENCH_SUSTAIN_RATE:-300}
 BURST_RATE=${BENCH_BURST_RATE:-1500}
 BURST_SECS=${BENCH_BURST_SECS:-0}
+AREA_DEG=${BENCH_AREA_DEG:-0.15}
 PGHOST=${PGHOST:-127.0.0.1}
 PGUSER=${PGUSER:-postgres}
 NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
@@ -156,7 +159,7 @@ ALONE=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["intake_cpu_se
 submit() {
   "$B/lapor-loadgen" submit --intake "http://127.0.0.1:${PORT[intake]}" \
     --db "postgres://$PGUSER@$PGHOST:5432/$DB" --label "$1" --reports "$2" --concurrency "$3" \
-    --rate "$4" --drain-timeout-secs "${5:-300}"
+    --rate "$4" --drain-timeout-secs "${5:-300}" --area-deg "$AREA_DEG"
 }
 # The server's WAL and checkpoints while the five work (cluster-wide counters: nothing else
 # should run on the server meanwhile): how much the run writes to the log, how much of it is

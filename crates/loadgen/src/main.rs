@@ -65,6 +65,13 @@ enum Cmd {
         /// How long to wait for the pipeline to finish after the last submission.
         #[arg(long, default_value_t = 300)]
         drain_timeout_secs: u64,
+        /// Side, in degrees, of the square the reports' map points are spread over, centred on
+        /// Bontang. 0.15 (the default) is the city itself: hundreds of thousands of reports in
+        /// it are far denser than the city's own, and routing's duplicate scan grows with that
+        /// (BENCHMARKS.md, twenty-third session); a larger square spreads them as a province's
+        /// or a nation's service would receive them.
+        #[arg(long, default_value_t = 0.15, value_parser = area_deg)]
+        area_deg: f64,
     },
     /// JetStream publish-with-ack baseline.
     JsBaseline {
@@ -119,6 +126,17 @@ const CATEGORIES: [&str; 12] = [
     "air-minum",
 ];
 
+/// `--area-deg`: a side between 0.000001 and 10 degrees (the square stays inside valid
+/// coordinates, and a point has a micro-degree resolution).
+fn area_deg(s: &str) -> Result<f64, String> {
+    let side: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.000_001..=10.0).contains(&side) {
+        Ok(side)
+    } else {
+        Err(format!("{side} is not between 0.000001 and 10"))
+    }
+}
+
 /// A pseudo-random stream from `seed` (xorshift), for varied but reproducible content.
 fn rng(seed: u64) -> impl FnMut() -> u64 {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -132,7 +150,7 @@ fn rng(seed: u64) -> impl FnMut() -> u64 {
 
 /// Report `i` of a run: realistic size, its own words and place, so that routing's duplicate
 /// detection (similar text or the same place within 500 m) does not hold it for the operator.
-fn request(i: usize, run: &str) -> pi::SubmitReportRequest {
+fn request(i: usize, run: &str, area_deg: f64) -> pi::SubmitReportRequest {
     // Seeded by the run too: runs in one database must not repeat each other's reports (they
     // would be found as duplicates of one another).
     let run_seed = run.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -145,9 +163,13 @@ fn request(i: usize, run: &str) -> pi::SubmitReportRequest {
     };
     let title: Vec<String> = (0..5).map(|_| word(&mut next)).collect();
     let body: Vec<String> = (0..28).map(|_| word(&mut next)).collect();
-    // Bontang spans roughly 0.05-0.20 N, 117.40-117.55 E.
-    let lat = 0.05 + (next() % 150_000) as f64 / 1_000_000.0;
-    let lon = 117.40 + (next() % 150_000) as f64 / 1_000_000.0;
+    // Bontang spans roughly 0.05-0.20 N, 117.40-117.55 E: a square of `area_deg` around its
+    // centre, in micro-degrees (the default 0.15 gives the points it gave before the option, to
+    // within rounding).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let steps = ((area_deg * 1_000_000.0).round() as u64).max(1);
+    let lat = 0.125 - area_deg / 2.0 + (next() % steps) as f64 / 1_000_000.0;
+    let lon = 117.475 - area_deg / 2.0 + (next() % steps) as f64 / 1_000_000.0;
     pi::SubmitReportRequest {
         idempotency_key: format!("bench-{run}-{i}"),
         kind: lapor_proto::common::v1::ReportKind::Pengaduan as i32,
@@ -186,6 +208,7 @@ async fn submit(
     concurrency: usize,
     rate: f64,
     run: &str,
+    area_deg: f64,
 ) -> anyhow::Result<(Outcome, Duration)> {
     let auth = lapor_platform::config::AuthConfig::default();
     let token = lapor_platform::auth::mint(&auth, "loadgen", lapor_platform::Role::Reporter, None, 7200)?;
@@ -225,7 +248,7 @@ async fn submit(
                 } else {
                     Instant::now()
                 };
-                let mut req = tonic::Request::new(request(i, &run));
+                let mut req = tonic::Request::new(request(i, &run, area_deg));
                 req.metadata_mut().insert("authorization", bearer.clone());
                 let answer = client.submit_report(req).await;
                 let ms = due.elapsed().as_secs_f64() * 1000.0;
@@ -471,13 +494,14 @@ async fn main() -> anyhow::Result<()> {
             label,
             drain_timeout_secs,
             intake_only,
+            area_deg,
         } => {
             let run = format!("{label}-{}", uuid::Uuid::new_v4().simple());
             anyhow::ensure!(
                 intake_only || db.is_some(),
                 "--db is required unless --intake-only"
             );
-            let (out, elapsed) = submit(&intake, reports, concurrency, rate, &run).await?;
+            let (out, elapsed) = submit(&intake, reports, concurrency, rate, &run, area_deg).await?;
             let accepted_per_sec = out.report_ids.len() as f64 / elapsed.as_secs_f64();
             let mut result = serde_json::json!({
                 "bench": if intake_only { "intake_only" } else { "system_submit" },
@@ -485,6 +509,7 @@ async fn main() -> anyhow::Result<()> {
                 "reports": reports,
                 "concurrency": concurrency,
                 "rate_per_sec": rate,
+                "area_deg": area_deg,
                 "accepted": out.report_ids.len(),
                 "errors": out.errors,
                 "submit_seconds": elapsed.as_secs_f64(),
@@ -543,4 +568,37 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every point inside the square asked for, and the default's square is Bontang's.
+    #[test]
+    fn points_stay_in_the_square_around_bontang() {
+        for side in [0.15, 0.75, 0.000_001, 10.0] {
+            for i in 0..2_000 {
+                let p = request(i, "t", side)
+                    .location
+                    .and_then(|l| l.latitude.zip(l.longitude));
+                let (lat, lon) = p.unwrap();
+                assert!((lat - 0.125).abs() <= side / 2.0 + 1e-9, "{side}: {lat}");
+                assert!((lon - 117.475).abs() <= side / 2.0 + 1e-9, "{side}: {lon}");
+                if side == 0.15 {
+                    assert!((0.05..0.20).contains(&lat) && (117.40..117.55).contains(&lon));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_area_is_a_sane_number_of_degrees() {
+        assert_eq!(area_deg("0.75"), Ok(0.75));
+        assert!(area_deg("0").is_err());
+        assert!(area_deg("-1").is_err());
+        assert!(area_deg("11").is_err());
+        assert!(area_deg("NaN").is_err());
+        assert!(area_deg("wide").is_err());
+    }
 }
