@@ -148,8 +148,8 @@ fn rng(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
-/// Report `i` of a run: realistic size, its own words and place, so that routing's duplicate
-/// detection (similar text or the same place within 500 m) does not hold it for the operator.
+/// Report `i` of a run: realistic size, its own words (unlike any other report's), the next of
+/// the 12 categories, and a place in the square of `area_deg` around Bontang.
 fn request(i: usize, run: &str, area_deg: f64) -> pi::SubmitReportRequest {
     // Seeded by the run too: runs in one database must not repeat each other's reports (they
     // would be found as duplicates of one another).

@@ -462,9 +462,10 @@ pub async fn scan_neighbours<C: ConnectionTrait>(
 /// without a point (its scan covers the whole category) takes the category's lock exclusively,
 /// as does one whose box touches more than [`MAX_LOCK_CELLS`] cells. Two reports one of whose
 /// scans can find the other then always want one lock in conflicting modes: with points, both
-/// boxes touch the cell of either point (a point lies in its own box, and in the other's when
-/// the scan can find it); otherwise the category's. The second to get it scans after the first
-/// has committed, and (each statement reading what is committed when it starts) finds it. A
+/// boxes touch the cell of the report found (a point lies in its own box, and in the box of a
+/// scan that finds it); otherwise the category's. The second to get it scans after the first
+/// has committed (each statement reads what is committed when it starts), so the outcome is
+/// that of applying the two one after the other, as a single replica does. A
 /// batch takes all its locks in one statement, in key order, so two batches never wait for each
 /// other in a cycle (a transaction that locks again, such as a batch replayed one event at a
 /// time after a failure, can: PostgreSQL then aborts one and it is redelivered). SQLite, one

@@ -1861,8 +1861,10 @@ async fn look_alike_reports_applied_at_once_by_two_replicas_are_still_paired() {
         s
     };
     // `first` applied in a transaction left open; then `second` in another, committed as soon
-    // as it is applied. Whether `second` waited for the first transaction to end.
-    let waits = |first: ReportSubmitted, second: ReportSubmitted| {
+    // as it is applied. Whether `second` was still waiting after `patience` (then the first
+    // transaction commits and `second` must end). A wait expected is given a short patience, a
+    // wait not expected a long one, so that a slow machine cannot make either look wrong.
+    let waits = |first: ReportSubmitted, second: ReportSubmitted, patience: Duration| {
         let (db, desk) = (db.clone(), desk.clone());
         async move {
             let t1 = db.begin().await.unwrap();
@@ -1873,7 +1875,7 @@ async fn look_alike_reports_applied_at_once_by_two_replicas_are_still_paired() {
                 desk2.receive(&t2, &second).await.unwrap();
                 t2.commit().await.unwrap();
             });
-            let early = tokio::time::timeout(Duration::from_millis(1500), &mut other).await;
+            let early = tokio::time::timeout(patience, &mut other).await;
             t1.commit().await.unwrap();
             match early {
                 Ok(done) => {
@@ -1894,8 +1896,9 @@ async fn look_alike_reports_applied_at_once_by_two_replicas_are_still_paired() {
     let a = report("infrastruktur.jalan", Some(here));
     // 44 m north.
     let b = report("infrastruktur.jalan", Some((0.1341, 117.4917)));
+    let (wait, no_wait) = (Duration::from_millis(1500), Duration::from_secs(20));
     assert!(
-        waits(a.clone(), b.clone()).await,
+        waits(a.clone(), b.clone(), wait).await,
         "B's scan waits for A's transaction"
     );
     let pairs = duplicate_pair::Entity::find().all(&db).await.unwrap();
@@ -1911,14 +1914,16 @@ async fn look_alike_reports_applied_at_once_by_two_replicas_are_still_paired() {
     assert!(
         !waits(
             report("infrastruktur.jalan", Some(here)),
-            report("infrastruktur.jalan", Some((0.1787, 117.4917)))
+            report("infrastruktur.jalan", Some((0.1787, 117.4917))),
+            no_wait
         )
         .await
     );
     assert!(
         !waits(
             report("infrastruktur.jalan", Some(here)),
-            report("kesehatan.puskesmas", Some(here))
+            report("kesehatan.puskesmas", Some(here)),
+            no_wait
         )
         .await
     );
@@ -1926,14 +1931,16 @@ async fn look_alike_reports_applied_at_once_by_two_replicas_are_still_paired() {
     assert!(
         waits(
             report("infrastruktur.jalan", Some((0.1787, 117.4917))),
-            report("infrastruktur.jalan", None)
+            report("infrastruktur.jalan", None),
+            wait
         )
         .await
     );
     assert!(
         waits(
             report("infrastruktur.jalan", None),
-            report("infrastruktur.jalan", Some(here))
+            report("infrastruktur.jalan", Some(here)),
+            wait
         )
         .await
     );
