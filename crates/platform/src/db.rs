@@ -95,6 +95,30 @@ fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
 
+/// Takes transaction-scoped advisory locks on PostgreSQL, each `(key, exclusive)` exclusively or
+/// shared (a key asked for both ways is taken exclusively), all in one statement and in ascending
+/// key order, so that two transactions taking theirs this way never wait for each other in a
+/// cycle. They are held until the transaction ends. Nothing on SQLite, which serializes writers.
+pub async fn advisory_locks<C: ConnectionTrait>(txn: &C, locks: &[(i64, bool)]) -> Result<(), DbErr> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres || locks.is_empty() {
+        return Ok(());
+    }
+    let mut wanted = std::collections::BTreeMap::<i64, bool>::new();
+    for &(key, exclusive) in locks {
+        *wanted.entry(key).or_insert(false) |= exclusive;
+    }
+    let (keys, exclusive): (Vec<i64>, Vec<bool>) = wanted.into_iter().unzip();
+    // unnest gives the rows in array order, and each lock is taken as its row is produced.
+    txn.query_one_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT count(CASE WHEN x THEN pg_advisory_xact_lock(k) ELSE pg_advisory_xact_lock_shared(k) END) \
+         FROM unnest($1::bigint[], $2::boolean[]) AS t(k, x)",
+        [keys.into(), exclusive.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Connects and applies every pending migration of `M`. On PostgreSQL the migration runs in one
 /// transaction holding an advisory lock keyed by the schema, so replicas starting together apply
 /// it once and the others wait, then find nothing to do.

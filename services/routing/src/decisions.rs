@@ -475,11 +475,7 @@ pub async fn lock_neighbourhoods<C: ConnectionTrait>(
     spec: &crate::duplicates::DuplicateSpec,
     rows: &[&queue_report::Model],
 ) -> Result<(), sea_orm::DbErr> {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres || rows.is_empty() {
-        return Ok(());
-    }
-    // Key -> exclusive; ascending key order is the order they are taken in.
-    let mut locks = std::collections::BTreeMap::<i64, bool>::new();
+    let mut locks = Vec::new();
     for row in rows {
         let category = row.category_id.as_deref();
         let cells = row
@@ -488,33 +484,17 @@ pub async fn lock_neighbourhoods<C: ConnectionTrait>(
             .and_then(|point| lock_cells(spec, point));
         match cells {
             Some(cells) => {
-                locks.entry(lock_key(category, None)).or_insert(false);
-                for cell in cells {
-                    locks.insert(lock_key(category, Some(cell)), true);
-                }
+                locks.push((lock_key(category, None), false));
+                locks.extend(
+                    cells
+                        .into_iter()
+                        .map(|cell| (lock_key(category, Some(cell)), true)),
+                );
             }
-            None => {
-                locks.insert(lock_key(category, None), true);
-            }
+            None => locks.push((lock_key(category, None), true)),
         }
     }
-    let keys: Vec<serde_json::Value> = locks
-        .into_iter()
-        .map(|(key, exclusive)| serde_json::json!([key, exclusive]))
-        .collect();
-    // jsonb_array_elements gives the elements in array order, and the locks are taken as the
-    // rows are produced.
-    db.query_one_raw(sea_orm::Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        "SELECT count(CASE WHEN (e->>1)::boolean THEN pg_advisory_xact_lock((e->>0)::bigint) \
-         ELSE pg_advisory_xact_lock_shared((e->>0)::bigint) END) AS n \
-         FROM jsonb_array_elements($1) AS e",
-        [sea_orm::Value::Json(Some(Box::new(serde_json::Value::Array(
-            keys,
-        ))))],
-    ))
-    .await?;
-    Ok(())
+    lapor_platform::db::advisory_locks(db, &locks).await
 }
 
 /// A report whose bounding box touches more cells than this (a very large

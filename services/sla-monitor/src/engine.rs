@@ -597,18 +597,8 @@ pub fn lock_key(report: Uuid) -> i64 {
 /// transaction-scoped advisory lock per report on PostgreSQL, taken in a fixed order so that two
 /// batches cannot deadlock; SQLite serializes writers already.
 async fn lock_reports(txn: &impl ConnectionTrait, reports: &[Uuid]) -> Result<(), DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres && !reports.is_empty() {
-        let mut keys: Vec<i64> = reports.iter().copied().map(lock_key).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
-            [keys.into()],
-        ))
-        .await?;
-    }
-    Ok(())
+    let locks: Vec<(i64, bool)> = reports.iter().map(|r| (lock_key(*r), true)).collect();
+    lapor_platform::db::advisory_locks(txn, &locks).await
 }
 
 /// The engine in force, swapped whole when the calendar changes (readers keep the snapshot they
