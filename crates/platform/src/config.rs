@@ -62,6 +62,15 @@ pub struct DatabaseConfig {
     /// UPDATE/DELETE on append-only tables such as the SLA ledger) and runs over `url`, so
     /// the running service can neither change those tables nor switch their triggers off.
     pub migration_url: String,
+    /// PostgreSQL only: whether the server may JIT-compile this service's statements. Off by
+    /// default, as a defence: the services run short statements, PostgreSQL decides to compile
+    /// from a statement's estimated cost (which grows with the tables and their statistics), and
+    /// it compiles again at every execution. Forced on routing's batched duplicate scan (470,000
+    /// reports; `jit_above_cost = 0`), compiling took about 25 ms an execution, 40 times the
+    /// 0.6 ms scan of one report, and past the inline/optimize thresholds about 0.5 s
+    /// (BENCHMARKS.md, twenty-fifth session). No statement of ours was seen crossing the
+    /// threshold in the benchmarks. `true` leaves the server's own `jit` setting in force.
+    pub jit: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -72,6 +81,7 @@ impl Default for DatabaseConfig {
             max_connections: 8,
             check_idle_secs: 30,
             migration_url: String::new(),
+            jit: false,
         }
     }
 }

@@ -84,6 +84,11 @@ fn options(cfg: &DatabaseConfig) -> ConnectOptions {
     if cfg.check_idle_secs > 0 {
         opts.test_before_acquire_if_idle_for(Duration::from_secs(cfg.check_idle_secs));
     }
+    if !cfg.jit && is_postgres(&cfg.url) {
+        // A startup option of every connection (`-c jit=off`), so it holds from the first
+        // statement, with no round trip of its own.
+        opts.map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
+    }
     opts
 }
 
