@@ -63,13 +63,13 @@ pub struct DatabaseConfig {
     /// the running service can neither change those tables nor switch their triggers off.
     pub migration_url: String,
     /// PostgreSQL only: whether the server may JIT-compile this service's statements. Off by
-    /// default, as a defence: the services run short statements, PostgreSQL decides to compile
-    /// from a statement's estimated cost (which grows with the tables and their statistics), and
-    /// it compiles again at every execution. Forced on routing's batched duplicate scan (470,000
-    /// reports; `jit_above_cost = 0`), compiling took about 25 ms an execution, 40 times the
-    /// 0.6 ms scan of one report, and past the inline/optimize thresholds about 0.5 s
-    /// (BENCHMARKS.md, twenty-fifth session). No statement of ours was seen crossing the
-    /// threshold in the benchmarks. `true` leaves the server's own `jit` setting in force.
+    /// default: PostgreSQL compiles a statement whose estimated cost passes `jit_above_cost`
+    /// (100,000), again at every execution, and the estimate grows with the tables once they are
+    /// analyzed. Routing's batched duplicate scan on an analyzed table of 470,000 reports is
+    /// estimated at about 270,000 and then took 23.5 ms for one report instead of 0.6 (28.5 ms
+    /// of compiling) and 60 ms for 64 instead of 30 (BENCHMARKS.md, twenty-fifth session). The
+    /// benchmark machine's server runs without autovacuum, never analyzes, and never showed it.
+    /// `true` leaves the server's own `jit` setting in force.
     pub jit: bool,
 }
 
