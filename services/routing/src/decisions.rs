@@ -272,12 +272,14 @@ fn transition_error(e: TransitionError) -> Error {
 /// The earlier reports a new one is compared with: same category (or both none), inside the
 /// window, newest first, at most `max_scan`; only the columns the comparison reads. A report with a
 /// point farther than `max_distance_m` is never a candidate, so for a report with a point the scan
-/// is two queries, each a range of the index (category, latitude, longitude, submitted_at)
+/// is two queries, each a range of SQLite's index (category, latitude, longitude, submitted_at)
 /// (m0006): the reports inside the bounding box of the circle, and those without a point (a
 /// point is both columns or neither). Two plain conjunctions rather than one `OR`: PostgreSQL's
 /// generic plan for the prepared `OR` (no values known) walked the whole category on the index
 /// (measured in make bench); each of these is an index range whatever the plan.
-/// [`merge_scans`] puts the answers together.
+/// [`merge_scans`] puts the answers together. PostgreSQL runs [`duplicate_scan_batch`] instead
+/// (since m0008 its indexes serve that statement, not these queries), which a test checks
+/// against these.
 pub fn duplicate_scan(
     spec: &crate::duplicates::DuplicateSpec,
     row: &queue_report::Model,
@@ -330,15 +332,21 @@ fn bounding_box(spec: &crate::duplicates::DuplicateSpec, (lat, lon): (f64, f64))
 }
 
 /// [`duplicate_scan`] for many reports in one PostgreSQL statement (a fixed text, prepared once):
-/// the reports as one `jsonb` parameter, and for each of them, laterally, the same index ranges
-/// as [`duplicate_scan`]'s queries (a branch that does not apply to a report is skipped by its
-/// one-time filter). Each row comes with `i`, the position in `rows` of the report it was read
-/// for. Reports without a category are left out (their scan is `category_id IS NULL`, which
-/// this statement does not serve): scan them with [`duplicate_scan`]. `None` when no report has
-/// a category. Two statements per new report each paid a statement's fixed cost, in the backend
-/// (about 55 us of PostgreSQL CPU for a one-row statement, measured with pgbench) and in the
-/// driver; a delivery batch now reads its neighbours with one (routing's CPU per report under
-/// load: BENCHMARKS.md, seventeenth session).
+/// the reports as one `jsonb` parameter, and for each of them, laterally, index ranges that hold
+/// what [`duplicate_scan`]'s queries read (a branch that does not apply to a report is skipped by
+/// its one-time filter). Each row comes with `i`, the position in `rows` of the report it was
+/// read for. `None` when `rows` is empty. Two statements per new report each paid a statement's
+/// fixed cost, in the backend (about 55 us of PostgreSQL CPU for a one-row statement, measured
+/// with pgbench) and in the driver; a delivery batch now reads its neighbours with one (routing's
+/// CPU per report under load: BENCHMARKS.md, seventeenth session).
+///
+/// The box is read through the index on `(category_id, floor(latitude * 100), longitude,
+/// latitude, submitted_at)` (m0008): one range of longitudes in each latitude cell of 0.01
+/// degree that the box touches ([`scan_cells`]), instead of the box's whole band of latitude
+/// across the city, in which the longitude was only a filter (16 times the box's entries in
+/// Bontang; the scan's statement at 470,000 reports was about half as long: BENCHMARKS.md,
+/// twenty-fifth session). Neighbours without a point come from the partial index on
+/// `(category_id, submitted_at) WHERE latitude IS NULL`.
 pub fn duplicate_scan_batch(
     spec: &crate::duplicates::DuplicateSpec,
     rows: &[&queue_report::Model],
@@ -350,25 +358,29 @@ pub fn duplicate_scan_batch(
     let probes: Vec<serde_json::Value> = rows
         .iter()
         .enumerate()
-        .filter_map(|(i, row)| {
-            let category = row.category_id.as_ref()?;
-            let [la0, la1, lo0, lo1] = match row.latitude.zip(row.longitude) {
-                Some(point) => bounding_box(spec, point).map(Some),
-                None => [None; 4],
+        .map(|(i, row)| {
+            let (bounds, cells) = match row.latitude.zip(row.longitude) {
+                Some(point) => {
+                    let b = bounding_box(spec, point);
+                    (b.map(Some), scan_cells(b[0], b[1]))
+                }
+                None => ([None; 4], None),
             };
+            let [la0, la1, lo0, lo1] = bounds;
             // A float goes through JSON unchanged: serde_json writes the shortest decimal that
             // reads back as the same f64, and PostgreSQL reads it correctly rounded.
-            Some(serde_json::json!({
+            serde_json::json!({
                 "i": i,
                 "id": row.report_id,
-                "cat": category,
+                "cat": row.category_id,
                 "t0": at(row.submitted_at - window),
                 "t1": at(row.submitted_at + window),
                 "la0": la0,
                 "la1": la1,
                 "lo0": lo0,
                 "lo1": lo1,
-            }))
+                "cells": cells,
+            })
         })
         .collect();
     if probes.is_empty() {
@@ -385,39 +397,110 @@ pub fn duplicate_scan_batch(
     ))
 }
 
-/// One branch of [`BATCH_SCAN_SQL`]: the columns the comparison reads, of the reports of `k`'s
-/// category in its window (other than itself) that `$cond` selects, newest first, at most `$2`.
-macro_rules! batch_scan_branch {
-    ($cond:literal) => {
+/// Latitude cells per degree of the index the batched scan reads (m0008's
+/// `floor(latitude * 100)`; the SQL here and there spells the number out).
+const LAT_CELLS_PER_DEGREE: f64 = 100.0;
+
+/// A box spanning more latitude cells than this (`duplicates.max_distance_m` above about 35 km)
+/// is read as its band of latitude, without the cells.
+const MAX_SCAN_CELLS: usize = 64;
+
+/// The latitude cells (`floor(latitude * 100)`, as PostgreSQL computes it) of every latitude
+/// from `la0` to `la1`, or `None` when they are more than [`MAX_SCAN_CELLS`]. Exact: multiplying
+/// by a positive number and rounding, then `floor`, never decrease, so a latitude inside the box
+/// has a cell from the first to the last.
+fn scan_cells(la0: f64, la1: f64) -> Option<Vec<f64>> {
+    let (c0, c1) = (
+        (la0 * LAT_CELLS_PER_DEGREE).floor(),
+        (la1 * LAT_CELLS_PER_DEGREE).floor(),
+    );
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = (c1 - c0) as usize + 1;
+    (c1 >= c0 && n <= MAX_SCAN_CELLS).then(|| (0..n).map(|k| c0 + k as f64).collect())
+}
+
+/// The columns the comparison reads, from `queue_reports q`.
+macro_rules! batch_scan_columns {
+    () => {
+        "q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, q.longitude, \
+         q.submitted_at"
+    };
+}
+
+/// What every branch of [`BATCH_SCAN_SQL`] asks of a report `q` besides `$cond`: `k`'s category
+/// (`$category`: the same, or both none), inside its window, not itself; then the newest first,
+/// at most `$2`.
+macro_rules! batch_scan_where {
+    ($category:literal, $cond:literal) => {
         concat!(
-            "SELECT q.report_id, q.tracking_id, q.title, q.original_title, q.body, q.latitude, ",
-            "q.longitude, q.submitted_at FROM queue_reports q WHERE ",
+            " WHERE ",
+            $category,
+            " AND ",
             $cond,
-            " AND q.category_id = k.cat AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 ",
-            "AND q.report_id <> k.id ORDER BY q.submitted_at DESC LIMIT $2"
+            " AND q.submitted_at >= k.t0 AND q.submitted_at <= k.t1 AND q.report_id <> k.id",
+            " ORDER BY q.submitted_at DESC LIMIT $2"
         )
     };
 }
 
-/// The statement of [`duplicate_scan_batch`]: the box, the reports without a point (both for a
-/// report with a point), and the whole category (for one without).
+/// One branch of [`BATCH_SCAN_SQL`]: the reports `$cond` selects.
+macro_rules! batch_scan_branch {
+    ($category:literal, $cond:literal) => {
+        concat!(
+            "SELECT ",
+            batch_scan_columns!(),
+            " FROM queue_reports q",
+            batch_scan_where!($category, $cond)
+        )
+    };
+}
+
+/// The four branches of [`BATCH_SCAN_SQL`] for one way of matching the category, for a report
+/// with a point: the box, one latitude cell at a time (each cell's newest `$2` in a subquery of
+/// its own, so the cell is an equality of the index's second column whatever the planner knows
+/// of the table; with the cells as one `= ANY(k.cells)`, PostgreSQL 15 made it a filter on a
+/// table never analyzed and walked the whole category), a box of too many cells by its band of
+/// latitude, and the reports without a point; and for a report without one, the whole category.
+macro_rules! batch_scan_branches {
+    ($category:literal) => {
+        concat!(
+            "(SELECT q.* FROM unnest(k.cells) AS c(cell) CROSS JOIN LATERAL (SELECT ",
+            batch_scan_columns!(),
+            " FROM queue_reports q",
+            batch_scan_where!(
+                $category,
+                "floor(q.latitude * 100) = c.cell AND q.latitude BETWEEN k.la0 AND k.la1 AND q.longitude BETWEEN k.lo0 AND k.lo1"
+            ),
+            ") q WHERE k.cells IS NOT NULL ORDER BY q.submitted_at DESC LIMIT $2",
+            ") UNION ALL (",
+            batch_scan_branch!(
+                $category,
+                "k.la0 IS NOT NULL AND k.cells IS NULL AND q.latitude BETWEEN k.la0 AND k.la1 AND q.longitude BETWEEN k.lo0 AND k.lo1"
+            ),
+            ") UNION ALL (",
+            batch_scan_branch!($category, "k.la0 IS NOT NULL AND q.latitude IS NULL"),
+            ") UNION ALL (",
+            batch_scan_branch!($category, "k.la0 IS NULL"),
+            ")"
+        )
+    };
+}
+
+/// The statement of [`duplicate_scan_batch`]: [`batch_scan_branches`] for a report with a
+/// category (the same category) and for one without (the reports without one).
 const BATCH_SCAN_SQL: &str = concat!(
     "SELECT k.i, s.* FROM jsonb_to_recordset($1) AS k(i bigint, id uuid, cat text, ",
-    "t0 timestamptz, t1 timestamptz, la0 float8, la1 float8, lo0 float8, lo1 float8) ",
-    "CROSS JOIN LATERAL ((",
-    batch_scan_branch!(
-        "k.la0 IS NOT NULL AND q.latitude BETWEEN k.la0 AND k.la1 AND q.longitude BETWEEN k.lo0 AND k.lo1"
-    ),
-    ") UNION ALL (",
-    batch_scan_branch!("k.la0 IS NOT NULL AND q.latitude IS NULL"),
-    ") UNION ALL (",
-    batch_scan_branch!("k.la0 IS NULL"),
-    ")) s"
+    "t0 timestamptz, t1 timestamptz, la0 float8, la1 float8, lo0 float8, lo1 float8, ",
+    "cells float8[]) CROSS JOIN LATERAL (",
+    batch_scan_branches!("q.category_id = k.cat"),
+    " UNION ALL ",
+    batch_scan_branches!("k.cat IS NULL AND q.category_id IS NULL"),
+    ") s"
 );
 
 /// The earlier reports each of `rows` is compared with (in the order of `rows`), as
-/// [`duplicate_scan`] reads them: on PostgreSQL the reports with a category in one statement
-/// ([`duplicate_scan_batch`]), the others (and every report on SQLite) one by one.
+/// [`duplicate_scan`] reads them: on PostgreSQL in one statement ([`duplicate_scan_batch`]), on
+/// SQLite one report at a time.
 pub async fn scan_neighbours<C: ConnectionTrait>(
     db: &C,
     spec: &crate::duplicates::DuplicateSpec,
@@ -436,12 +519,11 @@ pub async fn scan_neighbours<C: ConnectionTrait>(
             slot.push(DuplicateScanRow::from_query_result(&r, "")?);
         }
     }
-    for (row, slot) in rows.iter().zip(&mut out) {
-        if batched && row.category_id.is_some() {
-            continue;
-        }
-        for q in duplicate_scan(spec, row) {
-            slot.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
+    if !batched {
+        for (row, slot) in rows.iter().zip(&mut out) {
+            for q in duplicate_scan(spec, row) {
+                slot.extend(q.into_model::<DuplicateScanRow>().all(db).await?);
+            }
         }
     }
     for slot in &mut out {
@@ -1298,6 +1380,66 @@ mod tests {
             }
         }
         assert!(shared > 5_000, "{shared} pairs checked");
+    }
+
+    /// The batched scan's latitude cells hold every latitude of the box: its edges, the floats
+    /// just inside them, points spread over it, and latitudes on the cells' own edges (north
+    /// and south of the equator, at several radii); they are consecutive, and a box of more
+    /// than [`MAX_SCAN_CELLS`] has none (it is read as its band of latitude).
+    #[test]
+    fn the_scan_cells_hold_every_latitude_of_the_box() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1_000_000) as f64 / 1_000_000.0
+        };
+        let cell = |lat: f64| (lat * 100.0).floor();
+        let mut checked = 0;
+        for radius in [50.0, 500.0, 5_000.0] {
+            let spec = DuplicateSpec {
+                max_distance_m: radius,
+                ..DuplicateSpec::default()
+            };
+            for k in 0..5_000 {
+                // Every tenth centre on a cell's edge, so that the box's edges land near others.
+                let lat = if k % 10 == 0 {
+                    f64::from(k % 1_600 - 800) / 100.0
+                } else {
+                    -11.0 + 18.0 * next()
+                };
+                let [la0, la1, ..] = bounding_box(&spec, (lat, 117.0));
+                let cells = scan_cells(la0, la1).unwrap();
+                assert!(cells.windows(2).all(|w| w[1] == w[0] + 1.0), "{cells:?}");
+                let mut inside = vec![la0, la1, la0.next_up(), la1.next_down(), lat];
+                inside.extend((0..8).map(|_| la0 + (la1 - la0) * next()));
+                // The cells' own edges inside the box, and the floats beside them.
+                let mut edge = (la0 * 100.0).ceil();
+                while edge / 100.0 <= la1 {
+                    let e = edge / 100.0;
+                    inside.extend([e.next_down(), e, e.next_up()]);
+                    edge += 1.0;
+                }
+                for p in inside.into_iter().filter(|p| (la0..=la1).contains(p)) {
+                    assert!(cells.contains(&cell(p)), "{p} in [{la0}, {la1}]: {cells:?}");
+                    checked += 1;
+                }
+                // No cell beyond the box's: nothing read that the box cannot hold.
+                assert_eq!((cells[0], cells[cells.len() - 1]), (cell(la0), cell(la1)));
+            }
+        }
+        assert!(checked > 150_000, "{checked} latitudes checked");
+        // About 35 km and more: too many cells.
+        let wide = DuplicateSpec {
+            max_distance_m: 40_000.0,
+            ..DuplicateSpec::default()
+        };
+        let [la0, la1, ..] = bounding_box(&wide, (0.13, 117.5));
+        assert_eq!(scan_cells(la0, la1), None);
+        // The statement computes the cell as m0008's index does, with the same number.
+        assert!(BATCH_SCAN_SQL.contains("floor(q.latitude * 100) = c.cell"));
+        assert!((LAT_CELLS_PER_DEGREE - 100.0).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -1424,10 +1424,14 @@ async fn reports_from_before_the_point_columns_get_their_points() {
 
 /// The duplicate scan of a report with a map point reads index ranges (its bounding box, and the
 /// reports without a point), not every report of its category in the window: over 20,000 reports
-/// of one category spread over the city it reads only the few near it.
+/// of one category spread over the city it reads only the few near it. The box is read through
+/// the latitude cells of m0008's index (the cell an index condition, so that the longitude is a
+/// range inside each cell rather than a filter over the box's band of latitude across the city),
+/// the reports without a point through its partial index; under the custom plan and the generic
+/// plan PostgreSQL switches a prepared statement to (what routing runs under load).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
-    use sea_orm::{ConnectionTrait, QueryTrait, TransactionTrait};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let env = TestEnv::new().await.unwrap();
     let db = migrated(&env, "routing_box").await;
     // 20,000 reports of one category over Bontang (0.05-0.20 N, 117.40-117.55 E), 1 in 50 without
@@ -1454,30 +1458,6 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
     let mut me = fixtures_row(uuid::Uuid::new_v4());
     (me.latitude, me.longitude) = (Some(0.1337), Some(117.4917));
     let spec = lapor_routing::duplicates::DuplicateSpec::default();
-    // Both the custom plan (values known) and the generic plan PostgreSQL switches a prepared
-    // statement to after five runs (no values known; what routing runs under load).
-    let mut read = Vec::new();
-    for (m, mode) in ["force_custom_plan", "force_generic_plan"]
-        .into_iter()
-        .enumerate()
-    {
-        let txn = db.begin().await.unwrap();
-        txn.execute_unprepared(&format!("SET LOCAL plan_cache_mode = {mode}"))
-            .await
-            .unwrap();
-        let mut total = 0;
-        for (n, q) in lapor_routing::duplicate_scan(&spec, &me).into_iter().enumerate() {
-            // Named per mode: a prepared statement outlives the transaction, and the pool may
-            // hand out the same connection.
-            let stmt = q.build(sea_orm::DbBackend::Postgres);
-            let plan = explain_prepared(&txn, &format!("scan{m}_{n}"), &stmt).await;
-            let text = plan.to_string();
-            assert!(text.contains("idx_queue_reports_duplicate_box"), "{mode}: {text}");
-            total += rows_read(&plan[0]["Plan"]);
-        }
-        txn.rollback().await.unwrap();
-        read.push((mode, total));
-    }
     // Every row the scan touched: what its table and index scans returned or filtered out (not
     // the nodes above them, which pass the same rows on, nor the batch's own list of reports).
     fn rows_read(node: &serde_json::Value) -> u64 {
@@ -1493,19 +1473,51 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
             .as_array()
             .map_or(0, |p| p.iter().map(rows_read).sum())
     }
-    // The batch statement (what routing runs on PostgreSQL) reads the same ranges: prepared, it
-    // has one plan whatever the values (its reports are outer references of the lateral scans).
+    // The scans that ran (at least once), as (index, index condition).
+    fn scans_run(node: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        if node["Actual Loops"].as_u64().unwrap_or(0) > 0
+            && let Some(index) = node["Index Name"].as_str()
+        {
+            let cond = node["Index Cond"].as_str().unwrap_or("").to_owned();
+            out.push((index.to_owned(), cond));
+        }
+        for p in node["Plans"].as_array().into_iter().flatten() {
+            scans_run(p, out);
+        }
+    }
+    for (m, mode) in ["force_custom_plan", "force_generic_plan"]
+        .into_iter()
+        .enumerate()
     {
         let stmt = lapor_routing::duplicate_scan_batch(&spec, &[&me]).unwrap();
         let txn = db.begin().await.unwrap();
-        let plan = explain_prepared(&txn, "batch_scan", &stmt).await;
+        txn.execute_unprepared(&format!("SET LOCAL plan_cache_mode = {mode}"))
+            .await
+            .unwrap();
+        // Named per mode: a prepared statement outlives the transaction, and the pool may hand
+        // out the same connection.
+        let plan = explain_prepared(&txn, &format!("batch_scan{m}"), &stmt).await;
         txn.rollback().await.unwrap();
+        let mut scans = Vec::new();
+        scans_run(&plan[0]["Plan"], &mut scans);
         let text = plan.to_string();
-        assert!(text.contains("idx_queue_reports_duplicate_box"), "batch: {text}");
-        read.push(("batch", rows_read(&plan[0]["Plan"])));
-    }
-    // 400 without a point + about 0.5 % of the rest in the box; never the category's 20,000.
-    for (mode, n) in read {
+        let by = |index: &str| scans.iter().filter(|(i, _)| i == index).collect::<Vec<_>>();
+        let cell = by("idx_queue_reports_duplicate_cell");
+        assert!(
+            cell.len() == 1
+                && cell[0]
+                    .1
+                    .contains("floor((latitude * '100'::double precision)) = c.cell"),
+            "{mode}: the box is not read by its cells: {scans:?}\n{text}"
+        );
+        assert_eq!(
+            by("idx_queue_reports_duplicate_nopoint").len(),
+            1,
+            "{mode}: the reports without a point: {scans:?}\n{text}"
+        );
+        assert_eq!(scans.len(), 2, "{mode}: {scans:?}");
+        // 400 without a point + about 0.5 % of the rest in the box; never the category's 20,000.
+        let n = rows_read(&plan[0]["Plan"]);
         assert!(n < 2_000, "{mode}: the scan read {n} rows");
     }
 }
@@ -1513,7 +1525,8 @@ async fn the_duplicate_scan_reads_the_box_not_the_whole_category() {
 /// On PostgreSQL routing reads the neighbours of a delivery batch's reports in one statement
 /// (`duplicate_scan_batch`); it reads, for every report, exactly what that report's own queries
 /// (`duplicate_scan`, what SQLite runs) read: with and without a map point, without a category,
-/// near the window's edges, with the scan's limit cutting in, and a report that is itself stored.
+/// near the window's edges, with the scan's limit cutting in, boxes across latitude cells and one
+/// of too many cells, and a report that is itself stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batched_duplicate_scan_reads_what_each_report_s_own_scan_reads() {
     use lapor_routing::duplicates::DuplicateSpec;
@@ -1577,6 +1590,11 @@ async fn the_batched_duplicate_scan_reads_what_each_report_s_own_scan_reads() {
         DuplicateSpec {
             window_days: 2,
             max_distance_m: 150.0,
+            ..DuplicateSpec::default()
+        },
+        // A box of more latitude cells than the statement reads one by one: its band instead.
+        DuplicateSpec {
+            max_distance_m: 40_000.0,
             ..DuplicateSpec::default()
         },
     ];

@@ -9,6 +9,7 @@ mod m0004;
 mod m0005;
 mod m0006;
 mod m0007;
+mod m0008;
 pub use m0005::backfill_points;
 mod v1;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(lapor_events::migration::OutboxUnsentIndex),
             Box::new(m0006::BoxIndex),
             Box::new(m0007::DuplicatePairs),
+            Box::new(m0008::CellIndex),
         ]
     }
 }
