@@ -18,7 +18,10 @@
 # is printed; drop it afterwards with dropdb; the services' logs are kept too, in the directory
 # printed beside it), BENCH_DB_OPTIONS (server settings for the services'
 # own connections, as libpq's `options`, e.g. "-c wal_compression=lz4": try a setting without
-# changing the shared server's configuration).
+# changing the shared server's configuration), BENCH_AUTOVACUUM=on|off (the server's autovacuum
+# for the run, by ALTER SYSTEM and a reload, put back as it was on exit: the project's machines
+# run PostgreSQL with autovacuum off (a CI setting), production with it on; unset leaves the
+# server as it is). system.json records the server settings the run had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-target}
@@ -48,8 +51,28 @@ DB_OPTIONS=
 PREFIX=bench$$
 WORK=$(mktemp -d)
 createdb -h "$PGHOST" -U "$PGUSER" "$DB"
+# BENCH_AUTOVACUUM: the server's setting for the run, and how to put it back (from a file: RESET
+# lets it come from there again; set by an earlier ALTER SYSTEM: that value again).
+AUTOVACUUM_RESTORE=
+if [ -n "${BENCH_AUTOVACUUM:-}" ]; then
+  case "$BENCH_AUTOVACUUM" in on|off) ;; *) echo "bench: BENCH_AUTOVACUUM must be on or off" >&2; exit 2 ;; esac
+  read -r av_was av_file < <(psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -X -Atc \
+    "select setting, coalesce(sourcefile, '-') from pg_settings where name = 'autovacuum'" | tr '|' ' ')
+  if [ "$av_was" != "$BENCH_AUTOVACUUM" ]; then
+    case "$av_file" in
+      *postgresql.auto.conf) AUTOVACUUM_RESTORE="ALTER SYSTEM SET autovacuum = $av_was" ;;
+      *) AUTOVACUUM_RESTORE="ALTER SYSTEM RESET autovacuum" ;;
+    esac
+    psql -h "$PGHOST" -U "$PGUSER" -d "$DB" -X -q -c "ALTER SYSTEM SET autovacuum = $BENCH_AUTOVACUUM" \
+      -c "SELECT pg_reload_conf()" >/dev/null
+  fi
+fi
 declare -A PID PORT READY IDLE PEAK CPU PGCPU
 cleanup() {
+  if [ -n "$AUTOVACUUM_RESTORE" ]; then
+    psql -h "$PGHOST" -U "$PGUSER" -d postgres -X -q -c "$AUTOVACUUM_RESTORE" -c "SELECT pg_reload_conf()" \
+      >/dev/null || echo "bench: could not put autovacuum back ($AUTOVACUUM_RESTORE)" >&2
+  fi
   for s in "${!PID[@]}"; do kill -TERM "${PID[$s]}" 2>/dev/null || true; done
   [ -n "${ALONE_PID:-}" ] && { kill -TERM "$ALONE_PID" 2>/dev/null || true; }
   [ -n "${HOST_PID:-}" ] && { kill -TERM "$HOST_PID" 2>/dev/null || true; }
@@ -236,8 +259,12 @@ WRITES_JSON=$(psql_db "select coalesce(json_object_agg(schemaname, tables), '{}'
   json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del, seq_scan, coalesce(idx_scan, 0))) tables from pg_stat_user_tables \
   where n_tup_ins + n_tup_upd + n_tup_del > 0 group by schemaname) t")
 COMMITS=$(psql_db "select xact_commit from pg_stat_database where datname = current_database()")
+# The server settings the run had (the services' own connections also run with jit off:
+# database.jit).
+SETTINGS_JSON=$(psql_db "select json_object_agg(name, current_setting(name)) from unnest(array['autovacuum', \
+  'jit', 'jit_above_cost', 'shared_buffers', 'synchronous_commit', 'max_wal_size', 'fsync']) name")
 INFRA_JSON=$(python3 - "$INFRA_START" "$INFRA_END" "$(pgrep -x nats-server | head -1)" "$WRITES_JSON" "$COMMITS" \
-  "$WAL_START" "$WAL_END" "${BENCH_DB_OPTIONS:-}" "$HOST_JSON" <<'PY'
+  "$WAL_START" "$WAL_END" "${BENCH_DB_OPTIONS:-}" "$HOST_JSON" "$SETTINGS_JSON" <<'PY'
 import json, sys
 def snapshot(text):  # "pid seconds" lines; a process that ended while being read has no seconds
     return dict(l.split() for l in text.splitlines() if len(l.split()) == 2)
@@ -252,6 +279,7 @@ print(json.dumps({"postgres_cpu_seconds": round(pg, 2), "nats_cpu_seconds": roun
                   "postgres_wal": {k: int(v) - int(json.loads(sys.argv[6])[k])
                                    for k, v in json.loads(sys.argv[7]).items()},
                   "services_connection_options": sys.argv[8] or None,
+                  "postgres_settings": json.loads(sys.argv[10]),
                   # the host's pauses and cache drops during the phases (see the sleeper above)
                   "host": json.loads(sys.argv[9])}))
 PY
