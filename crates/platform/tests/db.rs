@@ -164,8 +164,7 @@ async fn jit_on_connection(env: &TestEnv, jit: bool) -> (String, String) {
 
 /// The services' connections run with PostgreSQL's JIT off (on an analyzed table, compiling
 /// routing's scan took 28.5 ms an execution against 0.6 ms of work), set by the client at
-/// connection start; with
-/// `database.jit = true` the server's own setting holds.
+/// connection start; with `database.jit = true` the server's own setting holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_run_without_jit_unless_configured() {
     let env = TestEnv::new().await.unwrap();

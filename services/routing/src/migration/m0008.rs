@@ -4,11 +4,10 @@
 //! (a 0.15-degree square, a 0.009-degree box) 16 times the index entries the box holds. On
 //! `(category_id, floor(latitude * 100), longitude, latitude, submitted_at)` it is one range of
 //! longitudes in each cell of 0.01 degree of latitude the box touches (two at the default
-//! radius): at 470,000 reports the statement for 64 reports took 24 ms instead of 44-48
+//! radius): at 470,000 reports the statement for 64 reports took 21.4 ms instead of 30.4
 //! (BENCHMARKS.md, twenty-fifth session). The neighbours without a point, which the old index's
 //! `(category_id, latitude IS NULL)` prefix served, get a partial index of their own. The old
-//! index is dropped, not kept beside the new one: with both, the generic plan of the prepared
-//! statement may keep the old (as m0006 found with its predecessor).
+//! index is dropped: nothing on PostgreSQL reads it any more, and every insert paid for it.
 //!
 //! SQLite keeps m0006's index: it runs each report's own queries (`duplicate_scan`), which read
 //! it, and has no `floor` without its math functions.
